@@ -1,0 +1,135 @@
+//! The keyring: signing keys as files in a local directory.
+//!
+//! Secret keys are written 0600 in a 0700 directory and never logged. They
+//! are kept out of the object store on purpose: a bucket shared by several
+//! servers is a poor place for a release key, and a local directory is what
+//! an operator can lock down. Publications carry the public key instead.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::KeyName;
+use crate::sign::{KeyAlgo, Signer, generate_key};
+
+/// A key as listed (no secret material).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub name: KeyName,
+    pub fingerprint: String,
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    dir: PathBuf,
+}
+
+impl Keyring {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Keyring { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, name: &KeyName) -> PathBuf {
+        self.dir.join(format!("{name}.key.asc"))
+    }
+
+    /// Generates and stores a new key; `Conflict` if the name is taken.
+    pub fn generate(
+        &self,
+        name: &KeyName,
+        uid: &str,
+        algo: KeyAlgo,
+        now: SystemTime,
+    ) -> Result<KeyInfo> {
+        if uid.trim().is_empty() || uid.chars().any(char::is_control) {
+            return Err(Error::InvalidInput(format!("invalid user id {uid:?}")));
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        let path = self.path(name);
+        if path.exists() {
+            return Err(Error::Conflict(format!("key {name} exists")));
+        }
+        let tsk = generate_key(uid, algo, now)?;
+        let signer = Signer::from_tsk(&tsk)?;
+        // Write to a private temp file, then link it into place: the key
+        // appears whole or not at all, and never with looser permissions.
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&tsk)?;
+            f.sync_all()?;
+        }
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Conflict(format!("key {name} exists")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(key = %name, fingerprint = %signer.fingerprint(), "generated signing key");
+        Ok(KeyInfo {
+            name: name.clone(),
+            fingerprint: signer.fingerprint(),
+        })
+    }
+
+    /// Loads a key for signing.
+    pub fn signer(&self, name: &KeyName) -> Result<Signer> {
+        match std::fs::read(self.path(name)) {
+            Ok(data) => Signer::from_tsk(&data),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::not_found("key", name.as_str()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The armored public key.
+    pub fn export_public(&self, name: &KeyName) -> Result<Vec<u8>> {
+        self.signer(name)?.public_armored()
+    }
+
+    /// Every key, sorted by name.
+    pub fn list(&self) -> Result<Vec<KeyInfo>> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            let file = entry?.file_name();
+            let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".key.asc")) else {
+                continue;
+            };
+            let Ok(name) = KeyName::new(name) else {
+                continue;
+            };
+            let signer = self.signer(&name)?;
+            out.push(KeyInfo {
+                name,
+                fingerprint: signer.fingerprint(),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}

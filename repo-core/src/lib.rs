@@ -1,0 +1,22 @@
+//! repokit's library: package formats, signing, the content-addressed store
+//! and atomic publication. It knows nothing about HTTP.
+//!
+//! Two layers: the *formats* (`rpm`, `sign`, `publish`, `time`) are pure
+//! functions of bytes and explicit inputs; the *store* (`store`, `repos`,
+//! `keyring`) does all IO.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod keyring;
+pub mod limits;
+pub mod model;
+pub mod names;
+pub mod publish;
+pub mod repos;
+pub mod rpm;
+pub mod sign;
+pub mod store;
+pub mod time;
+
+pub use error::{Error, Result};
+pub use repos::Repokit;

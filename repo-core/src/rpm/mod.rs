@@ -1,0 +1,15 @@
+//! The RPM format: reading package headers, rendering yum/dnf repodata, and
+//! placing header signatures.
+//!
+//! `package` turns a package header into [`RpmPackage`]; `xml` turns that into
+//! the per-package primary/filelists/other fragments that are cached at
+//! upload; `repodata` concatenates cached fragments into `repodata/`;
+//! `signature` writes a header signature into a package file. None of them
+//! touches the store.
+
+pub mod package;
+pub mod repodata;
+pub mod signature;
+pub mod xml;
+
+pub use package::{Dependency, FileKind, PackageFile, RpmPackage};

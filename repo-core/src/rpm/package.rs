@@ -1,0 +1,499 @@
+//! Reading an RPM header into the fields createrepo_c writes.
+//!
+//! Only the lead and the two headers are read, never the payload; the size of
+//! both headers is checked against [`Limits`] before the crate allocates them.
+
+use std::io::{BufRead, Read};
+
+use rpm::{IndexSignatureTag, IndexTag};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+
+const LEAD_SIZE: usize = 96;
+const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
+const HEADER_MAGIC: [u8; 3] = [0x8e, 0xad, 0xe8];
+
+/// What a file is, as repodata distinguishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Ghost,
+}
+
+/// One path the package owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageFile {
+    pub path: String,
+    pub kind: FileKind,
+}
+
+/// One dependency entry (`provides`, `requires`, ...), already filtered and
+/// split the way createrepo_c writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    pub name: String,
+    /// `EQ`, `LT`, `GT`, `LE`, `GE`, or absent for an unversioned dependency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel: Option<String>,
+    /// A requirement needed before install scripts run (`Requires(pre)`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pre: bool,
+}
+
+/// One changelog entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changelog {
+    pub author: String,
+    pub date: u64,
+    pub text: String,
+}
+
+/// Everything repodata needs to know about one package file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpmPackage {
+    pub name: String,
+    pub epoch: u32,
+    pub version: String,
+    pub release: String,
+    /// The header's arch, or `src` for a source package.
+    pub arch: String,
+    pub summary: String,
+    pub description: String,
+    pub packager: String,
+    pub url: String,
+    pub license: String,
+    pub vendor: String,
+    pub group: String,
+    pub buildhost: String,
+    /// Empty for a source package.
+    pub sourcerpm: String,
+    pub build_time: u64,
+    pub installed_size: u64,
+    pub archive_size: u64,
+    pub header_start: u64,
+    pub header_end: u64,
+    pub provides: Vec<Dependency>,
+    pub requires: Vec<Dependency>,
+    pub conflicts: Vec<Dependency>,
+    pub obsoletes: Vec<Dependency>,
+    pub recommends: Vec<Dependency>,
+    pub suggests: Vec<Dependency>,
+    pub enhances: Vec<Dependency>,
+    pub supplements: Vec<Dependency>,
+    pub files: Vec<PackageFile>,
+    /// Oldest first, at most [`CHANGELOG_LIMIT`] entries (the newest ones).
+    pub changelogs: Vec<Changelog>,
+}
+
+/// How many changelog entries are kept, as createrepo_c does by default.
+pub const CHANGELOG_LIMIT: usize = 10;
+
+impl RpmPackage {
+    /// `name-version-release.arch.rpm`, the file name rpm itself would give.
+    pub fn canonical_filename(&self) -> String {
+        format!(
+            "{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+
+    /// The identity of a package within one repository: two different files
+    /// with the same identity cannot both be in it.
+    pub fn identity(&self) -> String {
+        format!(
+            "{}-{}:{}-{}.{}",
+            self.name, self.epoch, self.version, self.release, self.arch
+        )
+    }
+
+    /// Where the package lives in a published repository.
+    pub fn location(&self) -> String {
+        let first = self
+            .name
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+            .unwrap_or('_');
+        format!("Packages/{first}/{}", self.canonical_filename())
+    }
+}
+
+/// Reads the two header intros and fails if the headers are larger than the
+/// limit, before anything large is allocated. Returns the bytes consumed.
+fn check_header_sizes(r: &mut impl Read, name: &str, limits: &Limits) -> Result<()> {
+    let mut lead = [0u8; LEAD_SIZE];
+    r.read_exact(&mut lead)
+        .map_err(|_| Error::invalid_package(name, "file too short for an RPM lead"))?;
+    if lead[..4] != LEAD_MAGIC {
+        return Err(Error::invalid_package(name, "not an RPM file (bad lead magic)"));
+    }
+    let mut total: u64 = 0;
+    for (i, what) in ["signature header", "header"].iter().enumerate() {
+        let mut intro = [0u8; 16];
+        r.read_exact(&mut intro)
+            .map_err(|_| Error::invalid_package(name, format!("truncated {what}")))?;
+        if intro[..3] != HEADER_MAGIC {
+            return Err(Error::invalid_package(name, format!("bad {what} magic")));
+        }
+        let nindex = u64::from(u32::from_be_bytes([intro[8], intro[9], intro[10], intro[11]]));
+        let hsize = u64::from(u32::from_be_bytes([intro[12], intro[13], intro[14], intro[15]]));
+        let mut size = 16 * nindex + hsize;
+        total += 16 + size;
+        if total > limits.max_rpm_header_bytes {
+            return Err(Error::LimitExceeded {
+                what: format!("RPM headers of {name}"),
+                actual: total,
+                limit: limits.max_rpm_header_bytes,
+            });
+        }
+        if i == 0 {
+            // The signature header is padded to a multiple of 8 bytes.
+            size += (8 - (size % 8)) % 8;
+            std::io::copy(&mut r.take(size), &mut std::io::sink())?;
+        }
+    }
+    Ok(())
+}
+
+fn flag_str(flags: u32) -> Option<&'static str> {
+    match flags & 0xf {
+        2 => Some("LT"),
+        4 => Some("GT"),
+        8 => Some("EQ"),
+        10 => Some("LE"),
+        12 => Some("GE"),
+        _ => None,
+    }
+}
+
+/// Splits `[epoch:]version[-release]` the way createrepo_c does: a missing
+/// epoch is "0", an empty string has no EVR at all.
+fn split_evr(s: &str) -> (Option<String>, Option<String>, Option<String>) {
+    if s.is_empty() {
+        return (None, None, None);
+    }
+    let (epoch, rest) = match s.split_once(':') {
+        Some((e, rest)) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => {
+            (e.to_string(), rest)
+        }
+        Some((_, rest)) => ("0".to_string(), rest),
+        None => ("0".to_string(), s),
+    };
+    let (ver, rel) = match rest.split_once('-') {
+        Some((v, r)) => (v.to_string(), Some(r.to_string())),
+        None => (rest.to_string(), None),
+    };
+    (Some(epoch), Some(ver), rel)
+}
+
+const RPMSENSE_PREREQ: u32 = 1 << 6;
+const RPMSENSE_SCRIPT_PRE: u32 = 1 << 9;
+const RPMSENSE_SCRIPT_POST: u32 = 1 << 10;
+const RPMFILE_GHOST: u32 = 1 << 6;
+const S_IFMT: u16 = 0o170000;
+const S_IFDIR: u16 = 0o040000;
+
+/// True for paths that createrepo_c also lists in primary.xml.
+pub fn is_primary_file(path: &str) -> bool {
+    path.starts_with("/etc/") || path == "/usr/lib/sendmail" || path.contains("bin/")
+}
+
+fn convert_deps(deps: Vec<rpm::Dependency>) -> Vec<Dependency> {
+    let mut out: Vec<Dependency> = Vec::with_capacity(deps.len());
+    for d in deps {
+        let flags = d.flags.bits();
+        let (epoch, ver, rel) = split_evr(&d.version);
+        out.push(Dependency {
+            name: d.name,
+            flags: flag_str(flags).map(str::to_string),
+            epoch,
+            ver,
+            rel,
+            pre: false,
+        });
+    }
+    out
+}
+
+fn header_str(h: &rpm::Header<IndexTag>, tag: IndexTag) -> String {
+    h.get_entry_data_as_string(tag)
+        .or_else(|_| h.get_entry_data_as_i18n_string(tag))
+        .map(str::to_string)
+        .unwrap_or_default()
+}
+
+/// Reads the package at `path`. `name` is used in error messages; `limits`
+/// bound what is allocated.
+pub fn read(path: &std::path::Path, name: &str, limits: &Limits) -> Result<RpmPackage> {
+    let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
+    check_header_sizes(&mut f, name, limits)?;
+    let f = std::fs::File::open(path)?;
+    let mut reader = std::io::BufReader::new(f);
+    parse(&mut reader, name, limits)
+}
+
+/// Parses lead and headers from `input` (which must be at the file start).
+/// The caller has already checked the header sizes.
+fn parse(input: &mut impl BufRead, name: &str, limits: &Limits) -> Result<RpmPackage> {
+    // The crate is not hardened against every malformed header; a panic in it
+    // must reject the package, not take the process down.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rpm::PackageMetadata::parse(input)
+    }));
+    let meta = match parsed {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => return Err(Error::invalid_package(name, e)),
+        Err(_) => return Err(Error::invalid_package(name, "malformed header")),
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| from_metadata(&meta, name, limits)))
+        .unwrap_or_else(|_| Err(Error::invalid_package(name, "malformed header")))
+}
+
+fn from_metadata(meta: &rpm::PackageMetadata, name: &str, limits: &Limits) -> Result<RpmPackage> {
+    let bad = |e: rpm::Error| Error::invalid_package(name, e);
+    let h = &meta.header;
+    let pkg_name = meta.get_name().map_err(bad)?.to_string();
+    let version = meta.get_version().map_err(bad)?.to_string();
+    let release = meta.get_release().map_err(bad)?.to_string();
+    for (field, v) in [("name", &pkg_name), ("version", &version), ("release", &release)] {
+        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c == '/' || c.is_control()) {
+            return Err(Error::invalid_package(name, format!("invalid {field} {v:?}")));
+        }
+    }
+    let is_source = h.entry_is_present(IndexTag::RPMTAG_SOURCEPACKAGE);
+    let arch = if is_source {
+        "src".to_string()
+    } else {
+        meta.get_arch().map_err(bad)?.to_string()
+    };
+    if arch.is_empty() || arch.contains('/') {
+        return Err(Error::invalid_package(name, format!("invalid arch {arch:?}")));
+    }
+    let epoch = meta.get_epoch().unwrap_or(0);
+
+    // Files, with the same classification as createrepo_c.
+    let basenames = h
+        .get_entry_data_as_string_array(IndexTag::RPMTAG_BASENAMES)
+        .unwrap_or_default();
+    if basenames.len() > limits.max_files {
+        return Err(Error::LimitExceeded {
+            what: format!("files in {name}"),
+            actual: basenames.len() as u64,
+            limit: limits.max_files as u64,
+        });
+    }
+    let mut files = Vec::with_capacity(basenames.len());
+    if !basenames.is_empty() {
+        let dirnames = h
+            .get_entry_data_as_string_array(IndexTag::RPMTAG_DIRNAMES)
+            .map_err(bad)?;
+        let dirindexes = h
+            .get_entry_data_as_u32_array(IndexTag::RPMTAG_DIRINDEXES)
+            .map_err(bad)?;
+        let fileflags = h
+            .get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEFLAGS)
+            .map_err(bad)?;
+        let filemodes = h
+            .get_entry_data_as_u16_array(IndexTag::RPMTAG_FILEMODES)
+            .map_err(bad)?;
+        if dirindexes.len() != basenames.len()
+            || fileflags.len() != basenames.len()
+            || filemodes.len() != basenames.len()
+        {
+            return Err(Error::invalid_package(name, "inconsistent file list"));
+        }
+        for i in 0..basenames.len() {
+            let dir = dirnames
+                .get(dirindexes[i] as usize)
+                .ok_or_else(|| Error::invalid_package(name, "file directory index out of range"))?;
+            let kind = if filemodes[i] & S_IFMT == S_IFDIR {
+                FileKind::Dir
+            } else if fileflags[i] & RPMFILE_GHOST != 0 {
+                FileKind::Ghost
+            } else {
+                FileKind::File
+            };
+            files.push(PackageFile {
+                path: format!("{dir}{}", basenames[i]),
+                kind,
+            });
+        }
+    }
+
+    let provides = convert_deps(meta.get_provides().unwrap_or_default());
+    let provided: std::collections::HashSet<&str> =
+        provides.iter().map(|d| d.name.as_str()).collect();
+    let own_files: std::collections::HashSet<&str> =
+        files.iter().map(|f| f.path.as_str()).collect();
+
+    // Requires: createrepo_c drops rpmlib() requirements, requirements on the
+    // package's own primary files and on its own provides, and exact duplicates.
+    let mut requires: Vec<Dependency> = Vec::new();
+    let mut seen: std::collections::HashMap<String, (Option<String>, String, bool)> =
+        std::collections::HashMap::new();
+    for d in meta.get_requires().unwrap_or_default() {
+        if d.name.starts_with("rpmlib(") {
+            continue;
+        }
+        if d.name.starts_with('/') && own_files.contains(d.name.as_str()) && is_primary_file(&d.name)
+        {
+            continue;
+        }
+        if provided.contains(d.name.as_str()) {
+            continue;
+        }
+        let bits = d.flags.bits();
+        let pre = bits & (RPMSENSE_PREREQ | RPMSENSE_SCRIPT_PRE | RPMSENSE_SCRIPT_POST) != 0;
+        let flags = flag_str(bits).map(str::to_string);
+        if let Some((f, v, p)) = seen.get(&d.name) {
+            if *f == flags && *v == d.version && *p == pre {
+                continue;
+            }
+        }
+        seen.insert(d.name.clone(), (flags.clone(), d.version.clone(), pre));
+        let (epoch, ver, rel) = split_evr(&d.version);
+        requires.push(Dependency {
+            name: d.name,
+            flags,
+            epoch,
+            ver,
+            rel,
+            pre,
+        });
+    }
+
+    // Changelogs: the header holds them newest first; createrepo_c keeps the
+    // newest CHANGELOG_LIMIT, writes them oldest first, and nudges entries
+    // that share a timestamp apart by a second each.
+    let times = h
+        .get_entry_data_as_u32_array(IndexTag::RPMTAG_CHANGELOGTIME)
+        .unwrap_or_default();
+    let names = h
+        .get_entry_data_as_string_array(IndexTag::RPMTAG_CHANGELOGNAME)
+        .unwrap_or_default();
+    let texts = h
+        .get_entry_data_as_string_array(IndexTag::RPMTAG_CHANGELOGTEXT)
+        .unwrap_or_default();
+    let mut changelogs: Vec<Changelog> = Vec::new();
+    let mut last_time: Option<u64> = None;
+    for ((t, n), x) in times.iter().zip(names.iter()).zip(texts.iter()).take(CHANGELOG_LIMIT) {
+        let t = u64::from(*t);
+        changelogs.insert(
+            0,
+            Changelog {
+                author: n.trim_end_matches(' ').to_string(),
+                date: t,
+                text: x.to_string(),
+            },
+        );
+        if last_time == Some(t) {
+            let mut tmp = t;
+            for prev in changelogs.iter_mut().skip(1) {
+                if prev.date != tmp {
+                    break;
+                }
+                prev.date += 1;
+                tmp += 1;
+            }
+        } else {
+            last_time = Some(t);
+        }
+    }
+
+    let sig = &meta.signature;
+    let archive_size = sig
+        .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE)
+        .map(u64::from)
+        .or_else(|_| sig.get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE))
+        .or_else(|_| h.get_entry_data_as_u64(IndexTag::RPMTAG_LONGARCHIVESIZE))
+        .or_else(|_| {
+            h.get_entry_data_as_u32(IndexTag::RPMTAG_ARCHIVESIZE)
+                .map(u64::from)
+        })
+        .unwrap_or(0);
+    let offsets = meta.get_package_segment_offsets();
+
+    Ok(RpmPackage {
+        summary: header_str(h, IndexTag::RPMTAG_SUMMARY),
+        description: header_str(h, IndexTag::RPMTAG_DESCRIPTION),
+        packager: header_str(h, IndexTag::RPMTAG_PACKAGER),
+        url: header_str(h, IndexTag::RPMTAG_URL),
+        license: header_str(h, IndexTag::RPMTAG_LICENSE),
+        vendor: header_str(h, IndexTag::RPMTAG_VENDOR),
+        group: header_str(h, IndexTag::RPMTAG_GROUP),
+        buildhost: header_str(h, IndexTag::RPMTAG_BUILDHOST),
+        sourcerpm: if is_source {
+            String::new()
+        } else {
+            header_str(h, IndexTag::RPMTAG_SOURCERPM)
+        },
+        build_time: meta.get_build_time().unwrap_or(0),
+        installed_size: meta.get_installed_size().unwrap_or(0),
+        archive_size,
+        header_start: offsets.header,
+        header_end: offsets.payload,
+        provides,
+        requires,
+        conflicts: convert_deps(meta.get_conflicts().unwrap_or_default()),
+        obsoletes: convert_deps(meta.get_obsoletes().unwrap_or_default()),
+        recommends: convert_deps(meta.get_recommends().unwrap_or_default()),
+        suggests: convert_deps(meta.get_suggests().unwrap_or_default()),
+        enhances: convert_deps(meta.get_enhances().unwrap_or_default()),
+        supplements: convert_deps(meta.get_supplements().unwrap_or_default()),
+        files,
+        changelogs,
+        name: pkg_name,
+        epoch,
+        version,
+        release,
+        arch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evr_split_matches_createrepo_c() {
+        assert_eq!(split_evr(""), (None, None, None));
+        assert_eq!(
+            split_evr("1.0-2"),
+            (Some("0".into()), Some("1.0".into()), Some("2".into()))
+        );
+        assert_eq!(
+            split_evr("3:1.0"),
+            (Some("3".into()), Some("1.0".into()), None)
+        );
+    }
+
+    #[test]
+    fn primary_files_are_etc_bin_and_sendmail() {
+        assert!(is_primary_file("/etc/foo.conf"));
+        assert!(is_primary_file("/usr/sbin/foo"));
+        assert!(is_primary_file("/usr/lib/sendmail"));
+        assert!(!is_primary_file("/usr/share/doc/foo"));
+    }
+
+    #[test]
+    fn oversized_header_is_rejected_before_allocation() {
+        let mut data = vec![0u8; LEAD_SIZE];
+        data[..4].copy_from_slice(&LEAD_MAGIC);
+        data.extend_from_slice(&[0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
+        data.extend_from_slice(&1u32.to_be_bytes());
+        data.extend_from_slice(&(u32::MAX).to_be_bytes());
+        let err = check_header_sizes(&mut &data[..], "big.rpm", &Limits::default())
+            .expect_err("accepted");
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+    }
+}

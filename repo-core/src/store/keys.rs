@@ -1,0 +1,67 @@
+//! Every object path in the store is built here, and only here.
+
+use object_store::path::Path;
+
+use crate::names::{RepoName, Sha256};
+
+/// How long a client or cache may keep an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// Content-addressed: never changes under its name.
+    Immutable,
+    /// A moving pointer: always revalidate.
+    Mutable,
+}
+
+/// A typed storage key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StorageKey {
+    /// A package or metadata file, named by its SHA-256.
+    Blob(Sha256),
+    /// Parsed metadata and cached index fragments of the package blob.
+    Meta(Sha256),
+    /// The signed variant of an unsigned package for one signing key:
+    /// makes re-adding the same upload to a signing repo idempotent.
+    SignedVariant { fingerprint: String, source: Sha256 },
+    /// An immutable package list.
+    Revision { repo: RepoName, id: String },
+    /// An immutable path -> blob manifest.
+    Publication { repo: RepoName, id: String },
+    /// A repository's config and pointers, changed only by compare-and-swap.
+    RepoRef(RepoName),
+}
+
+fn fan(kind: &str, sha: &Sha256, suffix: &str) -> String {
+    let s = sha.as_str();
+    format!("{kind}/sha256/{}/{}{suffix}", &s[..2], &s[2..])
+}
+
+impl StorageKey {
+    /// The object path inside the store.
+    pub fn path(&self) -> Path {
+        let s = match self {
+            StorageKey::Blob(sha) => fan("blobs", sha, ""),
+            StorageKey::Meta(sha) => fan("meta", sha, ".json"),
+            StorageKey::SignedVariant {
+                fingerprint,
+                source,
+            } => format!("signed/{fingerprint}/{source}.json"),
+            StorageKey::Revision { repo, id } => format!("revisions/{repo}/{id}.json"),
+            StorageKey::Publication { repo, id } => format!("publications/{repo}/{id}.json"),
+            StorageKey::RepoRef(repo) => format!("refs/repos/{repo}.json"),
+        };
+        Path::from(s)
+    }
+
+    pub fn cache_policy(&self) -> CachePolicy {
+        match self {
+            StorageKey::RepoRef(_) => CachePolicy::Mutable,
+            _ => CachePolicy::Immutable,
+        }
+    }
+
+    /// The prefix under which all repository refs live.
+    pub fn repo_refs_prefix() -> Path {
+        Path::from("refs/repos")
+    }
+}

@@ -1,0 +1,391 @@
+//! The store: the only code that talks to object storage.
+//!
+//! Blobs, package metadata, revisions and publications are immutable and
+//! written with put-if-absent. Repository refs are the only mutable objects;
+//! they change by compare-and-swap: a conditional write (`If-Match`) where
+//! the backend has it, a lock file plus atomic rename on a local directory
+//! (object_store's local backend has no conditional update). Several
+//! processes may share one local data directory.
+
+pub mod fault;
+pub mod keys;
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::{
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::AsyncReadExt;
+
+pub use keys::{CachePolicy, StorageKey};
+
+use crate::error::{Error, Result};
+use crate::model::RepoRef;
+use crate::names::{RepoName, Sha256};
+
+/// Files up to this size are written with one put; larger ones stream in parts.
+const SINGLE_PUT_MAX: u64 = 16 << 20;
+const PART_SIZE: usize = 8 << 20;
+
+/// How refs are compare-and-swapped on this backend.
+#[derive(Debug, Clone)]
+pub enum CasMode {
+    /// Hold an exclusive lock on `<dir>/<repo>.lock` around read-modify-write.
+    LockDir(PathBuf),
+    /// Use the backend's conditional writes (`PutMode::Update`).
+    Conditional,
+}
+
+/// The outcome of a ref update closure.
+#[derive(Debug)]
+pub enum Update<T> {
+    /// Write this new ref.
+    Write(RepoRef, T),
+    /// Leave the ref as it is.
+    Keep(T),
+}
+
+/// Handle to one store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    os: Arc<dyn ObjectStore>,
+    cas: CasMode,
+    local_root: Option<PathBuf>,
+    tmp: PathBuf,
+}
+
+impl Store {
+    /// A store in a local directory (created if missing).
+    pub fn local(dir: &FsPath) -> Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        let dir = dir.canonicalize()?;
+        let locks = dir.join(".locks");
+        let tmp = dir.join(".tmp");
+        std::fs::create_dir_all(&locks)?;
+        std::fs::create_dir_all(&tmp)?;
+        let os = LocalFileSystem::new_with_prefix(&dir)?;
+        Ok(Store {
+            os: Arc::new(os),
+            cas: CasMode::LockDir(locks),
+            local_root: Some(dir),
+            tmp,
+        })
+    }
+
+    /// An in-memory store (tests).
+    pub fn memory() -> Store {
+        Store {
+            os: Arc::new(InMemory::new()),
+            cas: CasMode::Conditional,
+            local_root: None,
+            tmp: std::env::temp_dir(),
+        }
+    }
+
+    /// A store over any object store. `local_root` is the directory backing
+    /// `os` when it is a local filesystem (enables hard links on export).
+    pub fn with_object_store(
+        os: Arc<dyn ObjectStore>,
+        cas: CasMode,
+        local_root: Option<PathBuf>,
+        tmp: PathBuf,
+    ) -> Store {
+        Store {
+            os,
+            cas,
+            local_root,
+            tmp,
+        }
+    }
+
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.os
+    }
+
+    /// Directory for temporary files on the same filesystem as the store
+    /// (when it is local), so they can be renamed into place.
+    pub fn tmp_dir(&self) -> &FsPath {
+        &self.tmp
+    }
+
+    /// The file that holds a key's object, when the store is a local directory.
+    pub fn local_path(&self, key: &StorageKey) -> Option<PathBuf> {
+        self.local_root
+            .as_ref()
+            .map(|root| root.join(key.path().as_ref()))
+    }
+
+    pub async fn exists(&self, key: &StorageKey) -> Result<bool> {
+        match self.os.head(&key.path()).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes an immutable object unless it exists already.
+    pub async fn put_immutable(&self, key: &StorageKey, data: Bytes) -> Result<()> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .os
+            .put_opts(&key.path(), PutPayload::from_bytes(data), opts)
+            .await
+        {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores `data` as a blob and returns its digest.
+    pub async fn put_blob(&self, data: Bytes) -> Result<Sha256> {
+        let sha = Sha256::of(&data);
+        self.put_immutable(&StorageKey::Blob(sha.clone()), data).await?;
+        Ok(sha)
+    }
+
+    /// Stores the file at `path` as the blob `sha` (already computed by the
+    /// caller), streaming it in parts when large.
+    pub async fn put_blob_file(&self, path: &FsPath, sha: &Sha256, size: u64) -> Result<()> {
+        let key = StorageKey::Blob(sha.clone());
+        if self.exists(&key).await? {
+            return Ok(());
+        }
+        if size <= SINGLE_PUT_MAX {
+            let data = tokio::fs::read(path).await?;
+            return self.put_immutable(&key, Bytes::from(data)).await;
+        }
+        // A multipart upload has no put-if-absent, but the content under a
+        // content-addressed name is the same whoever wins.
+        let mut upload = self.os.put_multipart(&key.path()).await?;
+        let mut file = tokio::fs::File::open(path).await?;
+        loop {
+            let mut buf = Vec::with_capacity(PART_SIZE);
+            let n = (&mut file)
+                .take(PART_SIZE as u64)
+                .read_to_end(&mut buf)
+                .await?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = upload.put_part(PutPayload::from(buf)).await {
+                let _ = upload.abort().await;
+                return Err(e.into());
+            }
+        }
+        if let Err(e) = upload.complete().await {
+            let _ = upload.abort().await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Reads a whole object; `NotFound` names the key.
+    pub async fn get_bytes(&self, key: &StorageKey) -> Result<Bytes> {
+        match self.os.get(&key.path()).await {
+            Ok(r) => Ok(r.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(Error::not_found("object", key.path().to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams an object, or the byte range `range` of it.
+    pub async fn get_stream(
+        &self,
+        key: &StorageKey,
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<futures::stream::BoxStream<'static, object_store::Result<Bytes>>> {
+        let opts = object_store::GetOptions {
+            range: range.map(object_store::GetRange::Bounded),
+            ..Default::default()
+        };
+        match self.os.get_opts(&key.path(), opts).await {
+            Ok(r) => Ok(r.into_stream()),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(Error::not_found("object", key.path().to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &StorageKey) -> Result<Option<T>> {
+        let data = match self.os.get(&key.path()).await {
+            Ok(r) => r.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                key: key.path().to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    pub async fn put_json_immutable<T: Serialize>(&self, key: &StorageKey, v: &T) -> Result<()> {
+        let data = serde_json::to_vec(v).map_err(|e| Error::Corrupt {
+            key: key.path().to_string(),
+            reason: e.to_string(),
+        })?;
+        self.put_immutable(key, Bytes::from(data)).await
+    }
+
+    pub async fn get_ref(&self, name: &RepoName) -> Result<Option<RepoRef>> {
+        self.get_json(&StorageKey::RepoRef(name.clone())).await
+    }
+
+    /// Every repository ref, sorted by name.
+    pub async fn list_refs(&self) -> Result<Vec<RepoRef>> {
+        let prefix = StorageKey::repo_refs_prefix();
+        let mut names = Vec::new();
+        let mut listing = self.os.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            if let Some(file) = meta.location.filename() {
+                if let Some(n) = file.strip_suffix(".json") {
+                    if let Ok(n) = RepoName::new(n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            if let Some(r) = self.get_ref(&n).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn lock(&self, name: &RepoName) -> Result<Option<std::fs::File>> {
+        match &self.cas {
+            CasMode::Conditional => Ok(None),
+            CasMode::LockDir(dir) => {
+                let path = dir.join(format!("{name}.lock"));
+                let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                    let f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(&path)?;
+                    f.lock()?;
+                    Ok(f)
+                })
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+                Ok(Some(file))
+            }
+        }
+    }
+
+    fn ref_bytes(r: &RepoRef) -> Result<Bytes> {
+        serde_json::to_vec_pretty(r)
+            .map(Bytes::from)
+            .map_err(|e| Error::Corrupt {
+                key: format!("refs/repos/{}", r.config.name),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Creates a ref; `Conflict` if the repository exists.
+    pub async fn create_ref(&self, r: &RepoRef) -> Result<()> {
+        let name = r.config.name.clone();
+        let key = StorageKey::RepoRef(name.clone());
+        let _guard = self.lock(&name).await?;
+        if matches!(self.cas, CasMode::LockDir(_)) && self.exists(&key).await? {
+            return Err(Error::Conflict(format!("repository {name} exists")));
+        }
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .os
+            .put_opts(&key.path(), PutPayload::from_bytes(Self::ref_bytes(r)?), opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Err(Error::Conflict(format!("repository {name} exists")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes a ref (the repository); its objects become garbage.
+    pub async fn delete_ref(&self, name: &RepoName) -> Result<()> {
+        let key = StorageKey::RepoRef(name.clone());
+        let _guard = self.lock(name).await?;
+        if !self.exists(&key).await? {
+            return Err(Error::not_found("repository", name.as_str()));
+        }
+        self.os.delete(&key.path()).await?;
+        Ok(())
+    }
+
+    /// Compare-and-swap on a repository ref: `f` sees the current ref and
+    /// says what to write. Under a lock `f` runs once; with conditional
+    /// writes it runs again whenever another writer got in first.
+    pub async fn update_ref<T>(
+        &self,
+        name: &RepoName,
+        mut f: impl AsyncFnMut(RepoRef) -> Result<Update<T>>,
+    ) -> Result<T> {
+        let key = StorageKey::RepoRef(name.clone());
+        let path = key.path();
+        let _guard = self.lock(name).await?;
+        loop {
+            let got = match self.os.get(&path).await {
+                Ok(g) => g,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(Error::not_found("repository", name.as_str()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let version = UpdateVersion {
+                e_tag: got.meta.e_tag.clone(),
+                version: got.meta.version.clone(),
+            };
+            let data = got.bytes().await?;
+            let current: RepoRef = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+                key: path.to_string(),
+                reason: e.to_string(),
+            })?;
+            match f(current).await? {
+                Update::Keep(t) => return Ok(t),
+                Update::Write(new, t) => {
+                    let mode = match self.cas {
+                        CasMode::LockDir(_) => PutMode::Overwrite,
+                        CasMode::Conditional => PutMode::Update(version),
+                    };
+                    let opts = PutOptions {
+                        mode,
+                        ..Default::default()
+                    };
+                    match self
+                        .os
+                        .put_opts(&path, PutPayload::from_bytes(Self::ref_bytes(&new)?), opts)
+                        .await
+                    {
+                        Ok(_) => return Ok(t),
+                        Err(object_store::Error::Precondition { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Static hosting of publications: `/repos/{name}/{path}` (live) and
+//! `/snapshots/{name}/{publication}/{path}` (fixed), with Range, ETag (the
+//! blob's SHA-256), 304 and cache headers. Every path resolves through a
+//! publication manifest; nothing is read from a directory tree.
+
+use std::sync::Arc;
+
+use actix_web::body::SizedStream;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::StreamExt;
+use repo_core::Repokit;
+use repo_core::model::FileRef;
+use repo_core::names::{RepoName, RepoPath};
+use repo_core::store::StorageKey;
+
+use crate::error::ApiError;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const REVALIDATE: &str = "no-cache";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/healthz", web::head().to(healthz))
+        .route("/repos/{name}/{path:.*}", web::get().to(live))
+        .route("/repos/{name}/{path:.*}", web::head().to(live))
+        .route("/snapshots/{name}/{publication}/{path:.*}", web::get().to(snapshot))
+        .route("/snapshots/{name}/{publication}/{path:.*}", web::head().to(snapshot));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+fn parse_target(name: &str, path: &str) -> Result<(RepoName, Option<RepoPath>), ApiError> {
+    let name = RepoName::new(name)?;
+    if path.is_empty() {
+        return Ok((name, None));
+    }
+    Ok((name, Some(RepoPath::new(path)?)))
+}
+
+fn not_found(what: String) -> ApiError {
+    ApiError(repo_core::Error::NotFound {
+        kind: "file",
+        name: what,
+    })
+}
+
+async fn live(
+    req: HttpRequest,
+    kit: web::Data<Arc<Repokit>>,
+    p: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, path) = p.into_inner();
+    let (name, path) = parse_target(&name, &path)?;
+    let Some(path) = path else {
+        return Err(not_found(format!("{name}/")));
+    };
+    let file = kit
+        .resolve_live(&name, path.as_str())
+        .await?
+        .ok_or_else(|| not_found(format!("{name}/{path}")))?;
+    serve(&req, &kit, &file, live_cache_control(path.as_str())).await
+}
+
+/// Checksum-named metadata never changes under its name; the indexes that
+/// name it move with every publish, and other live paths (package files,
+/// keys) are revalidated.
+fn live_cache_control(path: &str) -> &'static str {
+    if is_moving_index(path) {
+        REVALIDATE
+    } else if path.starts_with("repodata/") || path.contains("/by-hash/") {
+        IMMUTABLE
+    } else {
+        REVALIDATE
+    }
+}
+
+fn is_moving_index(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    matches!(
+        file,
+        "repomd.xml" | "repomd.xml.asc" | "InRelease" | "Release" | "Release.gpg"
+    ) || (path.contains("/binary-") || path.contains("/source/")) && !path.contains("/by-hash/")
+}
+
+async fn snapshot(
+    req: HttpRequest,
+    kit: web::Data<Arc<Repokit>>,
+    p: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, publication, path) = p.into_inner();
+    let (name, path) = parse_target(&name, &path)?;
+    let Some(path) = path else {
+        return Err(not_found(format!("{name}/{publication}/")));
+    };
+    let file = kit
+        .resolve_snapshot(&name, &publication, path.as_str())
+        .await?
+        .ok_or_else(|| not_found(format!("{name}/{publication}/{path}")))?;
+    serve(&req, &kit, &file, IMMUTABLE).await
+}
+
+enum RangeSpec {
+    Full,
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// Parses a single `bytes=` range; several ranges are answered with the
+/// whole file, which RFC 9110 allows.
+fn parse_range(value: &str, size: u64) -> RangeSpec {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Full;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parsed = if a.is_empty() {
+        match b.parse::<u64>() {
+            Ok(0) | Err(_) => return RangeSpec::Unsatisfiable,
+            Ok(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+        }
+    } else {
+        let Ok(start) = a.parse::<u64>() else {
+            return RangeSpec::Full;
+        };
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            match b.parse::<u64>() {
+                Ok(e) => e.min(size.saturating_sub(1)),
+                Err(_) => return RangeSpec::Full,
+            }
+        };
+        (start, end)
+    };
+    if size == 0 || parsed.0 >= size || parsed.0 > parsed.1 {
+        RangeSpec::Unsatisfiable
+    } else {
+        RangeSpec::Part(parsed.0, parsed.1)
+    }
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)
+    })
+}
+
+async fn serve(
+    req: &HttpRequest,
+    kit: &Repokit,
+    file: &FileRef,
+    cache: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let etag = format!("\"{}\"", file.sha256);
+    let header_str = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let builder = |status: StatusCode| {
+        let mut b = HttpResponse::build(status);
+        b.insert_header((header::ETAG, etag.clone()))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .insert_header((header::ACCEPT_RANGES, "bytes"));
+        b
+    };
+    if let Some(inm) = header_str(header::IF_NONE_MATCH) {
+        if etag_matches(&inm, &etag) {
+            return Ok(builder(StatusCode::NOT_MODIFIED).finish());
+        }
+    }
+    let size = file.size;
+    let mut range = match header_str(header::RANGE) {
+        Some(r) => parse_range(&r, size),
+        None => RangeSpec::Full,
+    };
+    if let Some(if_range) = header_str(header::IF_RANGE) {
+        if if_range.trim() != etag {
+            range = RangeSpec::Full;
+        }
+    }
+    let (status, start, len) = match range {
+        RangeSpec::Full => (StatusCode::OK, 0, size),
+        RangeSpec::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        RangeSpec::Unsatisfiable => {
+            return Ok(builder(StatusCode::RANGE_NOT_SATISFIABLE)
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
+                .finish());
+        }
+    };
+    let mut b = builder(status);
+    b.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&file.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    ));
+    if status == StatusCode::PARTIAL_CONTENT {
+        b.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{size}", start + len - 1),
+        ));
+    }
+    if req.method() == Method::HEAD {
+        return Ok(b.body(SizedStream::new(
+            len,
+            futures::stream::empty::<Result<bytes::Bytes, actix_web::Error>>(),
+        )));
+    }
+    let range = (status == StatusCode::PARTIAL_CONTENT).then_some(start..start + len);
+    let stream = kit
+        .store()
+        .get_stream(&StorageKey::Blob(file.sha256.clone()), range)
+        .await?
+        .map(|r| r.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string())));
+    Ok(b.body(SizedStream::new(len, stream)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert!(matches!(parse_range("bytes=0-9", 100), RangeSpec::Part(0, 9)));
+        assert!(matches!(parse_range("bytes=90-", 100), RangeSpec::Part(90, 99)));
+        assert!(matches!(parse_range("bytes=-10", 100), RangeSpec::Part(90, 99)));
+        assert!(matches!(parse_range("bytes=50-500", 100), RangeSpec::Part(50, 99)));
+        assert!(matches!(parse_range("bytes=100-", 100), RangeSpec::Unsatisfiable));
+        assert!(matches!(parse_range("bytes=0-1,5-6", 100), RangeSpec::Full));
+        assert!(matches!(parse_range("items=0-1", 100), RangeSpec::Full));
+    }
+}

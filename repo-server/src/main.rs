@@ -1,0 +1,326 @@
+//! The `repokit` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use repo_core::keyring::Keyring;
+use repo_core::names::{KeyName, RepoName};
+use repo_core::repos::{CreateRepo, NoProgress, Progress, Upload};
+use repo_core::sign::KeyAlgo;
+use repo_core::store::Store;
+use repo_core::{Error, Repokit};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "repokit", version, about = "Signed RPM and APT repositories, published atomically")]
+struct Cli {
+    /// Data directory of the embedded local store.
+    #[arg(long, global = true, env = "REPOKIT_DATA", default_value = "./repokit-data")]
+    data: PathBuf,
+    /// Keyring directory (default: DATA/keys).
+    #[arg(long, global = true, env = "REPOKIT_KEYS")]
+    keys: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Upload package files into a repository (one new revision).
+    Add {
+        name: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Remove packages (by file name, name, name-version[-release] or identity).
+    Remove {
+        name: String,
+        #[arg(required = true)]
+        specs: Vec<String>,
+    },
+    /// Render, sign and atomically switch the live publication.
+    Publish { name: String },
+    /// Write the live publication into a directory (atomic symlink swap).
+    Export { name: String, dir: PathBuf },
+    /// Serve repositories over HTTP.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Generate a signing key.
+    Generate {
+        name: String,
+        #[arg(long, default_value = "repokit repository signing key")]
+        uid: String,
+        #[arg(long, default_value = "rsa4096")]
+        algo: String,
+    },
+    /// Print the armored public key.
+    Export { name: String },
+    /// List keys.
+    List,
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Create a repository.
+    Create {
+        name: String,
+        #[arg(long)]
+        format: String,
+        #[arg(long)]
+        sign_with: Option<String>,
+        /// RPM metadata compression: gz or zstd.
+        #[arg(long, default_value = "gz")]
+        compression: String,
+    },
+    /// List repositories.
+    List,
+    /// Show one repository.
+    Show { name: String },
+    /// Delete a repository.
+    Delete { name: String },
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<Error>() {
+        Some(Error::InvalidInput(_) | Error::InvalidPackage { .. } | Error::LimitExceeded { .. }) => 2,
+        Some(Error::NotFound { .. }) => 3,
+        Some(Error::Conflict(_) | Error::Forbidden(_)) => 4,
+        _ => match e.downcast_ref::<repo_sync::Error>() {
+            Some(repo_sync::Error::NotAnExport(_)) => 4,
+            Some(repo_sync::Error::Core(Error::NotFound { .. })) => 3,
+            _ => 1,
+        },
+    }
+}
+
+fn error_code(e: &anyhow::Error) -> &'static str {
+    if let Some(e) = e.downcast_ref::<Error>() {
+        e.code()
+    } else if let Some(e) = e.downcast_ref::<repo_sync::Error>() {
+        e.code()
+    } else {
+        "error"
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("repokit: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                let body = serde_json::json!({"error": {"code": error_code(&e), "message": format!("{e:#}")}});
+                eprintln!("{body}");
+            } else {
+                eprintln!("repokit: {e:#}");
+            }
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn open(cli: &Cli) -> anyhow::Result<Repokit> {
+    let store = Store::local(&cli.data)
+        .with_context(|| format!("opening data directory {}", cli.data.display()))?;
+    let keys = cli.keys.clone().unwrap_or_else(|| cli.data.join("keys"));
+    Ok(Repokit::new(store, Keyring::new(keys)))
+}
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        let text = human(value);
+        if !text.is_empty() {
+            println!("{text}");
+        }
+    }
+    Ok(())
+}
+
+struct Bar(indicatif::ProgressBar);
+impl Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let kit = open(&cli)?;
+    let json = cli.json;
+    match cli.command {
+        Command::Key(KeyCommand::Generate { name, uid, algo }) => {
+            let algo: KeyAlgo = algo.parse()?;
+            let info = kit
+                .keyring()
+                .generate(&KeyName::new(name)?, &uid, algo, kit.now())?;
+            print(json, &info, |i| format!("{} {}", i.name, i.fingerprint))
+        }
+        Command::Key(KeyCommand::Export { name }) => {
+            let armored = kit.keyring().export_public(&KeyName::new(name)?)?;
+            print!("{}", String::from_utf8_lossy(&armored));
+            Ok(())
+        }
+        Command::Key(KeyCommand::List) => {
+            let keys = kit.keyring().list()?;
+            print(json, &keys, |ks| {
+                ks.iter()
+                    .map(|k| format!("{} {}", k.name, k.fingerprint))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Repo(RepoCommand::Create {
+            name,
+            format,
+            sign_with,
+            compression,
+        }) => {
+            let info = kit
+                .create_repo(CreateRepo {
+                    name: RepoName::new(name)?,
+                    format: format.parse()?,
+                    role: Default::default(),
+                    sign_with: sign_with.map(KeyName::new).transpose()?,
+                    compression: compression.parse()?,
+                })
+                .await?;
+            print(json, &info, |i| format!("created {}", i.config.name))
+        }
+        Command::Repo(RepoCommand::List) => {
+            let repos = kit.repos().await?;
+            print(json, &repos, |rs| {
+                rs.iter()
+                    .map(|r| {
+                        format!(
+                            "{}\t{:?}\t{} packages\t{}",
+                            r.config.name,
+                            r.config.format,
+                            r.packages,
+                            r.published.as_deref().unwrap_or("unpublished")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Repo(RepoCommand::Show { name }) => {
+            let info = kit.repo(&RepoName::new(name)?).await?;
+            print(json, &info, |i| {
+                serde_json::to_string_pretty(i).unwrap_or_default()
+            })
+        }
+        Command::Repo(RepoCommand::Delete { name }) => {
+            let name = RepoName::new(name)?;
+            kit.delete_repo(&name).await?;
+            print(json, &serde_json::json!({"deleted": name}), |_| {
+                format!("deleted {name}")
+            })
+        }
+        Command::Add { name, files } => {
+            let name = RepoName::new(name)?;
+            let uploads = files
+                .iter()
+                .map(|f| Upload::from_path(f).with_context(|| f.display().to_string()))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let bar = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr()) && uploads.len() > 1)
+                .then(|| Bar(indicatif::ProgressBar::new(0)));
+            let progress: &dyn Progress = match &bar {
+                Some(b) => b,
+                None => &NoProgress,
+            };
+            let report = kit.add(&name, &uploads, progress).await?;
+            print(json, &report, |r| {
+                format!(
+                    "{}: {} added, {} unchanged, revision {}",
+                    r.repo,
+                    r.added.len(),
+                    r.unchanged.len(),
+                    r.revision.as_deref().unwrap_or("-")
+                )
+            })
+        }
+        Command::Remove { name, specs } => {
+            let report = kit.remove(&RepoName::new(name)?, &specs).await?;
+            print(json, &report, |r| {
+                format!("{}: {} removed", r.repo, r.removed.len())
+            })
+        }
+        Command::Publish { name } => {
+            let report = kit.publish(&RepoName::new(name)?).await?;
+            print(json, &report, |r| {
+                if r.noop {
+                    format!("{}: unchanged, live publication {}", r.repo, r.publication)
+                } else {
+                    format!("{}: published {} ({} packages)", r.repo, r.publication, r.packages)
+                }
+            })
+        }
+        Command::Export { name, dir } => {
+            let report = repo_sync::dir::export(&kit, &RepoName::new(name)?, &dir).await?;
+            print(json, &report, |r| {
+                format!(
+                    "{}: {} -> {} ({} files)",
+                    r.repo,
+                    r.publication,
+                    r.target.display(),
+                    r.files
+                )
+            })
+        }
+        Command::Serve { listen } => {
+            let listener = std::net::TcpListener::bind(&listen)
+                .with_context(|| format!("binding {listen}"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, data = %Path::display(&cli.data), "serving");
+            // The resolved address on stdout lets callers use port 0.
+            println!("listening on http://{addr}");
+            repo_server::serve(Arc::new(kit), listener).await?;
+            Ok(())
+        }
+    }
+}
