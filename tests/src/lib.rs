@@ -1,1 +1,163 @@
+//! Support for repokit's end-to-end tests and benchmark: fixture packages
+//! made with the formats' own builders, the real `repokit` binary run as a
+//! subprocess on 127.0.0.1, and the real clients (dnf, rpmkeys, createrepo_c)
+//! driven in isolated configurations.
 
+pub mod clients;
+pub mod fixtures;
+pub mod repodata;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// The `repokit` binary of this build: `REPOKIT_BIN`, else beside the test
+/// executable's `deps/` directory.
+pub fn repokit_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("REPOKIT_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("exe dir");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("target dir")
+    } else {
+        dir
+    };
+    dir.join("repokit")
+}
+
+/// A repokit data directory plus a way to run the CLI on it.
+#[derive(Debug)]
+pub struct Repokit {
+    pub data: PathBuf,
+}
+
+impl Repokit {
+    pub fn new(data: &Path) -> Self {
+        Repokit {
+            data: data.to_path_buf(),
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(repokit_bin());
+        c.arg("--data").arg(&self.data);
+        c
+    }
+
+    /// Runs a CLI command; fails unless it exits 0.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        let out = self.output(args)?;
+        if !out.status.success() {
+            bail!(
+                "repokit {args:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Runs a CLI command with `--json` and parses its output.
+    pub fn json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.run(&all)?;
+        serde_json::from_str(&text).with_context(|| format!("parsing output of {args:?}: {text}"))
+    }
+
+    pub fn output(&self, args: &[&str]) -> Result<Output> {
+        self.command()
+            .args(args)
+            .output()
+            .with_context(|| format!("running {}", repokit_bin().display()))
+    }
+
+    /// Starts `repokit serve` on a free loopback port.
+    pub fn serve(&self) -> Result<Server> {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting repokit serve")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            bail!("unexpected first line from repokit serve: {line:?}");
+        };
+        Ok(Server {
+            url: url.to_string(),
+            child,
+        })
+    }
+}
+
+/// A running `repokit serve`; stopped (by its PID) when dropped.
+#[derive(Debug)]
+pub struct Server {
+    pub url: String,
+    child: Child,
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fetches a URL with curl; returns (status, headers, body).
+pub fn http_get(url: &str, headers: &[&str]) -> Result<(u16, String, Vec<u8>)> {
+    let dir = tempfile::tempdir()?;
+    let hfile = dir.path().join("h");
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "-", "-D"]).arg(&hfile);
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    let out = c.arg(url).output().context("running curl")?;
+    let head = std::fs::read_to_string(&hfile).unwrap_or_default();
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, head, out.stdout))
+}
+
+/// Runs a command, failing with its output unless it exits 0.
+pub fn run_ok(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
+/// True when a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}

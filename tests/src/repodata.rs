@@ -1,0 +1,130 @@
+//! Reading repodata back for comparisons: every `<package>` element of a
+//! primary/filelists/other file flattened into (element path, attributes,
+//! text) rows, keyed by package checksum.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use quick_xml::events::Event;
+
+/// One element inside a `<package>`: its path from the package element,
+/// its attributes (sorted) and its text.
+pub type Row = (String, Vec<(String, String)>, String);
+
+/// Packages of one metadata file: pkgid -> rows in document order.
+pub type Packages = BTreeMap<String, Vec<Row>>;
+
+/// Reads `repodata/repomd.xml` under `root` and returns (type -> location).
+pub fn repomd_locations(root: &Path) -> Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(root.join("repodata/repomd.xml"))?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut out = BTreeMap::new();
+    let mut current = String::new();
+    loop {
+        match reader.read_event()? {
+            Event::Start(e) if e.name().as_ref() == b"data" => {
+                for a in e.attributes().flatten() {
+                    if a.key.as_ref() == b"type" {
+                        current = a.unescape_value()?.into_owned();
+                    }
+                }
+            }
+            Event::Empty(e) if e.name().as_ref() == b"location" => {
+                for a in e.attributes().flatten() {
+                    if a.key.as_ref() == b"href" {
+                        out.insert(current.clone(), a.unescape_value()?.into_owned());
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a (gzip or zstd compressed) metadata file into packages.
+pub fn read_packages(path: &Path) -> Result<Packages> {
+    let raw = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let mut text = String::new();
+    if path.extension().is_some_and(|e| e == "gz") {
+        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut text)?;
+    } else {
+        text = String::from_utf8(raw)?;
+    }
+    parse_packages(&text)
+}
+
+fn attrs(e: &quick_xml::events::BytesStart<'_>) -> Result<Vec<(String, String)>> {
+    let mut v = Vec::new();
+    for a in e.attributes() {
+        let a = a?;
+        v.push((
+            String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+            a.unescape_value()?.into_owned(),
+        ));
+    }
+    v.sort();
+    Ok(v)
+}
+
+pub fn parse_packages(text: &str) -> Result<Packages> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut out = Packages::new();
+    let mut stack: Vec<String> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut pkgid = String::new();
+    loop {
+        match reader.read_event()? {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let a = attrs(&e)?;
+                if name == "package" {
+                    rows.clear();
+                    stack.clear();
+                    pkgid = a.iter().find(|(k, _)| k == "pkgid").map(|(_, v)| v.clone()).unwrap_or_default();
+                    rows.push(("package".into(), a, String::new()));
+                    open.push(0);
+                } else if !open.is_empty() {
+                    stack.push(name.clone());
+                    rows.push((stack.join("/"), a, String::new()));
+                    open.push(rows.len() - 1);
+                }
+            }
+            Event::Empty(e) => {
+                if !open.is_empty() {
+                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    let path = if stack.is_empty() { name } else { format!("{}/{name}", stack.join("/")) };
+                    rows.push((path, attrs(&e)?, String::new()));
+                }
+            }
+            Event::Text(t) => {
+                if let Some(&i) = open.last() {
+                    let s = t.unescape()?;
+                    if !s.trim().is_empty() || !rows[i].2.is_empty() {
+                        rows[i].2.push_str(&s);
+                    }
+                }
+            }
+            Event::End(e) => {
+                if open.pop().is_some() {
+                    if e.name().as_ref() == b"package" {
+                        // Primary has the checksum as an element, not an attribute.
+                        if pkgid.is_empty() {
+                            pkgid = rows.iter().find(|r| r.0 == "checksum").map(|r| r.2.clone()).unwrap_or_default();
+                        }
+                        out.insert(std::mem::take(&mut pkgid), std::mem::take(&mut rows));
+                    } else {
+                        stack.pop();
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
