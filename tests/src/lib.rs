@@ -13,20 +13,34 @@ use std::process::{Child, Command, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-/// The `repokit` binary of this build: `REPOKIT_BIN`, else beside the test
-/// executable's `deps/` directory.
+/// The `repokit` binary: `REPOKIT_BIN`, else the workspace's binary in the
+/// same profile as the running test, which is (re)built once per process so
+/// a test never runs a stale binary (this crate cannot depend on a binary).
 pub fn repokit_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("REPOKIT_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().expect("exe dir");
-    let dir = if dir.ends_with("deps") {
-        dir.parent().expect("target dir")
-    } else {
-        dir
-    };
-    dir.join("repokit")
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("REPOKIT_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().expect("current exe");
+        let mut dir = exe.parent().expect("exe dir").to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "repo-server", "--bin", "repokit"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo build for repokit");
+        assert!(status.success(), "building repokit failed");
+        dir.join("repokit")
+    })
+    .clone()
 }
 
 /// A repokit data directory plus a way to run the CLI on it.
