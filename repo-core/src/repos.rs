@@ -155,20 +155,29 @@ impl std::fmt::Debug for Repokit {
     }
 }
 
-fn hash_file(path: &Path) -> Result<(Sha256, u64)> {
+/// Reads a package once: its SHA-256 and size, checked against what its
+/// headers declare (size, payload digest).
+fn hash_package(path: &Path, name: &str, integrity: &rpm::package::Integrity) -> Result<(Sha256, u64)> {
     let mut f = std::fs::File::open(path)?;
-    let mut h = sha2::Sha256::new();
+    let mut whole = sha2::Sha256::new();
+    let mut payload = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
+    let mut pos = 0u64;
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
-        size += n as u64;
+        whole.update(&buf[..n]);
+        let end = pos + n as u64;
+        if end > integrity.payload_start {
+            let from = integrity.payload_start.saturating_sub(pos) as usize;
+            payload.update(&buf[from..n]);
+        }
+        pos = end;
     }
-    Ok((Sha256::from_digest(&h.finalize()), size))
+    integrity.check(name, pos, &hex::encode(payload.finalize()))?;
+    Ok((Sha256::from_digest(&whole.finalize()), pos))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -345,8 +354,8 @@ impl Repokit {
         let limits = self.limits;
         let (path, name) = (up.path.clone(), up.file_name.clone());
         let (pkg, sha, size) = blocking(move || {
-            let pkg = rpm::package::read(&path, &name, &limits)?;
-            let (sha, size) = hash_file(&path)?;
+            let (pkg, integrity) = rpm::package::read(&path, &name, &limits)?;
+            let (sha, size) = hash_package(&path, &name, &integrity)?;
             Ok((pkg, sha, size))
         })
         .await?;
@@ -371,8 +380,8 @@ impl Repokit {
         let (pkg, signed_sha, signed_size) = blocking(move || {
             std::fs::copy(&src, &tmp_path)?;
             rpm::signature::sign_file(&tmp_path, &name, &mut signer, when)?;
-            let pkg = rpm::package::read(&tmp_path, &name, &limits)?;
-            let (sha, size) = hash_file(&tmp_path)?;
+            let (pkg, integrity) = rpm::package::read(&tmp_path, &name, &limits)?;
+            let (sha, size) = hash_package(&tmp_path, &name, &integrity)?;
             Ok((pkg, sha, size))
         })
         .await?;
@@ -448,12 +457,16 @@ impl Repokit {
         if uploads.is_empty() {
             return Err(Error::InvalidInput("no package files given".into()));
         }
-        // Check every file before storing any.
+        // Check every file (headers, size, payload digest) before storing any.
         let limits = self.limits;
         for up in uploads {
             check_file_name(&up.file_name)?;
             let (path, fname) = (up.path.clone(), up.file_name.clone());
-            blocking(move || rpm::package::read(&path, &fname, &limits).map(|_| ())).await?;
+            blocking(move || {
+                let (_, integrity) = rpm::package::read(&path, &fname, &limits)?;
+                hash_package(&path, &fname, &integrity).map(|_| ())
+            })
+            .await?;
         }
         progress.start(uploads.len() as u64);
         let config = &r.config;

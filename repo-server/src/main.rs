@@ -23,6 +23,12 @@ struct Cli {
     /// Keyring directory (default: DATA/keys).
     #[arg(long, global = true, env = "REPOKIT_KEYS")]
     keys: Option<PathBuf>,
+    /// Largest package file accepted, in bytes.
+    #[arg(long, global = true, env = "REPOKIT_MAX_PACKAGE_SIZE")]
+    max_package_size: Option<u64>,
+    /// Largest RPM signature header plus header accepted, in bytes.
+    #[arg(long, global = true, env = "REPOKIT_MAX_RPM_HEADER_SIZE")]
+    max_rpm_header_size: Option<u64>,
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
@@ -161,7 +167,14 @@ fn open(cli: &Cli) -> anyhow::Result<Repokit> {
     let store = Store::local(&cli.data)
         .with_context(|| format!("opening data directory {}", cli.data.display()))?;
     let keys = cli.keys.clone().unwrap_or_else(|| cli.data.join("keys"));
-    Ok(Repokit::new(store, Keyring::new(keys)))
+    let mut limits = repo_core::limits::Limits::default();
+    if let Some(n) = cli.max_package_size {
+        limits.max_package_bytes = n;
+    }
+    if let Some(n) = cli.max_rpm_header_size {
+        limits.max_rpm_header_bytes = n;
+    }
+    Ok(Repokit::new(store, Keyring::new(keys)).with_limits(limits))
 }
 
 fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> anyhow::Result<()> {

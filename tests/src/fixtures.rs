@@ -117,6 +117,7 @@ pub fn varied_rpms(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// A plain package with `files` files (for large corpora).
 pub fn simple_rpm(dir: &Path, name: &str, version: &str, files: usize) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
     let mut b = PackageBuilder::new(name, version, "MIT", "x86_64", &format!("{name} summary"));
     b.using_config(config())
         .release("1")

@@ -232,9 +232,42 @@ fn header_str(h: &rpm::Header<IndexTag>, tag: IndexTag) -> String {
         .unwrap_or_default()
 }
 
+/// What the headers promise about the rest of the file, checked against the
+/// bytes while they are hashed at upload (see [`Integrity::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integrity {
+    /// Offset of the payload (the end of the main header).
+    pub payload_start: u64,
+    /// The file size the signature header declares (header + payload).
+    pub total_size: Option<u64>,
+    /// SHA-256 (hex) of the compressed payload, when the header has it.
+    pub payload_sha256: Option<String>,
+}
+
+impl Integrity {
+    /// Fails when the file is not what its headers declare: a truncated or
+    /// altered payload is rejected at upload, not by a client at install.
+    pub fn check(&self, name: &str, size: u64, payload_sha256: &str) -> Result<()> {
+        if let Some(expected) = self.total_size {
+            if expected != size {
+                return Err(Error::invalid_package(
+                    name,
+                    format!("file is {size} bytes, its header declares {expected} (truncated?)"),
+                ));
+            }
+        }
+        if let Some(expected) = &self.payload_sha256 {
+            if !expected.eq_ignore_ascii_case(payload_sha256) {
+                return Err(Error::invalid_package(name, "payload digest mismatch"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reads the package at `path`. `name` is used in error messages; `limits`
 /// bound what is allocated.
-pub fn read(path: &std::path::Path, name: &str, limits: &Limits) -> Result<RpmPackage> {
+pub fn read(path: &std::path::Path, name: &str, limits: &Limits) -> Result<(RpmPackage, Integrity)> {
     let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
     check_header_sizes(&mut f, name, limits)?;
     let f = std::fs::File::open(path)?;
@@ -244,7 +277,7 @@ pub fn read(path: &std::path::Path, name: &str, limits: &Limits) -> Result<RpmPa
 
 /// Parses lead and headers from `input` (which must be at the file start).
 /// The caller has already checked the header sizes.
-fn parse(input: &mut impl BufRead, name: &str, limits: &Limits) -> Result<RpmPackage> {
+fn parse(input: &mut impl BufRead, name: &str, limits: &Limits) -> Result<(RpmPackage, Integrity)> {
     // The crate is not hardened against every malformed header; a panic in it
     // must reject the package, not take the process down.
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -259,7 +292,11 @@ fn parse(input: &mut impl BufRead, name: &str, limits: &Limits) -> Result<RpmPac
         .unwrap_or_else(|_| Err(Error::invalid_package(name, "malformed header")))
 }
 
-fn from_metadata(meta: &rpm::PackageMetadata, name: &str, limits: &Limits) -> Result<RpmPackage> {
+fn from_metadata(
+    meta: &rpm::PackageMetadata,
+    name: &str,
+    limits: &Limits,
+) -> Result<(RpmPackage, Integrity)> {
     let bad = |e: rpm::Error| Error::invalid_package(name, e);
     let h = &meta.header;
     let pkg_name = meta.get_name().map_err(bad)?.to_string();
@@ -422,8 +459,22 @@ fn from_metadata(meta: &rpm::PackageMetadata, name: &str, limits: &Limits) -> Re
         })
         .unwrap_or(0);
     let offsets = meta.get_package_segment_offsets();
+    let declared = sig
+        .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_SIZE)
+        .map(u64::from)
+        .or_else(|_| sig.get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGSIZE))
+        .ok();
+    let integrity = Integrity {
+        payload_start: offsets.payload,
+        total_size: declared.map(|d| offsets.header + d),
+        payload_sha256: h
+            .get_entry_data_as_string_array(IndexTag::RPMTAG_PAYLOADSHA256)
+            .ok()
+            .and_then(|v| v.first().map(|s| s.to_string()))
+            .filter(|s| s.len() == 64),
+    };
 
-    Ok(RpmPackage {
+    let pkg = RpmPackage {
         summary: header_str(h, IndexTag::RPMTAG_SUMMARY),
         description: header_str(h, IndexTag::RPMTAG_DESCRIPTION),
         packager: header_str(h, IndexTag::RPMTAG_PACKAGER),
@@ -457,7 +508,8 @@ fn from_metadata(meta: &rpm::PackageMetadata, name: &str, limits: &Limits) -> Re
         version,
         release,
         arch,
-    })
+    };
+    Ok((pkg, integrity))
 }
 
 #[cfg(test)]

@@ -1,0 +1,161 @@
+//! Bad packages get a typed error and leave nothing behind; concurrent
+//! writers lose nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use repokit_tests::{Repokit, fixtures};
+
+/// Every object file under the store's content directories.
+fn stored_objects(data: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = ["blobs", "meta", "revisions", "publications", "signed"]
+        .iter()
+        .map(|d| data.join(d))
+        .collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn assert_rejected(kit: &Repokit, file: &Path, code: &str, extra: &[&str]) -> Result<()> {
+    let before = stored_objects(&kit.data);
+    let repo_before = kit.json(&["repo", "show", "r"])?;
+    let mut args: Vec<&str> = extra.to_vec();
+    let f = file.display().to_string();
+    args.extend(["--json", "add", "r", &f]);
+    let out = kit.output(&args)?;
+    assert!(!out.status.success(), "{} was accepted", file.display());
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
+    assert_eq!(err["error"]["code"], code, "{}: {err}", file.display());
+    assert_eq!(out.status.code(), Some(2), "invalid input exits 2");
+    assert_eq!(stored_objects(&kit.data), before, "{}: something was stored", file.display());
+    assert_eq!(kit.json(&["repo", "show", "r"])?, repo_before, "the repository changed");
+    Ok(())
+}
+
+#[test]
+fn bad_packages_are_rejected_and_nothing_is_stored() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let good = fixtures::varied_rpms(&tmp.path().join("in"))?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["repo", "create", "r", "--format", "rpm"])?;
+    kit.run(&["add", "r", &good[0].display().to_string()])?;
+
+    let bytes = std::fs::read(&good[1])?;
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("empty.rpm", Vec::new()),
+        ("text.rpm", b"this is not a package\n".repeat(20)),
+        ("lead-only.rpm", bytes[..96].to_vec()),
+        ("truncated-header.rpm", bytes[..bytes.len().min(400)].to_vec()),
+        ("truncated-half.rpm", bytes[..bytes.len() / 2].to_vec()),
+    ];
+    for (name, data) in cases {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, data)?;
+        assert_rejected(&kit, &p, "invalid_package", &[])?;
+    }
+    // A header larger than the configured limit.
+    assert_rejected(&kit, &good[2], "limit_exceeded", &["--max-rpm-header-size", "1024"])?;
+    // A file larger than the configured limit.
+    assert_rejected(&kit, &good[2], "limit_exceeded", &["--max-package-size", "100"])?;
+    // One bad file in a batch: none of the batch is added.
+    let before = stored_objects(&kit.data);
+    let bad = tmp.path().join("empty.rpm");
+    let out = kit.output(&["add", "r", &good[3].display().to_string(), &bad.display().to_string()])?;
+    assert!(!out.status.success());
+    assert_eq!(stored_objects(&kit.data), before);
+    assert_eq!(kit.json(&["repo", "show", "r"])?["packages"], 1);
+    Ok(())
+}
+
+#[test]
+fn payload_truncation_and_tampering_are_rejected() -> Result<()> {
+    // The headers of a package cut or altered inside its payload are intact;
+    // repokit checks the declared size and payload digest while hashing.
+    let tmp = tempfile::tempdir()?;
+    let good = fixtures::varied_rpms(&tmp.path().join("in"))?;
+    let m = rpm::PackageMetadata::open(&good[0])?;
+    let payload_start = m.get_package_segment_offsets().payload as usize;
+    let bytes = std::fs::read(&good[0])?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["repo", "create", "r", "--format", "rpm"])?;
+    let cut = tmp.path().join("cut.rpm");
+    std::fs::write(&cut, &bytes[..payload_start + 4])?;
+    assert_rejected(&kit, &cut, "invalid_package", &[])?;
+    let mut altered = bytes.clone();
+    let last = altered.len() - 1;
+    altered[last] ^= 0xff;
+    let tampered = tmp.path().join("tampered.rpm");
+    std::fs::write(&tampered, altered)?;
+    assert_rejected(&kit, &tampered, "invalid_package", &[])?;
+    Ok(())
+}
+
+#[test]
+fn same_name_with_other_bytes_is_a_conflict() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let a = fixtures::simple_rpm(&tmp.path().join("a"), "dup", "1.0", 2)?;
+    let b = fixtures::simple_rpm(&tmp.path().join("b"), "dup", "1.0", 3)?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["repo", "create", "r", "--format", "rpm"])?;
+    kit.run(&["add", "r", &a.display().to_string()])?;
+    // The same file again is a no-op.
+    let again = kit.json(&["add", "r", &a.display().to_string()])?;
+    assert_eq!(again["added"].as_array().map(Vec::len), Some(0));
+    assert_eq!(again["unchanged"].as_array().map(Vec::len), Some(1));
+    let out = kit.output(&["--json", "add", "r", &b.display().to_string()])?;
+    assert_eq!(out.status.code(), Some(4));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
+    assert_eq!(err["error"]["code"], "conflict");
+    Ok(())
+}
+
+#[test]
+fn two_processes_adding_at_once_lose_nothing() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["repo", "create", "r", "--format", "rpm"])?;
+    let mut sets = Vec::new();
+    for w in 0..2 {
+        let mut files = Vec::new();
+        for i in 0..12 {
+            files.push(fixtures::simple_rpm(&tmp.path().join(format!("w{w}")), &format!("w{w}-p{i}"), "1.0", 1)?);
+        }
+        sets.push(files);
+    }
+    let kit_ref = &kit;
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = sets
+            .iter()
+            .map(|files| {
+                s.spawn(move || -> Result<()> {
+                    for f in files {
+                        kit_ref.run(&["add", "r", &f.display().to_string()])?;
+                        kit_ref.run(&["publish", "r"])?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        }
+        Ok(())
+    })?;
+    assert_eq!(kit.json(&["repo", "show", "r"])?["packages"], 24);
+    // The last publish of either writer may have rendered an older head;
+    // one more publish is current and shows everything.
+    let published = kit.json(&["publish", "r"])?;
+    assert_eq!(published["packages"], 24);
+    Ok(())
+}
