@@ -1,0 +1,109 @@
+//! A publish that fails at any write leaves the previous publication live,
+//! and dnf still accepts it; an add that fails at any write changes nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Result;
+use object_store::local::LocalFileSystem;
+use repo_core::keyring::Keyring;
+use repo_core::names::RepoName;
+use repo_core::repos::{NoProgress, Upload};
+use repo_core::store::fault::FailingStore;
+use repo_core::store::{CasMode, Store};
+use repokit_tests::clients::Dnf;
+use repokit_tests::{Repokit as Cli, fixtures};
+
+fn failing_kit(data: &Path) -> Result<(repo_core::Repokit, Arc<FailingStore>)> {
+    let data = data.canonicalize()?;
+    let failing = Arc::new(FailingStore::new(Arc::new(LocalFileSystem::new_with_prefix(&data)?)));
+    let store = Store::with_object_store(
+        failing.clone(),
+        CasMode::LockDir(data.join(".locks")),
+        Some(data.clone()),
+        data.join(".tmp"),
+    );
+    Ok((repo_core::Repokit::new(store, Keyring::new(data.join("keys"))), failing))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let files = fixtures::varied_rpms(&tmp.path().join("in"))?;
+    let extra = fixtures::simple_rpm(&tmp.path().join("extra"), "rk-extra", "9.9", 3)?;
+    let cli = Cli::new(&tmp.path().join("data"));
+    cli.run(&["key", "generate", "k", "--algo", "ed25519"])?;
+    cli.run(&["repo", "create", "r", "--format", "rpm", "--sign-with", "k"])?;
+    let first: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let mut args = vec!["add", "r"];
+    args.extend(first.iter().map(String::as_str));
+    cli.run(&args)?;
+    let old = cli.json(&["publish", "r"])?["publication"].as_str().unwrap_or_default().to_string();
+    let key = tmp.path().join("k.asc");
+    std::fs::write(&key, cli.run(&["key", "export", "k"])?)?;
+    let server = cli.serve()?;
+    let dnf = Dnf::new(&tmp.path().join("dnf"), "r", &format!("{}/repos/r", server.url), &key)?;
+    dnf.run(&["makecache"])?;
+    let before = dnf.repoquery_all()?;
+    assert_eq!(before.len(), files.len());
+
+    let (kit, failing) = failing_kit(&tmp.path().join("data"))?;
+    let name = RepoName::new("r")?;
+    kit.add(&name, &[Upload::from_path(&extra)?], &NoProgress).await?;
+
+    let mut failures = 0;
+    for n in 1.. {
+        failing.fail_nth_write(n);
+        match kit.publish(&name).await {
+            Ok(report) => {
+                assert!(!report.noop);
+                break;
+            }
+            Err(e) => {
+                failures += 1;
+                assert!(e.to_string().contains("injected failure"), "{e}");
+                let live = cli.json(&["repo", "show", "r"])?["published"].clone();
+                assert_eq!(live, old.as_str(), "write {n} failed but the live publication moved");
+                dnf.run(&["makecache"])?;
+                assert_eq!(dnf.repoquery_all()?, before, "after failing write {n}");
+            }
+        }
+    }
+    assert!(failures >= 5, "a publish makes several writes, only {failures} failed");
+    failing.fail_nth_write(0);
+    dnf.run(&["makecache"])?;
+    assert_eq!(dnf.repoquery_all()?.len(), files.len() + 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failed_write_of_an_add_changes_nothing() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let pkg = fixtures::simple_rpm(&tmp.path().join("in"), "rk-one", "1.0", 2)?;
+    let other = fixtures::simple_rpm(&tmp.path().join("in"), "rk-two", "1.0", 2)?;
+    let cli = Cli::new(&tmp.path().join("data"));
+    cli.run(&["key", "generate", "k", "--algo", "ed25519"])?;
+    cli.run(&["repo", "create", "r", "--format", "rpm", "--sign-with", "k"])?;
+    cli.run(&["add", "r", &other.display().to_string()])?;
+    let before = cli.json(&["repo", "show", "r"])?;
+
+    let (kit, failing) = failing_kit(&tmp.path().join("data"))?;
+    let name = RepoName::new("r")?;
+    let mut failures = 0;
+    for n in 1.. {
+        failing.fail_nth_write(n);
+        match kit.add(&name, &[Upload::from_path(&pkg)?], &NoProgress).await {
+            Ok(report) => {
+                assert_eq!(report.added.len(), 1);
+                break;
+            }
+            Err(_) => {
+                failures += 1;
+                assert_eq!(cli.json(&["repo", "show", "r"])?, before, "after failing write {n}");
+            }
+        }
+    }
+    assert!(failures >= 3, "an add makes several writes, only {failures} failed");
+    assert_eq!(cli.json(&["repo", "show", "r"])?["packages"], 2);
+    Ok(())
+}
