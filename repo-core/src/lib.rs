@@ -9,6 +9,7 @@
 pub mod error;
 pub mod keyring;
 pub mod limits;
+pub mod metapack;
 pub mod model;
 pub mod names;
 pub mod publish;

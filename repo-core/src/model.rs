@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{KeyName, RepoName, Sha256};
-use crate::rpm::RpmPackage;
+use crate::rpm::RpmSummary;
 use crate::rpm::repodata::Compression;
-use crate::rpm::xml::Fragments;
 
 /// Package format of a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +116,20 @@ pub struct RepoRef {
     pub retired: Vec<Retired>,
 }
 
+/// Where a package's metadata record lives: a byte range of a meta pack.
+///
+/// A record is a 4-byte big-endian length, that many bytes of
+/// [`PackageMeta`] JSON, then the package's index fragments. One pack holds
+/// the records of one add, so an add of thousands of packages creates one
+/// metadata object, not thousands (file creation dominates a cold import on
+/// a local filesystem), and a publish reads ranges of a few objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaLocation {
+    pub pack: Sha256,
+    pub offset: u64,
+    pub len: u64,
+}
+
 /// One package in a revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageRef {
@@ -127,10 +140,11 @@ pub struct PackageRef {
     pub size: u64,
     /// Path of the package inside a publication.
     pub location: String,
+    pub meta: MetaLocation,
 }
 
-/// An immutable package list (`revisions/<repo>/<id>.json`); the id is the
-/// SHA-256 of the serialised revision.
+/// An immutable package list (`revisions/<repo>/<id>`); the id is the
+/// SHA-256 of its stored text (see [`Revision::to_text`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,18 +155,101 @@ pub struct Revision {
     pub packages: Vec<PackageRef>,
 }
 
+impl Revision {
+    /// The stored form: a line-oriented text with the meta pack names
+    /// listed once, read and written on every add and publish of a large
+    /// repository (a third the size of the same data as JSON, parsed without
+    /// a JSON parser). Fields never contain whitespace (names, versions and
+    /// arches are checked at upload).
+    ///
+    /// ```text
+    /// repokit-revision 1
+    /// parent <id> | parent -
+    /// seq <n>
+    /// created <unix seconds>
+    /// pack <sha256>                              (one per meta pack, in index order)
+    /// pkg <sha256> <size> <pack index> <offset> <len> <name> <location> <identity>
+    /// ```
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut packs: Vec<&Sha256> = Vec::new();
+        let mut index: std::collections::HashMap<&Sha256, usize> = std::collections::HashMap::new();
+        for p in &self.packages {
+            index.entry(&p.meta.pack).or_insert_with(|| {
+                packs.push(&p.meta.pack);
+                packs.len() - 1
+            });
+        }
+        let mut out = String::with_capacity(64 * packs.len() + 220 * self.packages.len() + 128);
+        out.push_str("repokit-revision 1\n");
+        let _ = writeln!(out, "parent {}", self.parent.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "seq {}", self.seq);
+        let _ = writeln!(out, "created {}", self.created);
+        for p in &packs {
+            let _ = writeln!(out, "pack {p}");
+        }
+        for p in &self.packages {
+            let _ = writeln!(
+                out,
+                "pkg {} {} {} {} {} {} {} {}",
+                p.sha256, p.size, index[&p.meta.pack], p.meta.offset, p.meta.len, p.name, p.location, p.identity
+            );
+        }
+        out
+    }
+
+    /// Parses [`Revision::to_text`] output.
+    pub fn from_text(text: &str) -> Option<Revision> {
+        let mut lines = text.lines();
+        (lines.next()? == "repokit-revision 1").then_some(())?;
+        let parent = lines.next()?.strip_prefix("parent ")?;
+        let parent = (parent != "-").then(|| parent.to_string());
+        let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
+        let created = lines.next()?.strip_prefix("created ")?.parse().ok()?;
+        let mut packs = Vec::new();
+        let mut packages = Vec::new();
+        for line in lines {
+            if let Some(p) = line.strip_prefix("pack ") {
+                packs.push(Sha256::new(p).ok()?);
+                continue;
+            }
+            let mut f = line.strip_prefix("pkg ")?.split(' ');
+            let sha256 = Sha256::new(f.next()?).ok()?;
+            let size = f.next()?.parse().ok()?;
+            let pack = packs.get(f.next()?.parse::<usize>().ok()?)?.clone();
+            let offset = f.next()?.parse().ok()?;
+            let len = f.next()?.parse().ok()?;
+            let name = f.next()?.to_string();
+            let location = f.next()?.to_string();
+            let identity = f.next()?.to_string();
+            f.next().is_none().then_some(())?;
+            packages.push(PackageRef {
+                identity,
+                name,
+                sha256,
+                size,
+                location,
+                meta: MetaLocation { pack, offset, len },
+            });
+        }
+        Some(Revision {
+            parent,
+            seq,
+            created,
+            packages,
+        })
+    }
+}
+
 /// Format-specific parsed metadata of a package blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "format", rename_all = "lowercase")]
 pub enum PackageInfo {
-    Rpm {
-        package: Box<RpmPackage>,
-        fragments: Fragments,
-    },
+    Rpm { package: Box<RpmSummary> },
 }
 
-/// What is cached beside every package blob at upload (`meta/...json`), so
-/// that publishing never reads a package file again.
+/// What is cached for every package at upload (in a meta pack), so that
+/// publishing never reads a package file again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageMeta {
     pub sha256: Sha256,
@@ -186,13 +283,14 @@ impl PackageMeta {
             PackageInfo::Rpm { package, .. } => package.location(),
         }
     }
-    pub fn package_ref(&self) -> PackageRef {
+    pub fn package_ref(&self, meta: MetaLocation) -> PackageRef {
         PackageRef {
             identity: self.identity(),
             name: self.name().to_string(),
             sha256: self.sha256.clone(),
             size: self.size,
             location: self.location(),
+            meta,
         }
     }
 }
@@ -205,7 +303,8 @@ pub struct FileRef {
     pub content_type: String,
 }
 
-/// An immutable path -> blob manifest (`publications/<repo>/<id>.json`).
+/// An immutable path -> blob manifest (`publications/<repo>/<id>.json`) of
+/// the metadata files; the package files are those of `revision`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {
     pub id: String,
@@ -240,5 +339,38 @@ pub fn content_type_for(path: &str) -> &'static str {
         "text/plain; charset=utf-8"
     } else {
         "application/octet-stream"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_text_round_trips() {
+        let pack = Sha256::of(b"pack");
+        let rev = Revision {
+            parent: Some("abc".into()),
+            seq: 3,
+            created: 1_700_000_000,
+            packages: (0..3)
+                .map(|i: u64| PackageRef {
+                    identity: format!("p{i}-0:1.0-1.x86_64"),
+                    name: format!("p{i}"),
+                    sha256: Sha256::of(&i.to_be_bytes()),
+                    size: 10 + i,
+                    location: format!("Packages/p/p{i}-1.0-1.x86_64.rpm"),
+                    meta: MetaLocation {
+                        pack: pack.clone(),
+                        offset: 100 * i,
+                        len: 100,
+                    },
+                })
+                .collect(),
+        };
+        let text = rev.to_text();
+        assert_eq!(text.matches("pack ").count(), 1, "packs are listed once");
+        assert_eq!(Revision::from_text(&text), Some(rev));
+        assert_eq!(Revision::from_text("repokit-revision 2\n"), None);
     }
 }

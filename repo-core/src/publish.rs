@@ -1,14 +1,15 @@
-//! Rendering a revision into the files of a publication.
+//! Rendering a revision into the metadata files of a publication.
 //!
-//! Pure: cached package metadata, the repository config, an optional signer
-//! and the time in; the metadata files (path, bytes) out. Package files are
-//! not touched here: they are referenced by their blobs in the manifest.
+//! Pure: compressed chunks of cached package fragments, the repository
+//! config, an optional signer and the time in; the metadata files (path,
+//! bytes) out. Package files are not touched here: they are referenced by
+//! their blobs in the manifest.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::model::{Format, PackageInfo, PackageMeta, RepoConfig};
-use crate::rpm::repodata;
+use crate::model::{Format, RepoConfig};
+use crate::rpm::repodata::{self, Chunk};
 use crate::sign::Signer;
 
 /// One rendered metadata file.
@@ -18,10 +19,12 @@ pub struct RenderedFile {
     pub data: Vec<u8>,
 }
 
-/// Renders the metadata files of `packages` (sorted by location) for `config`.
+/// Renders the metadata files of `n` packages, given as their chunks in
+/// publication order, for `config`.
 pub fn render(
     config: &RepoConfig,
-    packages: &[PackageMeta],
+    chunks: &[&Chunk],
+    n: usize,
     mut signer: Option<&mut Signer>,
     now: u64,
 ) -> Result<Vec<RenderedFile>> {
@@ -29,13 +32,7 @@ pub fn render(
     let mut out = Vec::new();
     match config.format {
         Format::Rpm => {
-            let frags: Vec<_> = packages
-                .iter()
-                .map(|p| match &p.info {
-                    PackageInfo::Rpm { fragments, .. } => fragments,
-                })
-                .collect();
-            let rd = repodata::render(&frags, config.compression, now)?;
+            let rd = repodata::assemble(chunks, n, config.compression, now)?;
             for f in rd.files {
                 out.push(RenderedFile {
                     path: f.path,

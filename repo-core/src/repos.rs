@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -21,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::limits::Limits;
 use crate::model::{
-    FileRef, Format, Head, Live, PackageInfo, PackageMeta, PackageRef, Publication, RepoConfig,
-    RepoRef, Retired, Revision, Role, content_type_for,
+    FileRef, Format, Head, Live, MetaLocation, PackageInfo, PackageMeta, PackageRef, Publication,
+    RepoConfig, RepoRef, Retired, Revision, Role, content_type_for,
 };
 use crate::names::{KeyName, RepoName, Sha256, check_file_name};
 use crate::rpm;
@@ -61,6 +60,9 @@ pub struct Upload {
     pub file_name: String,
     /// Unix seconds.
     pub mtime: u64,
+    /// The caller gives the file up (a finished upload, `add --move`): it may
+    /// be renamed into the store instead of copied.
+    pub take: bool,
 }
 
 impl Upload {
@@ -79,6 +81,7 @@ impl Upload {
             path: path.to_path_buf(),
             file_name,
             mtime,
+            take: false,
         })
     }
 }
@@ -136,14 +139,16 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
-/// The repository service. Cheap to share behind an `Arc`.
+/// The repository service. Cheap to clone: clones share the store and caches.
+#[derive(Clone)]
 pub struct Repokit {
     store: Store,
     keyring: Keyring,
     limits: Limits,
     clock: Clock,
     grace: Duration,
-    publications: Mutex<HashMap<(RepoName, String), Arc<Publication>>>,
+    publications: Arc<Mutex<HashMap<(RepoName, String), Arc<Publication>>>>,
+    package_files: Arc<Mutex<HashMap<(RepoName, String), Arc<HashMap<String, FileRef>>>>>,
 }
 
 impl std::fmt::Debug for Repokit {
@@ -155,9 +160,28 @@ impl std::fmt::Debug for Repokit {
     }
 }
 
-/// Reads a package once: its SHA-256 and size, checked against what its
+/// Files up to this size are read into memory once for parsing and hashing.
+const IN_MEMORY_MAX: u64 = 16 << 20;
+
+/// SHA-256 of the whole file and of its payload, checked against what the
 /// headers declare (size, payload digest).
-fn hash_package(path: &Path, name: &str, integrity: &rpm::package::Integrity) -> Result<(Sha256, u64)> {
+fn digest_package(
+    data: &[u8],
+    name: &str,
+    integrity: &rpm::package::Integrity,
+) -> Result<Sha256> {
+    let start = usize::try_from(integrity.payload_start).unwrap_or(usize::MAX);
+    let payload = data.get(start..).unwrap_or(&[]);
+    integrity.check(name, data.len() as u64, &hex::encode(sha2::Sha256::digest(payload)))?;
+    Ok(Sha256::of(data))
+}
+
+/// The streaming form of [`digest_package`], for files too large to hold.
+fn digest_package_file(
+    path: &Path,
+    name: &str,
+    integrity: &rpm::package::Integrity,
+) -> Result<(Sha256, u64)> {
     let mut f = std::fs::File::open(path)?;
     let mut whole = sha2::Sha256::new();
     let mut payload = sha2::Sha256::new();
@@ -180,19 +204,115 @@ fn hash_package(path: &Path, name: &str, integrity: &rpm::package::Integrity) ->
     Ok((Sha256::from_digest(&whole.finalize()), pos))
 }
 
+/// A package ready to be added: already known, or stored with its
+/// metadata record still to be written.
+enum Prepared {
+    Known(PackageRef),
+    New {
+        meta: Box<PackageMeta>,
+        record: Vec<u8>,
+        variant: Option<StorageKey>,
+    },
+}
+
+/// A package file that was read and checked, not yet stored.
+struct Checked {
+    pkg: rpm::RpmPackage,
+    sha: Sha256,
+    size: u64,
+}
+
+/// Reads and checks one package file (limits, headers, size, payload digest).
+fn check_package(path: &Path, name: &str, limits: &Limits) -> Result<Checked> {
+    check_file_name(name)?;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > limits.max_package_bytes {
+        return Err(Error::LimitExceeded {
+            what: format!("size of {name}"),
+            actual: size,
+            limit: limits.max_package_bytes,
+        });
+    }
+    if size <= IN_MEMORY_MAX {
+        let mut data = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut data)?;
+        let (pkg, integrity) = rpm::package::read_bytes(&data, name, limits)?;
+        let sha = digest_package(&data, name, &integrity)?;
+        Ok(Checked {
+            pkg,
+            sha,
+            size: data.len() as u64,
+        })
+    } else {
+        let (pkg, integrity) = rpm::package::read(path, name, limits)?;
+        let (sha, size) = digest_package_file(path, name, &integrity)?;
+        Ok(Checked { pkg, sha, size })
+    }
+}
+
+/// Runs `f` over `items` on one thread per core; the first error wins and
+/// stops the remaining work.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= items.len() || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let r = f(&items[i]);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(items.len());
+    let mut first_err = None;
+    for slot in slots {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(r)) => out.push(r),
+            Some(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None if out.len() == items.len() => Ok(out),
+        None => Err(Error::Io(std::io::Error::other("a worker thread panicked"))),
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))?
 }
 
-fn revision_id(rev: &Revision) -> Result<(String, Bytes)> {
-    let data = serde_json::to_vec(rev).map_err(|e| Error::Corrupt {
-        key: "revision".into(),
-        reason: e.to_string(),
-    })?;
+fn revision_id(rev: &Revision) -> (String, Bytes) {
+    let data = rev.to_text().into_bytes();
     let id = Sha256::of(&data).as_str()[..32].to_string();
-    Ok((id, Bytes::from(data)))
+    (id, Bytes::from(data))
 }
 
 impl Repokit {
@@ -203,7 +323,8 @@ impl Repokit {
             limits: Limits::default(),
             clock: Arc::new(SystemTime::now),
             grace: DEFAULT_GRACE,
-            publications: Mutex::new(HashMap::new()),
+            publications: Arc::new(Mutex::new(HashMap::new())),
+            package_files: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -254,10 +375,18 @@ impl Repokit {
             repo: repo.clone(),
             id: id.to_string(),
         };
-        self.store
-            .get_json(&key)
-            .await?
-            .ok_or_else(|| Error::not_found("revision", id))
+        let data = match self.store.get_bytes(&key).await {
+            Ok(d) => d,
+            Err(Error::NotFound { .. }) => return Err(Error::not_found("revision", id)),
+            Err(e) => return Err(e),
+        };
+        std::str::from_utf8(&data)
+            .ok()
+            .and_then(Revision::from_text)
+            .ok_or_else(|| Error::Corrupt {
+                key: key.path().to_string(),
+                reason: "unreadable revision".into(),
+            })
     }
 
     async fn head_packages(&self, r: &RepoRef) -> Result<Vec<PackageRef>> {
@@ -339,81 +468,63 @@ impl Repokit {
         self.head_packages(&r).await
     }
 
-    /// Reads, checks, (signs) and stores one package; returns its metadata.
-    /// Nothing is stored unless the package is valid.
-    async fn ingest(&self, config: &RepoConfig, up: &Upload) -> Result<PackageMeta> {
-        check_file_name(&up.file_name)?;
-        let size = tokio::fs::metadata(&up.path).await?.len();
-        if size > self.limits.max_package_bytes {
-            return Err(Error::LimitExceeded {
-                what: format!("size of {}", up.file_name),
-                actual: size,
-                limit: self.limits.max_package_bytes,
-            });
-        }
-        let limits = self.limits;
-        let (path, name) = (up.path.clone(), up.file_name.clone());
-        let (pkg, sha, size) = blocking(move || {
-            let (pkg, integrity) = rpm::package::read(&path, &name, &limits)?;
-            let (sha, size) = hash_package(&path, &name, &integrity)?;
-            Ok((pkg, sha, size))
-        })
-        .await?;
-
+    /// Stores one checked package's blob (signing a copy first when the
+    /// repository signs) and prepares its metadata record. Runs on a
+    /// blocking thread.
+    fn store_checked(
+        &self,
+        rt: &tokio::runtime::Handle,
+        config: &RepoConfig,
+        up: &Upload,
+        c: Checked,
+    ) -> Result<Prepared> {
         let Some(key) = &config.sign_with else {
-            return self.store_package(pkg, &up.path, sha, size, up, None).await;
+            return self.store_package(rt, c, &up.path, up.take, up, None, None);
         };
         let mut signer = self.keyring.signer(key)?;
         let fingerprint = signer.fingerprint();
         let variant = StorageKey::SignedVariant {
             fingerprint: fingerprint.clone(),
-            source: sha.clone(),
+            source: c.sha.clone(),
         };
-        if let Some(signed) = self.store.get_json::<Sha256>(&variant).await? {
-            if let Some(meta) = self.store.get_json(&StorageKey::Meta(signed)).await? {
-                return Ok(meta);
-            }
+        if let Some(known) = self.store.get_blocking(rt, &variant)? {
+            let pref: PackageRef = serde_json::from_slice(&known).map_err(|e| Error::Corrupt {
+                key: variant.path().to_string(),
+                reason: e.to_string(),
+            })?;
+            return Ok(Prepared::Known(pref));
         }
         let tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?;
-        let (src, tmp_path) = (up.path.clone(), tmp.path().to_path_buf());
-        let (name, when) = (up.file_name.clone(), self.now());
-        let (pkg, signed_sha, signed_size) = blocking(move || {
-            std::fs::copy(&src, &tmp_path)?;
-            rpm::signature::sign_file(&tmp_path, &name, &mut signer, when)?;
-            let (pkg, integrity) = rpm::package::read(&tmp_path, &name, &limits)?;
-            let (sha, size) = hash_package(&tmp_path, &name, &integrity)?;
-            Ok((pkg, sha, size))
-        })
-        .await?;
-        let meta = self
-            .store_package(
-                pkg,
-                tmp.path(),
-                signed_sha.clone(),
-                signed_size,
-                up,
-                Some((fingerprint, sha)),
-            )
-            .await?;
-        self.store
-            .put_json_immutable(&variant, &signed_sha)
-            .await?;
-        Ok(meta)
+        std::fs::copy(&up.path, tmp.path())?;
+        rpm::signature::sign_file(tmp.path(), &up.file_name, &mut signer, self.now())?;
+        let signed = check_package(tmp.path(), &up.file_name, &self.limits)?;
+        self.store_package(
+            rt,
+            signed,
+            tmp.path(),
+            true,
+            up,
+            Some((fingerprint, c.sha)),
+            Some(variant),
+        )
     }
 
-    async fn store_package(
+    #[allow(clippy::too_many_arguments)] // one call site per signing mode
+    fn store_package(
         &self,
-        pkg: rpm::RpmPackage,
+        rt: &tokio::runtime::Handle,
+        c: Checked,
         path: &Path,
-        sha: Sha256,
-        size: u64,
+        take: bool,
         up: &Upload,
         signed: Option<(String, Sha256)>,
-    ) -> Result<PackageMeta> {
-        let meta_key = StorageKey::Meta(sha.clone());
-        if let Some(existing) = self.store.get_json::<PackageMeta>(&meta_key).await? {
-            return Ok(existing);
-        }
+        variant: Option<StorageKey>,
+    ) -> Result<Prepared> {
+        let (signed_by, signed_from) = match signed {
+            Some((f, s)) => (Some(f), Some(s)),
+            None => (None, None),
+        };
+        let Checked { pkg, sha, size } = c;
         let fragments = rpm::xml::fragments(
             &pkg,
             rpm::xml::FileFacts {
@@ -422,31 +533,84 @@ impl Repokit {
                 mtime: up.mtime,
             },
         );
-        let (signed_by, signed_from) = match signed {
-            Some((f, s)) => (Some(f), Some(s)),
-            None => (None, None),
-        };
+        self.store
+            .put_blob_file_blocking(rt, path, &sha, size, take)?;
         let meta = PackageMeta {
-            sha256: sha.clone(),
+            sha256: sha,
             size,
             mtime: up.mtime,
             uploaded_as: up.file_name.clone(),
             signed_by,
             signed_from,
             info: PackageInfo::Rpm {
-                package: Box::new(pkg),
-                fragments,
+                package: Box::new(pkg.summary()),
             },
         };
-        // The blob first: a meta object implies its blob exists.
-        self.store.put_blob_file(path, &sha, size).await?;
-        self.store.put_json_immutable(&meta_key, &meta).await?;
-        Ok(meta)
+        let record = crate::metapack::encode(&meta, &fragments)?;
+        Ok(Prepared::New {
+            meta: Box::new(meta),
+            record,
+            variant,
+        })
+    }
+
+    /// Writes the records of newly stored packages as one meta pack and
+    /// returns every package's reference. Runs on a blocking thread.
+    fn write_pack(&self, rt: &tokio::runtime::Handle, prepared: Vec<Prepared>) -> Result<Vec<PackageRef>> {
+        let total: usize = prepared
+            .iter()
+            .map(|p| match p {
+                Prepared::New { record, .. } => record.len(),
+                Prepared::Known(_) => 0,
+            })
+            .sum();
+        let mut pack = Vec::with_capacity(total);
+        let mut spans = Vec::with_capacity(prepared.len());
+        for p in &prepared {
+            if let Prepared::New { record, .. } = p {
+                spans.push((pack.len() as u64, record.len() as u64));
+                pack.extend_from_slice(record);
+            }
+        }
+        let pack_sha = Sha256::of(&pack);
+        if !pack.is_empty() {
+            self.store.put_immutable_blocking(
+                rt,
+                &StorageKey::MetaPack(pack_sha.clone()),
+                Bytes::from(pack),
+            )?;
+        }
+        let mut spans = spans.into_iter();
+        let mut out = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            match p {
+                Prepared::Known(r) => out.push(r),
+                Prepared::New { meta, variant, .. } => {
+                    let (offset, len) = spans.next().ok_or_else(|| {
+                        Error::Io(std::io::Error::other("meta pack spans out of step"))
+                    })?;
+                    let r = meta.package_ref(MetaLocation {
+                        pack: pack_sha.clone(),
+                        offset,
+                        len,
+                    });
+                    // The signed variant is recorded only once its metadata
+                    // is stored, so a retry after a failure signs again.
+                    if let Some(v) = variant {
+                        let body = serde_json::to_vec(&r).unwrap_or_default();
+                        self.store.put_immutable_blocking(rt, &v, Bytes::from(body))?;
+                    }
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Adds package files to a repository as one new revision. Every file is
-    /// checked before any is stored; a package whose identity or location is
-    /// already taken by different bytes is a `Conflict`.
+    /// read and checked before any is stored (a bad file stores nothing); a
+    /// package whose identity or location is already taken by different
+    /// bytes is a `Conflict`.
     pub async fn add(
         &self,
         name: &RepoName,
@@ -457,65 +621,77 @@ impl Repokit {
         if uploads.is_empty() {
             return Err(Error::InvalidInput("no package files given".into()));
         }
-        // Check every file (headers, size, payload digest) before storing any.
-        let limits = self.limits;
-        for up in uploads {
-            check_file_name(&up.file_name)?;
-            let (path, fname) = (up.path.clone(), up.file_name.clone());
-            blocking(move || {
-                let (_, integrity) = rpm::package::read(&path, &fname, &limits)?;
-                hash_package(&path, &fname, &integrity).map(|_| ())
-            })
-            .await?;
-        }
+        let this = self.clone();
+        let uploads_owned = uploads.to_vec();
+        let config = r.config.clone();
+        let rt = tokio::runtime::Handle::current();
+        // The progress callback is borrowed; report from this task instead
+        // of the worker threads.
         progress.start(uploads.len() as u64);
-        let config = &r.config;
-        let metas: Vec<PackageMeta> = futures::stream::iter(uploads)
-            .map(|up| async move {
-                let m = self.ingest(config, up).await;
-                progress.advance(1);
-                m
+        let refs = blocking(move || {
+            let started = std::time::Instant::now();
+            let checked = parallel_map(&uploads_owned, |up| {
+                check_package(&up.path, &up.file_name, &this.limits)
+            })?;
+            tracing::debug!(packages = checked.len(), elapsed = ?started.elapsed(), "checked");
+            let work: Vec<(Upload, Mutex<Option<Checked>>)> = uploads_owned
+                .into_iter()
+                .zip(checked)
+                .map(|(u, c)| (u, Mutex::new(Some(c))))
+                .collect();
+            parallel_map(&work, |(up, c)| {
+                let c = c
+                    .lock()
+                    .ok()
+                    .and_then(|mut c| c.take())
+                    .ok_or_else(|| Error::Io(std::io::Error::other("package taken twice")))?;
+                this.store_checked(&rt, &config, up, c)
             })
-            .buffered(4)
-            .try_collect()
-            .await?;
+            .and_then(|prepared| {
+                tracing::debug!(elapsed = ?started.elapsed(), "stored");
+                let refs = this.write_pack(&rt, prepared);
+                tracing::debug!(elapsed = ?started.elapsed(), "meta pack written");
+                refs
+            })
+        })
+        .await?;
+        progress.advance(uploads.len() as u64);
         progress.finish();
-        self.add_metas(name, metas).await
+        let report = self.add_refs(name, refs).await;
+        tracing::debug!("revision written");
+        report
     }
 
     /// Adds already stored packages to a repository as one new revision.
-    pub async fn add_metas(&self, name: &RepoName, metas: Vec<PackageMeta>) -> Result<AddReport> {
+    pub async fn add_refs(&self, name: &RepoName, refs: Vec<PackageRef>) -> Result<AddReport> {
         let now = self.now_secs();
         self.store
             .update_ref(name, async |mut r: RepoRef| {
-                let mut current: BTreeMap<String, PackageRef> = self
-                    .head_packages(&r)
-                    .await?
-                    .into_iter()
-                    .map(|p| (p.location.clone(), p))
-                    .collect();
-                let mut identities: HashMap<String, Sha256> = current
-                    .values()
-                    .map(|p| (p.identity.clone(), p.sha256.clone()))
-                    .collect();
+                // Revisions are sorted by location, and a location is a
+                // function of the package identity, so one binary search per
+                // new package finds both kinds of clash.
+                let mut current = self.head_packages(&r).await?;
                 let (mut added, mut unchanged) = (Vec::new(), Vec::new());
-                for m in &metas {
-                    let pref = m.package_ref();
-                    let same_location = current.get(&pref.location).map(|p| &p.sha256);
-                    let same_identity = identities.get(&pref.identity);
-                    if same_location == Some(&pref.sha256) {
-                        unchanged.push(pref);
-                        continue;
+                let mut batch: HashMap<&str, &Sha256> = HashMap::new();
+                for pref in &refs {
+                    let existing = current
+                        .binary_search_by(|p| p.location.as_str().cmp(&pref.location))
+                        .ok()
+                        .map(|i| &current[i].sha256)
+                        .or_else(|| batch.get(pref.location.as_str()).copied());
+                    match existing {
+                        Some(sha) if *sha == pref.sha256 => unchanged.push(pref.clone()),
+                        Some(_) => {
+                            return Err(Error::Conflict(format!(
+                                "{} is already in {name} with different content",
+                                pref.identity
+                            )));
+                        }
+                        None => {
+                            batch.insert(&pref.location, &pref.sha256);
+                            added.push(pref.clone());
+                        }
                     }
-                    if same_location.is_some() || same_identity.is_some() {
-                        return Err(Error::Conflict(format!(
-                            "{} is already in {name} with different content",
-                            pref.identity
-                        )));
-                    }
-                    identities.insert(pref.identity.clone(), pref.sha256.clone());
-                    current.insert(pref.location.clone(), pref.clone());
-                    added.push(pref);
                 }
                 if added.is_empty() {
                     let revision = r.head.as_ref().map(|h| h.revision.clone());
@@ -526,9 +702,9 @@ impl Repokit {
                         revision,
                     }));
                 }
-                let rev = self
-                    .write_revision(&r, current.into_values().collect(), now)
-                    .await?;
+                current.extend(added.iter().cloned());
+                current.sort_by(|a, b| a.location.cmp(&b.location));
+                let rev = self.write_revision(&r, current, now).await?;
                 r.head = Some(rev.clone());
                 Ok(Update::Write(
                     r,
@@ -556,7 +732,7 @@ impl Repokit {
             created: now,
             packages,
         };
-        let (id, data) = revision_id(&rev)?;
+        let (id, data) = revision_id(&rev);
         self.store
             .put_immutable(
                 &StorageKey::Revision {
@@ -645,57 +821,41 @@ impl Repokit {
             }
         }
         let packages = self.head_packages(&r).await?;
-        let metas: Vec<PackageMeta> = futures::stream::iter(packages.iter())
-            .map(|p| async move {
-                self.store
-                    .get_json::<PackageMeta>(&StorageKey::Meta(p.sha256.clone()))
-                    .await?
-                    .ok_or_else(|| Error::Corrupt {
-                        key: StorageKey::Meta(p.sha256.clone()).path().to_string(),
-                        reason: "package metadata missing".into(),
-                    })
-            })
-            .buffered(64)
-            .try_collect()
-            .await?;
         let now = self.now_secs();
+        let this = self.clone();
         let config = r.config.clone();
-        let (rendered, signer_back) = blocking(move || {
-            let files = crate::publish::render(&config, &metas, signer.as_mut(), now)?;
-            Ok((files, signer))
-        })
-        .await?;
-        drop(signer_back);
-
-        let mut files: BTreeMap<String, FileRef> = BTreeMap::new();
-        for p in &packages {
-            files.insert(
-                p.location.clone(),
-                FileRef {
-                    sha256: p.sha256.clone(),
-                    size: p.size,
-                    content_type: content_type_for(&p.location).to_string(),
-                },
-            );
-        }
-        let written: Vec<(String, FileRef)> = futures::stream::iter(rendered)
-            .map(|f| async move {
+        let pkgs = packages.clone();
+        let rt = tokio::runtime::Handle::current();
+        let written = blocking(move || {
+            let chunks = this.chunks(&rt, &config, &pkgs)?;
+            let refs: Vec<&rpm::repodata::Chunk> = chunks.iter().collect();
+            let rendered =
+                crate::publish::render(&config, &refs, pkgs.len(), signer.as_mut(), now)?;
+            let mut out = Vec::with_capacity(rendered.len());
+            for f in rendered {
                 let size = f.data.len() as u64;
-                let sha = self.store.put_blob(Bytes::from(f.data)).await?;
+                let data = Bytes::from(f.data);
+                let sha = Sha256::of(&data);
+                this.store
+                    .put_immutable_blocking(&rt, &StorageKey::Blob(sha.clone()), data)?;
                 let content_type = content_type_for(&f.path).to_string();
-                Ok::<_, Error>((
+                out.push((
                     f.path,
                     FileRef {
                         sha256: sha,
                         size,
                         content_type,
                     },
-                ))
-            })
-            .buffered(8)
-            .try_collect()
-            .await?;
-        files.extend(written);
+                ));
+            }
+            Ok(out)
+        })
+        .await?;
+
+        // The manifest lists the metadata files; package files are served
+        // through the revision it names, so a one-package publish does not
+        // rewrite a list of every package.
+        let files: BTreeMap<String, FileRef> = written.into_iter().collect();
         let digest = Sha256::of(
             &serde_json::to_vec(&(&head_id, &files)).unwrap_or_default(),
         );
@@ -764,6 +924,64 @@ impl Repokit {
         Ok(report)
     }
 
+    /// The compressed chunks of a package list: cached ones are read, the
+    /// others rendered from the packages' cached fragments (on every core)
+    /// and stored.
+    fn chunks(
+        &self,
+        rt: &tokio::runtime::Handle,
+        config: &RepoConfig,
+        packages: &[PackageRef],
+    ) -> Result<Vec<rpm::repodata::Chunk>> {
+        use rpm::repodata::{Chunk, chunk_key, chunk_ranges, render_chunk};
+        let shas: Vec<&Sha256> = packages.iter().map(|p| &p.sha256).collect();
+        let ranges = chunk_ranges(&shas);
+        parallel_map(&ranges, |range| {
+            let key = StorageKey::Chunk(chunk_key(&shas[range.clone()], config.compression));
+            if let Some(data) = self.store.get_blocking(rt, &key)? {
+                if let Some(chunk) = Chunk::from_bytes(&data) {
+                    return Ok(chunk);
+                }
+            }
+            let frags = self.fragments(rt, &packages[range.clone()])?;
+            let chunk = render_chunk(&frags, config.compression)?;
+            self.store
+                .put_immutable_blocking(rt, &key, Bytes::from(chunk.to_bytes()))?;
+            Ok(chunk)
+        })
+    }
+
+    /// The cached index fragments of packages, read from their meta packs
+    /// (one read per pack).
+    fn fragments(
+        &self,
+        rt: &tokio::runtime::Handle,
+        packages: &[PackageRef],
+    ) -> Result<Vec<rpm::xml::Fragments>> {
+        let mut by_pack: BTreeMap<&Sha256, Vec<usize>> = BTreeMap::new();
+        for (i, p) in packages.iter().enumerate() {
+            by_pack.entry(&p.meta.pack).or_default().push(i);
+        }
+        let mut out: Vec<Option<rpm::xml::Fragments>> = vec![None; packages.len()];
+        for (pack, idx) in by_pack {
+            let key = StorageKey::MetaPack(pack.clone());
+            let ranges: Vec<std::ops::Range<u64>> = idx
+                .iter()
+                .map(|&i| packages[i].meta.offset..packages[i].meta.offset + packages[i].meta.len)
+                .collect();
+            let records = self.store.get_ranges_blocking(rt, &key, &ranges)?;
+            for (&i, record) in idx.iter().zip(records) {
+                out[i] = Some(crate::metapack::fragments(&record).ok_or_else(|| Error::Corrupt {
+                    key: key.path().to_string(),
+                    reason: format!("unreadable record for {}", packages[i].identity),
+                })?);
+            }
+        }
+        out.into_iter()
+            .map(|f| f.ok_or_else(|| Error::Io(std::io::Error::other("fragments missing"))))
+            .collect()
+    }
+
     fn cache_publication(&self, p: Arc<Publication>) {
         if let Ok(mut cache) = self.publications.lock() {
             if cache.len() >= PUBLICATION_CACHE {
@@ -803,6 +1021,68 @@ impl Repokit {
         self.publication(repo, &live.publication).await
     }
 
+    /// The package files of a revision by path, from memory when seen before.
+    async fn package_files(
+        &self,
+        repo: &RepoName,
+        revision: &str,
+    ) -> Result<Arc<HashMap<String, FileRef>>> {
+        let cache_key = (repo.clone(), revision.to_string());
+        if let Ok(cache) = self.package_files.lock() {
+            if let Some(m) = cache.get(&cache_key) {
+                return Ok(m.clone());
+            }
+        }
+        let packages = if revision.is_empty() {
+            Vec::new()
+        } else {
+            self.revision(repo, revision).await?.packages
+        };
+        let map: HashMap<String, FileRef> = packages
+            .into_iter()
+            .map(|p| {
+                let content_type = content_type_for(&p.location).to_string();
+                (
+                    p.location,
+                    FileRef {
+                        sha256: p.sha256,
+                        size: p.size,
+                        content_type,
+                    },
+                )
+            })
+            .collect();
+        let map = Arc::new(map);
+        if let Ok(mut cache) = self.package_files.lock() {
+            if cache.len() >= PUBLICATION_CACHE {
+                cache.clear();
+            }
+            cache.insert(cache_key, map.clone());
+        }
+        Ok(map)
+    }
+
+    /// A path of one publication: its metadata files, then its packages.
+    async fn lookup(&self, p: &Publication, path: &str) -> Result<Option<FileRef>> {
+        if let Some(f) = p.files.get(path) {
+            return Ok(Some(f.clone()));
+        }
+        Ok(self.package_files(&p.repo, &p.revision).await?.get(path).cloned())
+    }
+
+    /// Every file of a publication (metadata and packages), sorted by path.
+    pub async fn publication_files(&self, p: &Publication) -> Result<Vec<(String, FileRef)>> {
+        let packages = self.package_files(&p.repo, &p.revision).await?;
+        let mut all: Vec<(String, FileRef)> = p
+            .files
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(packages.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
     /// Resolves a path of the live repository: the live publication first,
     /// then publications retired less than the grace period ago, so a client
     /// that read the old index just before a switch still gets its files.
@@ -812,8 +1092,8 @@ impl Repokit {
             return Ok(None);
         };
         let p = self.publication(repo, &live.publication).await?;
-        if let Some(f) = p.files.get(path) {
-            return Ok(Some(f.clone()));
+        if let Some(f) = self.lookup(&p, path).await? {
+            return Ok(Some(f));
         }
         let now = self.now_secs();
         for old in r.retired.iter().rev() {
@@ -821,8 +1101,8 @@ impl Repokit {
                 continue;
             }
             let p = self.publication(repo, &old.publication).await?;
-            if let Some(f) = p.files.get(path) {
-                return Ok(Some(f.clone()));
+            if let Some(f) = self.lookup(&p, path).await? {
+                return Ok(Some(f));
             }
         }
         Ok(None)
@@ -843,7 +1123,7 @@ impl Repokit {
             return Ok(None);
         }
         match self.publication(repo, publication).await {
-            Ok(p) => Ok(p.files.get(path).cloned()),
+            Ok(p) => self.lookup(&p, path).await,
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -877,6 +1157,11 @@ mod tests {
             sha256: Sha256::of(b""),
             size: 1,
             location: "Packages/f/foo-1.0-3.x86_64.rpm".into(),
+            meta: MetaLocation {
+                pack: Sha256::of(b""),
+                offset: 0,
+                len: 0,
+            },
         };
         for yes in ["foo", "foo-1.0", "foo-1.0-3", "foo-2:1.0-3.x86_64", "foo-1.0-3.x86_64.rpm"] {
             assert!(spec_matches(yes, &p), "{yes}");

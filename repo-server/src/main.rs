@@ -44,11 +44,16 @@ enum Command {
     /// Repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
-    /// Upload package files into a repository (one new revision).
+    /// Upload package files (or every package under a directory) into a
+    /// repository, as one new revision.
     Add {
         name: String,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Move the files into the store instead of copying them (they are
+        /// gone afterwards); falls back to a copy across filesystems.
+        #[arg(long = "move")]
+        take: bool,
     },
     /// Remove packages (by file name, name, name-version[-release] or identity).
     Remove {
@@ -189,6 +194,36 @@ fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) 
     Ok(())
 }
 
+/// Files as given, with each directory replaced by the package files under
+/// it (sorted, recursively).
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut stack = vec![p.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path
+                    .extension()
+                    .is_some_and(|e| e == "rpm" || e == "deb" || e == "dsc")
+                {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 struct Bar(indicatif::ProgressBar);
 impl Progress for Bar {
     fn start(&self, total: u64) {
@@ -274,11 +309,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("deleted {name}")
             })
         }
-        Command::Add { name, files } => {
+        Command::Add { name, files, take } => {
             let name = RepoName::new(name)?;
-            let uploads = files
+            let uploads = expand(&files)?
                 .iter()
-                .map(|f| Upload::from_path(f).with_context(|| f.display().to_string()))
+                .map(|f| {
+                    Upload::from_path(f)
+                        .map(|u| Upload { take, ..u })
+                        .with_context(|| f.display().to_string())
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let bar = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr()) && uploads.len() > 1)
                 .then(|| Bar(indicatif::ProgressBar::new(0)));

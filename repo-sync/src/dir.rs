@@ -44,6 +44,7 @@ fn snapshots_dir(target: &Path) -> Result<(PathBuf, String)> {
 /// Exports the live publication of `repo` into `target` (see module docs).
 pub async fn export(kit: &Repokit, repo: &RepoName, target: &Path) -> Result<ExportReport> {
     let publication = kit.live_publication(repo).await?;
+    let files = kit.publication_files(&publication).await?;
     match std::fs::symlink_metadata(target) {
         Ok(m) if !m.file_type().is_symlink() => {
             return Err(Error::NotAnExport(target.display().to_string()));
@@ -61,8 +62,8 @@ pub async fn export(kit: &Repokit, repo: &RepoName, target: &Path) -> Result<Exp
             repo: repo.clone(),
             publication: publication.id.clone(),
             target: target.to_path_buf(),
-            files: publication.files.len(),
-            bytes: publication.files.values().map(|f| f.size).sum(),
+            files: files.len(),
+            bytes: files.iter().map(|(_, f)| f.size).sum(),
             linked: 0,
             switched: false,
         });
@@ -73,7 +74,7 @@ pub async fn export(kit: &Repokit, repo: &RepoName, target: &Path) -> Result<Exp
         let work = tempfile::Builder::new()
             .prefix(&format!("{}.", publication.id))
             .tempdir_in(&snaps)?;
-        for (path, file) in &publication.files {
+        for (path, file) in &files {
             let dest = work.path().join(path);
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -109,7 +110,7 @@ pub async fn export(kit: &Repokit, repo: &RepoName, target: &Path) -> Result<Exp
         repo: repo.clone(),
         publication: publication.id.clone(),
         target: target.to_path_buf(),
-        files: publication.files.len(),
+        files: files.len(),
         bytes,
         linked,
         switched: true,

@@ -50,7 +50,9 @@ pub fn read_packages(path: &Path) -> Result<Packages> {
     let raw = std::fs::read(path).with_context(|| path.display().to_string())?;
     let mut text = String::new();
     if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut text)?;
+        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_string(&mut text)?;
+    } else if path.extension().is_some_and(|e| e == "zst") {
+        text = String::from_utf8(zstd::decode_all(&raw[..])?)?;
     } else {
         text = String::from_utf8(raw)?;
     }

@@ -9,7 +9,7 @@ use repokit_tests::{Repokit, fixtures};
 /// Every object file under the store's content directories.
 fn stored_objects(data: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = ["blobs", "meta", "revisions", "publications", "signed"]
+    let mut stack: Vec<PathBuf> = ["blobs", "metapacks", "chunks", "revisions", "publications", "signed"]
         .iter()
         .map(|d| data.join(d))
         .collect();

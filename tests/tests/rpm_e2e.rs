@@ -70,14 +70,19 @@ fn signed_rpm_repo_is_accepted_by_dnf_and_rpmkeys() -> Result<()> {
     assert_eq!(listing["packages"].as_u64(), Some(files.len() as u64));
     let dl = tmp.path().join("dl");
     std::fs::create_dir_all(&dl)?;
-    let publication = published["publication"].as_str().unwrap_or_default();
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(
-        kit.data.join(format!("publications/el9/{publication}.json")),
-    )?)?;
+    // Every package that primary.xml names is served (and only those).
+    let exported = tmp.path().join("exported");
+    kit.run(&["export", "el9", &exported.display().to_string()])?;
+    let primary = repokit_tests::repodata::repomd_locations(&exported)?["primary"].clone();
+    let hrefs: BTreeSet<String> = repokit_tests::repodata::read_packages(&exported.join(primary))?
+        .values()
+        .filter_map(|rows| rows.iter().find(|r| r.0 == "location"))
+        .filter_map(|r| r.1.iter().find(|(k, _)| k == "href").map(|(_, v)| v.clone()))
+        .collect();
     let mut served = Vec::new();
     let mut locations = BTreeSet::new();
-    for (path, _) in manifest["files"].as_object().into_iter().flatten() {
-        if path.ends_with(".rpm") {
+    for path in &hrefs {
+        {
             let (status, _, body) = http_get(&format!("{base}/{path}"), &[])?;
             assert_eq!(status, 200, "{path}");
             let local = dl.join(path.rsplit('/').next().unwrap_or("x.rpm"));
@@ -87,6 +92,7 @@ fn signed_rpm_repo_is_accepted_by_dnf_and_rpmkeys() -> Result<()> {
         }
     }
     assert_eq!(served.len(), files.len());
+    assert_eq!(locations, hrefs);
     rpm_verify_signed(&key, &served)?;
     Ok(())
 }

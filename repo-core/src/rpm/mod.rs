@@ -12,4 +12,4 @@ pub mod repodata;
 pub mod signature;
 pub mod xml;
 
-pub use package::{Dependency, FileKind, PackageFile, RpmPackage};
+pub use package::{Dependency, FileKind, PackageFile, RpmPackage, RpmSummary};

@@ -95,10 +95,69 @@ pub struct RpmPackage {
     pub changelogs: Vec<Changelog>,
 }
 
+/// The stored summary of an RPM: identity and headline fields. The full
+/// detail (dependencies, files, changelogs) is kept in the package's cached
+/// index fragments, which carry all of it; storing it twice would double
+/// what a large import writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RpmSummary {
+    pub name: String,
+    pub epoch: u32,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub summary: String,
+    pub license: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sourcerpm: String,
+    pub build_time: u64,
+    pub installed_size: u64,
+    pub files: usize,
+}
+
+impl RpmSummary {
+    pub fn identity(&self) -> String {
+        format!(
+            "{}-{}:{}-{}.{}",
+            self.name, self.epoch, self.version, self.release, self.arch
+        )
+    }
+
+    pub fn location(&self) -> String {
+        let first = self
+            .name
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+            .unwrap_or('_');
+        format!(
+            "Packages/{first}/{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+}
+
 /// How many changelog entries are kept, as createrepo_c does by default.
 pub const CHANGELOG_LIMIT: usize = 10;
 
 impl RpmPackage {
+    /// The fields that are stored beside the fragments.
+    pub fn summary(&self) -> RpmSummary {
+        RpmSummary {
+            name: self.name.clone(),
+            epoch: self.epoch,
+            version: self.version.clone(),
+            release: self.release.clone(),
+            arch: self.arch.clone(),
+            summary: self.summary.clone(),
+            license: self.license.clone(),
+            sourcerpm: self.sourcerpm.clone(),
+            build_time: self.build_time,
+            installed_size: self.installed_size,
+            files: self.files.len(),
+        }
+    }
+
     /// `name-version-release.arch.rpm`, the file name rpm itself would give.
     pub fn canonical_filename(&self) -> String {
         format!(
@@ -118,13 +177,7 @@ impl RpmPackage {
 
     /// Where the package lives in a published repository.
     pub fn location(&self) -> String {
-        let first = self
-            .name
-            .chars()
-            .next()
-            .map(|c| c.to_ascii_lowercase())
-            .unwrap_or('_');
-        format!("Packages/{first}/{}", self.canonical_filename())
+        self.summary().location()
     }
 }
 
@@ -275,6 +328,12 @@ pub fn read(path: &std::path::Path, name: &str, limits: &Limits) -> Result<(RpmP
     parse(&mut reader, name, limits)
 }
 
+/// Reads a package held in memory (the whole file).
+pub fn read_bytes(data: &[u8], name: &str, limits: &Limits) -> Result<(RpmPackage, Integrity)> {
+    check_header_sizes(&mut &data[..], name, limits)?;
+    parse(&mut &data[..], name, limits)
+}
+
 /// Parses lead and headers from `input` (which must be at the file start).
 /// The caller has already checked the header sizes.
 fn parse(input: &mut impl BufRead, name: &str, limits: &Limits) -> Result<(RpmPackage, Integrity)> {
@@ -313,7 +372,7 @@ fn from_metadata(
     } else {
         meta.get_arch().map_err(bad)?.to_string()
     };
-    if arch.is_empty() || arch.contains('/') {
+    if arch.is_empty() || arch.chars().any(|c| c.is_whitespace() || c == '/' || c.is_control()) {
         return Err(Error::invalid_package(name, format!("invalid arch {arch:?}")));
     }
     let epoch = meta.get_epoch().unwrap_or(0);

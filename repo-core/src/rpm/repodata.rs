@@ -1,15 +1,29 @@
-//! Rendering `repodata/` from cached per-package fragments.
+//! Rendering `repodata/` from cached per-package fragments, in chunks.
 //!
-//! Pure: fragments, a compression choice and a timestamp in; file names and
-//! bytes out. The three indexes are compressed on separate threads.
+//! The package list (sorted by location) is cut into runs ("chunks") at
+//! content-defined points: after a package whose SHA-256 starts with a byte
+//! below 4 (one in 64), or after [`CHUNK_MAX`] packages. Each chunk's
+//! primary, filelists and other XML is compressed as one independent gzip
+//! member (or zstd frame); a metadata file is a header member, the chunk
+//! members and a footer member, concatenated, which every gzip and zstd
+//! reader decodes as one stream. An unchanged run of packages gives the same
+//! chunk, so a publish compresses only the chunks its change touched, and
+//! the chunks of a cold publish compress in parallel.
+//!
+//! Pure: fragments or chunks, a compression choice and a timestamp in; file
+//! names and bytes out.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
 use super::xml::Fragments;
 use crate::names::Sha256;
+
+/// The longest run of packages in one chunk.
+pub const CHUNK_MAX: usize = 256;
 
 /// Compression of primary/filelists/other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -34,7 +48,7 @@ impl Compression {
         match self {
             Compression::Gz => {
                 let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(data.len() / 4),
+                    Vec::with_capacity(data.len() / 4 + 64),
                     flate2::Compression::new(6),
                 );
                 enc.write_all(data)?;
@@ -58,6 +72,108 @@ impl std::str::FromStr for Compression {
     }
 }
 
+/// The three index kinds, in repomd order.
+const KINDS: [&str; 3] = ["primary", "filelists", "other"];
+
+/// Cuts `shas` (package checksums in publication order) into chunk ranges.
+pub fn chunk_ranges(shas: &[&Sha256]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, sha) in shas.iter().enumerate() {
+        let boundary = u8::from_str_radix(&sha.as_str()[..2], 16).unwrap_or(255) < 4;
+        if boundary || i + 1 - start == CHUNK_MAX {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < shas.len() {
+        out.push(start..shas.len());
+    }
+    out
+}
+
+/// The cache key of a chunk: its packages and the output format.
+pub fn chunk_key(shas: &[&Sha256], compression: Compression) -> String {
+    let mut s = String::with_capacity(16 + 65 * shas.len());
+    let _ = write!(s, "rpm-chunk-v1 {compression:?}\n");
+    for sha in shas {
+        s.push_str(sha.as_str());
+        s.push('\n');
+    }
+    Sha256::of(s.as_bytes()).as_str().to_string()
+}
+
+/// One compressed member and the size of what it decompresses to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub data: Vec<u8>,
+    pub open_size: u64,
+}
+
+/// The compressed primary, filelists and other members of one chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub members: [Member; 3],
+}
+
+impl Chunk {
+    /// The stored form: for each member its open size and length (u64 BE),
+    /// then the three members' bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + self.members.iter().map(|m| m.data.len()).sum::<usize>());
+        for m in &self.members {
+            out.extend_from_slice(&m.open_size.to_be_bytes());
+            out.extend_from_slice(&(m.data.len() as u64).to_be_bytes());
+        }
+        for m in &self.members {
+            out.extend_from_slice(&m.data);
+        }
+        out
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Option<Chunk> {
+        let word = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(data.get(i * 8..i * 8 + 8)?.try_into().ok()?))
+        };
+        let mut pos = 48usize;
+        let mut members = Vec::with_capacity(3);
+        for k in 0..3 {
+            let (open_size, len) = (word(2 * k)?, usize::try_from(word(2 * k + 1)?).ok()?);
+            let bytes = data.get(pos..pos.checked_add(len)?)?;
+            members.push(Member {
+                data: bytes.to_vec(),
+                open_size,
+            });
+            pos += len;
+        }
+        (pos == data.len()).then_some(())?;
+        let [p, f, o]: [Member; 3] = members.try_into().ok()?;
+        Some(Chunk { members: [p, f, o] })
+    }
+}
+
+/// Compresses the fragments of one chunk.
+pub fn render_chunk(frags: &[Fragments], compression: Compression) -> std::io::Result<Chunk> {
+    let part = |pick: fn(&Fragments) -> &str| -> std::io::Result<Member> {
+        let total: usize = frags.iter().map(|f| pick(f).len()).sum();
+        let mut open = Vec::with_capacity(total);
+        for f in frags {
+            open.extend_from_slice(pick(f).as_bytes());
+        }
+        Ok(Member {
+            data: compression.compress(&open)?,
+            open_size: open.len() as u64,
+        })
+    };
+    Ok(Chunk {
+        members: [
+            part(|f| &f.primary)?,
+            part(|f| &f.filelists)?,
+            part(|f| &f.other)?,
+        ],
+    })
+}
+
 /// One rendered metadata file.
 #[derive(Debug, Clone)]
 pub struct MetadataFile {
@@ -73,118 +189,120 @@ pub struct Repodata {
     pub repomd: Vec<u8>,
 }
 
-struct Index {
-    kind: &'static str,
-    path: String,
-    data: Vec<u8>,
-    checksum: Sha256,
-    open_checksum: Sha256,
-    open_size: usize,
-}
-
-fn build_index(
-    kind: &'static str,
-    head: String,
-    foot: &str,
-    parts: &[&str],
-    compression: Compression,
-) -> std::io::Result<Index> {
-    let total: usize = head.len() + foot.len() + parts.iter().map(|p| p.len()).sum::<usize>();
-    let mut open = Vec::with_capacity(total);
-    open.extend_from_slice(head.as_bytes());
-    for p in parts {
-        open.extend_from_slice(p.as_bytes());
-    }
-    open.extend_from_slice(foot.as_bytes());
-    let data = compression.compress(&open)?;
-    let checksum = Sha256::of(&data);
-    Ok(Index {
-        kind,
-        path: format!(
-            "repodata/{}-{kind}.xml.{}",
-            checksum.as_str(),
-            compression.suffix()
+fn head_foot(kind: &str, n: usize) -> (String, &'static str) {
+    let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    match kind {
+        "primary" => (
+            format!("{decl}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"),
+            "</metadata>\n",
         ),
-        open_checksum: Sha256::of(&open),
-        open_size: open.len(),
-        checksum,
-        data,
-    })
+        "filelists" => (
+            format!("{decl}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{n}\">\n"),
+            "</filelists>\n",
+        ),
+        _ => (
+            format!("{decl}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"),
+            "</otherdata>\n",
+        ),
+    }
 }
 
-/// Renders repodata for `packages` (in the order given) at time `now` (unix seconds).
-pub fn render(
-    packages: &[&Fragments],
+/// Assembles repodata from the chunks of `n` packages, in order.
+///
+/// `repomd.xml` lists each file's checksum, size and open size. It has no
+/// open-checksum: that would need every chunk decompressed again, and dnf,
+/// librepo and libsolv verify the compressed checksum only.
+pub fn assemble(
+    chunks: &[&Chunk],
+    n: usize,
     compression: Compression,
     now: u64,
 ) -> std::io::Result<Repodata> {
-    let n = packages.len();
-    let primary: Vec<&str> = packages.iter().map(|f| f.primary.as_str()).collect();
-    let filelists: Vec<&str> = packages.iter().map(|f| f.filelists.as_str()).collect();
-    let other: Vec<&str> = packages.iter().map(|f| f.other.as_str()).collect();
-    let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    let (p, fl, o) = std::thread::scope(|s| {
-        let p = s.spawn(|| {
-            build_index(
-                "primary",
-                format!("{decl}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"),
-                "</metadata>\n",
-                &primary,
-                compression,
-            )
-        });
-        let fl = s.spawn(|| {
-            build_index(
-                "filelists",
-                format!("{decl}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{n}\">\n"),
-                "</filelists>\n",
-                &filelists,
-                compression,
-            )
-        });
-        let o = build_index(
-            "other",
-            format!("{decl}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"),
-            "</otherdata>\n",
-            &other,
-            compression,
-        );
-        let join = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<Index>>| {
-            h.join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("compression thread panicked")))
-        };
-        (join(p), join(fl), o)
-    });
-    let indexes = [p?, fl?, o?];
-
+    let mut files = Vec::with_capacity(3);
     let mut repomd = String::with_capacity(2048);
-    repomd.push_str(decl);
+    repomd.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     repomd.push_str("<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n");
     let _ = writeln!(repomd, "  <revision>{now}</revision>");
-    for ix in &indexes {
-        let _ = writeln!(repomd, "  <data type=\"{}\">", ix.kind);
-        let _ = writeln!(repomd, "    <checksum type=\"sha256\">{}</checksum>", ix.checksum);
-        let _ = writeln!(
-            repomd,
-            "    <open-checksum type=\"sha256\">{}</open-checksum>",
-            ix.open_checksum
-        );
-        let _ = writeln!(repomd, "    <location href=\"{}\"/>", ix.path);
+    for (k, kind) in KINDS.iter().enumerate() {
+        let (head, foot) = head_foot(kind, n);
+        let head_c = compression.compress(head.as_bytes())?;
+        let foot_c = compression.compress(foot.as_bytes())?;
+        let len = head_c.len()
+            + foot_c.len()
+            + chunks.iter().map(|c| c.members[k].data.len()).sum::<usize>();
+        let mut data = Vec::with_capacity(len);
+        data.extend_from_slice(&head_c);
+        let mut open_size = (head.len() + foot.len()) as u64;
+        for c in chunks {
+            data.extend_from_slice(&c.members[k].data);
+            open_size += c.members[k].open_size;
+        }
+        data.extend_from_slice(&foot_c);
+        let checksum = Sha256::of(&data);
+        let path = format!("repodata/{checksum}-{kind}.xml.{}", compression.suffix());
+        let _ = writeln!(repomd, "  <data type=\"{kind}\">");
+        let _ = writeln!(repomd, "    <checksum type=\"sha256\">{checksum}</checksum>");
+        let _ = writeln!(repomd, "    <location href=\"{path}\"/>");
         let _ = writeln!(repomd, "    <timestamp>{now}</timestamp>");
-        let _ = writeln!(repomd, "    <size>{}</size>", ix.data.len());
-        let _ = writeln!(repomd, "    <open-size>{}</open-size>", ix.open_size);
+        let _ = writeln!(repomd, "    <size>{}</size>", data.len());
+        let _ = writeln!(repomd, "    <open-size>{open_size}</open-size>");
         repomd.push_str("  </data>\n");
+        files.push(MetadataFile { path, data });
     }
     repomd.push_str("</repomd>\n");
-
     Ok(Repodata {
-        files: indexes
-            .into_iter()
-            .map(|ix| MetadataFile {
-                path: ix.path,
-                data: ix.data,
-            })
-            .collect(),
+        files,
         repomd: repomd.into_bytes(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn frag(i: usize) -> Fragments {
+        Fragments {
+            primary: format!("<package>p{i}</package>\n"),
+            filelists: format!("<package>f{i}</package>\n"),
+            other: format!("<package>o{i}</package>\n"),
+        }
+    }
+
+    #[test]
+    fn chunked_output_decodes_as_one_document() {
+        let frags: Vec<Fragments> = (0..10).map(frag).collect();
+        let a = render_chunk(&frags[..4], Compression::Gz).expect("chunk");
+        let b = render_chunk(&frags[4..], Compression::Gz).expect("chunk");
+        let b = Chunk::from_bytes(&b.to_bytes()).expect("roundtrip");
+        let rd = assemble(&[&a, &b], 10, Compression::Gz, 1).expect("assemble");
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&rd.files[0].data[..])
+            .read_to_string(&mut text)
+            .expect("gunzip");
+        let expected: String = frags.iter().map(|f| f.primary.as_str()).collect();
+        assert!(text.contains(&expected), "{text}");
+        assert!(text.ends_with("</metadata>\n"));
+        let repomd = String::from_utf8(rd.repomd).expect("utf8");
+        assert!(repomd.contains(&format!("<open-size>{}</open-size>", text.len())));
+    }
+
+    #[test]
+    fn chunk_boundaries_are_local_to_a_change() {
+        let shas: Vec<Sha256> = (0..2000).map(|i: u32| Sha256::of(&i.to_be_bytes())).collect();
+        let refs: Vec<&Sha256> = shas.iter().collect();
+        let before = chunk_ranges(&refs);
+        assert!(before.iter().all(|r| r.len() <= CHUNK_MAX));
+        assert_eq!(before.last().map(|r| r.end), Some(2000));
+        // Insert one package in the middle: at most two chunks differ.
+        let extra = Sha256::of(b"new");
+        let mut changed = refs.clone();
+        changed.insert(1000, &extra);
+        let key = |v: &[&Sha256]| -> Vec<String> {
+            chunk_ranges(v).into_iter().map(|r| chunk_key(&v[r], Compression::Gz)).collect()
+        };
+        let (old, new) = (key(&refs), key(&changed));
+        let fresh = new.iter().filter(|k| !old.contains(k)).count();
+        assert!(fresh <= 2, "{fresh} chunks changed");
+    }
 }

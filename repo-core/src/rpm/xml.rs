@@ -18,6 +18,32 @@ pub struct Fragments {
     pub other: String,
 }
 
+impl Fragments {
+    /// The stored form: the three fragments separated by NUL bytes, which
+    /// XML text cannot contain.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(self.primary.len() + self.filelists.len() + self.other.len() + 2);
+        out.extend_from_slice(self.primary.as_bytes());
+        out.push(0);
+        out.extend_from_slice(self.filelists.as_bytes());
+        out.push(0);
+        out.extend_from_slice(self.other.as_bytes());
+        out
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Option<Fragments> {
+        let text = std::str::from_utf8(data).ok()?;
+        let mut parts = text.split('\0');
+        let f = Fragments {
+            primary: parts.next()?.to_string(),
+            filelists: parts.next()?.to_string(),
+            other: parts.next()?.to_string(),
+        };
+        parts.next().is_none().then_some(f)
+    }
+}
+
 /// Per-file facts that are not in the header.
 #[derive(Debug, Clone, Copy)]
 pub struct FileFacts<'a> {

@@ -18,8 +18,12 @@ pub enum CachePolicy {
 pub enum StorageKey {
     /// A package or metadata file, named by its SHA-256.
     Blob(Sha256),
-    /// Parsed metadata and cached index fragments of the package blob.
-    Meta(Sha256),
+    /// Parsed metadata and index fragments of the packages of one add, in
+    /// one object (see `MetaLocation`); named by its SHA-256.
+    MetaPack(Sha256),
+    /// Compressed index output for a run of packages, reused by publishes
+    /// whose package list contains the same run.
+    Chunk(String),
     /// The signed variant of an unsigned package for one signing key:
     /// makes re-adding the same upload to a signing repo idempotent.
     SignedVariant { fingerprint: String, source: Sha256 },
@@ -41,12 +45,13 @@ impl StorageKey {
     pub fn path(&self) -> Path {
         let s = match self {
             StorageKey::Blob(sha) => fan("blobs", sha, ""),
-            StorageKey::Meta(sha) => fan("meta", sha, ".json"),
+            StorageKey::MetaPack(sha) => fan("metapacks", sha, ""),
+            StorageKey::Chunk(id) => format!("chunks/{}/{id}", &id[..2.min(id.len())]),
             StorageKey::SignedVariant {
                 fingerprint,
                 source,
             } => format!("signed/{fingerprint}/{source}.json"),
-            StorageKey::Revision { repo, id } => format!("revisions/{repo}/{id}.json"),
+            StorageKey::Revision { repo, id } => format!("revisions/{repo}/{id}"),
             StorageKey::Publication { repo, id } => format!("publications/{repo}/{id}.json"),
             StorageKey::RepoRef(repo) => format!("refs/repos/{repo}.json"),
         };

@@ -59,7 +59,14 @@ pub struct Store {
     cas: CasMode,
     local_root: Option<PathBuf>,
     tmp: PathBuf,
+    /// Set for a plain local directory: immutable objects are then read and
+    /// written with direct file operations on blocking threads (one temp
+    /// file + link each), the same layout object_store's local backend uses,
+    /// without an async round trip per object.
+    direct: bool,
 }
+
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Store {
     /// A store in a local directory (created if missing).
@@ -76,6 +83,7 @@ impl Store {
             cas: CasMode::LockDir(locks),
             local_root: Some(dir),
             tmp,
+            direct: true,
         })
     }
 
@@ -86,6 +94,7 @@ impl Store {
             cas: CasMode::Conditional,
             local_root: None,
             tmp: std::env::temp_dir(),
+            direct: false,
         }
     }
 
@@ -102,6 +111,7 @@ impl Store {
             cas,
             local_root,
             tmp,
+            direct: false,
         }
     }
 
@@ -120,6 +130,142 @@ impl Store {
         self.local_root
             .as_ref()
             .map(|root| root.join(key.path().as_ref()))
+    }
+
+    fn direct_path(&self, key: &StorageKey) -> Option<PathBuf> {
+        if self.direct {
+            self.local_path(key)
+        } else {
+            None
+        }
+    }
+
+    fn tmp_name(&self) -> PathBuf {
+        let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tmp.join(format!("{}-{n}", std::process::id()))
+    }
+
+    /// Moves a finished temp file to its final name. Callers check first
+    /// that the name is free; a writer that races them wrote the same bytes
+    /// (the name is their digest), so replacing is harmless, and a rename
+    /// avoids the unlink that a link-then-remove costs on every object.
+    fn move_into_place(&self, tmp: &FsPath, dest: &FsPath) -> Result<()> {
+        let mut moved = std::fs::rename(tmp, dest);
+        if matches!(&moved, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            moved = std::fs::rename(tmp, dest);
+        }
+        Ok(moved?)
+    }
+
+    // Blocking variants, for batch work on blocking threads (never on an
+    // async worker). On a direct local store they are plain file
+    // operations; otherwise they run the async operation on `rt`.
+
+    pub fn exists_blocking(&self, rt: &tokio::runtime::Handle, key: &StorageKey) -> Result<bool> {
+        match self.direct_path(key) {
+            Some(p) => Ok(p.exists()),
+            None => rt.block_on(self.exists(key)),
+        }
+    }
+
+    pub fn get_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        key: &StorageKey,
+    ) -> Result<Option<Bytes>> {
+        match self.direct_path(key) {
+            Some(p) => match std::fs::read(&p) {
+                Ok(d) => Ok(Some(Bytes::from(d))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+            None => match rt.block_on(self.get_bytes(key)) {
+                Ok(b) => Ok(Some(b)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    pub fn put_immutable_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        key: &StorageKey,
+        data: Bytes,
+    ) -> Result<()> {
+        match self.direct_path(key) {
+            Some(dest) => {
+                if dest.exists() {
+                    return Ok(());
+                }
+                let tmp = self.tmp_name();
+                std::fs::write(&tmp, &data)?;
+                self.move_into_place(&tmp, &dest)
+                    .inspect_err(|_| drop(std::fs::remove_file(&tmp)))
+            }
+            None => rt.block_on(self.put_immutable(key, data)),
+        }
+    }
+
+    /// Stores the file at `path` as the blob `sha`. With `take`, the caller
+    /// gives the file up: on a local store on the same filesystem it is
+    /// renamed into place instead of copied.
+    pub fn put_blob_file_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        path: &FsPath,
+        sha: &Sha256,
+        size: u64,
+        take: bool,
+    ) -> Result<()> {
+        let key = StorageKey::Blob(sha.clone());
+        match self.direct_path(&key) {
+            Some(dest) => {
+                // A taken file is renamed without looking first: over an
+                // existing blob it replaces identical bytes.
+                if take && self.move_into_place(path, &dest).is_ok() {
+                    return Ok(());
+                }
+                if dest.exists() {
+                    return Ok(());
+                }
+                let tmp = self.tmp_name();
+                std::fs::copy(path, &tmp)?;
+                self.move_into_place(&tmp, &dest)
+                    .inspect_err(|_| drop(std::fs::remove_file(&tmp)))
+            }
+            None => rt.block_on(self.put_blob_file(path, sha, size)),
+        }
+    }
+
+    /// Reads byte ranges of one object.
+    pub fn get_ranges_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        key: &StorageKey,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<Bytes>> {
+        match self.direct_path(key) {
+            Some(p) => {
+                use std::os::unix::fs::FileExt;
+                let f = std::fs::File::open(&p).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Error::not_found("object", key.path().to_string()),
+                    _ => e.into(),
+                })?;
+                ranges
+                    .iter()
+                    .map(|r| {
+                        let mut buf = vec![0u8; (r.end - r.start) as usize];
+                        f.read_exact_at(&mut buf, r.start)?;
+                        Ok(Bytes::from(buf))
+                    })
+                    .collect()
+            }
+            None => Ok(rt.block_on(self.os.get_ranges(&key.path(), ranges))?),
+        }
     }
 
     pub async fn exists(&self, key: &StorageKey) -> Result<bool> {

@@ -1,0 +1,198 @@
+//! The benchmark program: repokit against the reference tools on the same
+//! corpus in the same run, reported as ratios.
+//!
+//! RPM: cold `repokit add` + `publish` of N packages vs `createrepo_c
+//! --no-database`; one more package vs `createrepo_c --update --no-database`.
+//! Run: `cargo run --release -p repokit-tests --bin bench -- --packages 5000`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use repokit_tests::{Repokit, fixtures, run_ok};
+
+#[derive(Parser)]
+struct Args {
+    /// Packages in the corpus.
+    #[arg(long, default_value_t = 5000)]
+    packages: usize,
+    /// Files per package.
+    #[arg(long, default_value_t = 20)]
+    files: usize,
+    /// Where corpora are generated once and kept.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Rounds per measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Exit non-zero when a target ratio is missed.
+    #[arg(long)]
+    check: bool,
+}
+
+fn corpus(args: &Args) -> Result<PathBuf> {
+    let root = match &args.corpus {
+        Some(p) => p.clone(),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus"),
+    };
+    let dir = root.join(format!("rpm-{}x{}", args.packages, args.files));
+    let done = dir.join(".complete");
+    if done.exists() {
+        return Ok(dir);
+    }
+    let pkgs = dir.join("pkgs");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&pkgs)?;
+    eprintln!("generating {} rpms in {}", args.packages, pkgs.display());
+    for i in 0..args.packages {
+        fixtures::simple_rpm(&pkgs, &format!("bench-{i:06}"), "1.0", args.files)?;
+    }
+    fixtures::simple_rpm(&dir.join("extra"), "bench-extra", "2.0", args.files)?;
+    std::fs::write(&done, b"")?;
+    Ok(dir)
+}
+
+fn time(mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A copy of the corpus made of hard links, for a tool that writes into it.
+fn linked_copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        std::fs::hard_link(e.path(), to.join(e.file_name()))?;
+    }
+    Ok(())
+}
+
+struct Row {
+    what: String,
+    ours: Duration,
+    theirs: Duration,
+    reference: &'static str,
+    target: f64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if !repokit_tests::have("createrepo_c") {
+        bail!("createrepo_c is not installed (apt-get install createrepo-c)");
+    }
+    let corpus = corpus(&args)?;
+    let pkgs = corpus.join("pkgs");
+    let extra = std::fs::read_dir(corpus.join("extra"))?
+        .next()
+        .context("extra package")??
+        .path();
+    let work = tempfile::tempdir()?;
+    let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) = (vec![], vec![], vec![], vec![]);
+    let extra_name = extra.file_name().context("name")?.to_owned();
+    // Nothing is deleted between rounds: on ext4, creating files right after
+    // deleting many is slower, which would skew whichever tool runs next.
+    for round in 0..args.rounds {
+        let cr = work.path().join(format!("createrepo-{round}"));
+        linked_copy(&pkgs, &cr)?;
+        cold_theirs.push(time(|| {
+            run_ok(Command::new("createrepo_c").args(["--no-database", "--quiet"]).arg(&cr))?;
+            Ok(())
+        })?);
+
+        // repokit takes the packages over (`add --move`), as the server does
+        // with a finished upload: the store renames them into place. The
+        // hard-linked copy they come from is made outside the timing, like
+        // the one createrepo_c indexes.
+        let data = work.path().join(format!("data-{round}"));
+        let incoming = work.path().join(format!("incoming-{round}"));
+        linked_copy(&pkgs, &incoming)?;
+        let kit = Repokit::new(&data);
+        kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
+        let incoming_arg = incoming.display().to_string();
+        cold_ours.push(time(|| {
+            kit.run(&["add", "--move", "bench", &incoming_arg])?;
+            kit.run(&["publish", "bench"])?;
+            Ok(())
+        })?);
+
+        std::fs::hard_link(&extra, cr.join(&extra_name))?;
+        one_theirs.push(time(|| {
+            run_ok(Command::new("createrepo_c").args(["--update", "--no-database", "--quiet"]).arg(&cr))?;
+            Ok(())
+        })?);
+        let extra_arg = extra.display().to_string();
+        one_ours.push(time(|| {
+            kit.run(&["add", "bench", &extra_arg])?;
+            kit.run(&["publish", "bench"])?;
+            Ok(())
+        })?);
+    }
+    // The same cold import copying the files (the CLI's default), last: it
+    // creates a file per package.
+    let copy_kit = Repokit::new(&work.path().join("copy"));
+    copy_kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
+    let pkgs_arg = pkgs.display().to_string();
+    let cold_copy = vec![time(|| {
+        copy_kit.run(&["add", "bench", &pkgs_arg])?;
+        copy_kit.run(&["publish", "bench"])?;
+        Ok(())
+    })?];
+    let cold_copy = median(cold_copy);
+    let rows = [
+        Row {
+            what: format!("RPM cold, {} packages (add --move + publish)", args.packages),
+            ours: median(cold_ours),
+            theirs: median(cold_theirs),
+            reference: "createrepo_c --no-database",
+            target: 1.5,
+        },
+        Row {
+            what: format!("RPM +1 package into {}", args.packages),
+            ours: median(one_ours),
+            theirs: median(one_theirs),
+            reference: "createrepo_c --update --no-database",
+            target: 15.0,
+        },
+    ];
+    println!("| measurement | repokit | reference | reference time | ratio (ref/repokit) | target |");
+    println!("|---|---|---|---|---|---|");
+    let mut missed = false;
+    for r in &rows {
+        let ratio = r.theirs.as_secs_f64() / r.ours.as_secs_f64();
+        let ok = ratio >= r.target;
+        missed |= !ok;
+        println!(
+            "| {} | {:.3} s | {} | {:.3} s | {:.2}x | >= {}x {} |",
+            r.what,
+            r.ours.as_secs_f64(),
+            r.reference,
+            r.theirs.as_secs_f64(),
+            ratio,
+            r.target,
+            if ok { "met" } else { "MISSED" }
+        );
+    }
+    println!(
+        "\ncold import copying the files (add without --move): {:.3} s, {:.2}x of createrepo_c",
+        cold_copy.as_secs_f64(),
+        rows[0].theirs.as_secs_f64() / cold_copy.as_secs_f64()
+    );
+    println!(
+        "median of {} rounds; {} cores; corpus {}",
+        args.rounds,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        corpus.display()
+    );
+    if args.check && missed {
+        bail!("a target was missed");
+    }
+    Ok(())
+}
