@@ -31,7 +31,11 @@ pub enum Error {
 
     /// An explicit size or count limit was exceeded.
     #[error("limit exceeded: {what} is {actual}, the limit is {limit}")]
-    LimitExceeded { what: String, actual: u64, limit: u64 },
+    LimitExceeded {
+        what: String,
+        actual: u64,
+        limit: u64,
+    },
 
     /// A signing key could not be made, read or used.
     #[error("signing: {0}")]

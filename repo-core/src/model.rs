@@ -192,7 +192,14 @@ impl Revision {
             let _ = writeln!(
                 out,
                 "pkg {} {} {} {} {} {} {} {}",
-                p.sha256, p.size, index[&p.meta.pack], p.meta.offset, p.meta.len, p.name, p.location, p.identity
+                p.sha256,
+                p.size,
+                index[&p.meta.pack],
+                p.meta.offset,
+                p.meta.len,
+                p.name,
+                p.location,
+                p.identity
             );
         }
         out
@@ -317,9 +324,7 @@ pub struct Publication {
 /// The content type served for a publication path.
 pub fn content_type_for(path: &str) -> &'static str {
     let name = path.rsplit('/').next().unwrap_or(path);
-    if name == "repo-key.asc" {
-        "application/pgp-keys"
-    } else if name == "repo-key.gpg" {
+    if name == "repo-key.asc" || name == "repo-key.gpg" {
         "application/pgp-keys"
     } else if name.ends_with(".asc") {
         "application/pgp-signature"

@@ -82,9 +82,12 @@ impl RepoPath {
             || s.len() > 1024
             || s.starts_with('/')
             || s.chars().any(|c| c.is_control() || c == '\\')
-            || s.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+            || s.split('/')
+                .any(|seg| seg.is_empty() || seg == "." || seg == "..");
         if bad {
-            return Err(Error::InvalidInput(format!("invalid repository path {s:?}")));
+            return Err(Error::InvalidInput(format!(
+                "invalid repository path {s:?}"
+            )));
         }
         Ok(RepoPath(s))
     }
@@ -173,7 +176,17 @@ mod tests {
 
     #[test]
     fn repo_paths_reject_traversal() {
-        for bad in ["", "/etc/passwd", "a/../b", "a//b", "./a", "a\\b", "a\nb", "..", "a/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "a//b",
+            "./a",
+            "a\\b",
+            "a\nb",
+            "..",
+            "a/",
+        ] {
             assert!(RepoPath::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(RepoPath::new("repodata/repomd.xml").is_ok());

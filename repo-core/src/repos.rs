@@ -26,7 +26,7 @@ use crate::model::{
 use crate::names::{KeyName, RepoName, Sha256, check_file_name};
 use crate::rpm;
 use crate::rpm::repodata::Compression;
-use crate::store::{Store, StorageKey, Update};
+use crate::store::{StorageKey, Store, Update};
 use crate::time::{compact_utc, unix};
 
 /// Where "now" comes from; injectable so tests can move time.
@@ -73,10 +73,7 @@ impl Upload {
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::InvalidInput(format!("invalid file name {}", path.display())))?
             .to_string();
-        let mtime = std::fs::metadata(path)?
-            .modified()
-            .map(unix)
-            .unwrap_or(0);
+        let mtime = std::fs::metadata(path)?.modified().map(unix).unwrap_or(0);
         Ok(Upload {
             path: path.to_path_buf(),
             file_name,
@@ -147,9 +144,12 @@ pub struct Repokit {
     limits: Limits,
     clock: Clock,
     grace: Duration,
-    publications: Arc<Mutex<HashMap<(RepoName, String), Arc<Publication>>>>,
-    package_files: Arc<Mutex<HashMap<(RepoName, String), Arc<HashMap<String, FileRef>>>>>,
+    publications: Cache<Publication>,
+    package_files: Cache<HashMap<String, FileRef>>,
 }
+
+/// Immutable objects parsed once, keyed by (repository, id).
+type Cache<T> = Arc<Mutex<HashMap<(RepoName, String), Arc<T>>>>;
 
 impl std::fmt::Debug for Repokit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -165,14 +165,14 @@ const IN_MEMORY_MAX: u64 = 16 << 20;
 
 /// SHA-256 of the whole file and of its payload, checked against what the
 /// headers declare (size, payload digest).
-fn digest_package(
-    data: &[u8],
-    name: &str,
-    integrity: &rpm::package::Integrity,
-) -> Result<Sha256> {
+fn digest_package(data: &[u8], name: &str, integrity: &rpm::package::Integrity) -> Result<Sha256> {
     let start = usize::try_from(integrity.payload_start).unwrap_or(usize::MAX);
     let payload = data.get(start..).unwrap_or(&[]);
-    integrity.check(name, data.len() as u64, &hex::encode(sha2::Sha256::digest(payload)))?;
+    integrity.check(
+        name,
+        data.len() as u64,
+        &hex::encode(sha2::Sha256::digest(payload)),
+    )?;
     Ok(Sha256::of(data))
 }
 
@@ -556,7 +556,11 @@ impl Repokit {
 
     /// Writes the records of newly stored packages as one meta pack and
     /// returns every package's reference. Runs on a blocking thread.
-    fn write_pack(&self, rt: &tokio::runtime::Handle, prepared: Vec<Prepared>) -> Result<Vec<PackageRef>> {
+    fn write_pack(
+        &self,
+        rt: &tokio::runtime::Handle,
+        prepared: Vec<Prepared>,
+    ) -> Result<Vec<PackageRef>> {
         let total: usize = prepared
             .iter()
             .map(|p| match p {
@@ -598,7 +602,8 @@ impl Repokit {
                     // is stored, so a retry after a failure signs again.
                     if let Some(v) = variant {
                         let body = serde_json::to_vec(&r).unwrap_or_default();
-                        self.store.put_immutable_blocking(rt, &v, Bytes::from(body))?;
+                        self.store
+                            .put_immutable_blocking(rt, &v, Bytes::from(body))?;
                     }
                     out.push(r);
                 }
@@ -707,7 +712,7 @@ impl Repokit {
                 let rev = self.write_revision(&r, current, now).await?;
                 r.head = Some(rev.clone());
                 Ok(Update::Write(
-                    r,
+                    Box::new(r),
                     AddReport {
                         repo: name.clone(),
                         added,
@@ -779,7 +784,7 @@ impl Repokit {
                 let rev = self.write_revision(&r, keep, now).await?;
                 r.head = Some(rev.clone());
                 Ok(Update::Write(
-                    r,
+                    Box::new(r),
                     RemoveReport {
                         repo: name.clone(),
                         removed,
@@ -809,16 +814,17 @@ impl Repokit {
             }
             Sha256::of(s.as_bytes()).as_str()[..16].to_string()
         };
-        if let Some(live) = &r.published {
-            if live.revision == head_id && live.inputs == inputs {
-                return Ok(PublishReport {
-                    repo: name.clone(),
-                    publication: live.publication.clone(),
-                    revision: head_id,
-                    noop: true,
-                    packages: self.head_packages(&r).await?.len(),
-                });
-            }
+        if let Some(live) = &r.published
+            && live.revision == head_id
+            && live.inputs == inputs
+        {
+            return Ok(PublishReport {
+                repo: name.clone(),
+                publication: live.publication.clone(),
+                revision: head_id,
+                noop: true,
+                packages: self.head_packages(&r).await?.len(),
+            });
         }
         let packages = self.head_packages(&r).await?;
         let now = self.now_secs();
@@ -856,9 +862,7 @@ impl Repokit {
         // through the revision it names, so a one-package publish does not
         // rewrite a list of every package.
         let files: BTreeMap<String, FileRef> = written.into_iter().collect();
-        let digest = Sha256::of(
-            &serde_json::to_vec(&(&head_id, &files)).unwrap_or_default(),
-        );
+        let digest = Sha256::of(&serde_json::to_vec(&(&head_id, &files)).unwrap_or_default());
         let publication = Publication {
             id: format!("{}-{}", compact_utc(now), &digest.as_str()[..12]),
             repo: name.clone(),
@@ -908,7 +912,7 @@ impl Repokit {
                     inputs: inputs.clone(),
                 });
                 Ok(Update::Write(
-                    cur,
+                    Box::new(cur),
                     PublishReport {
                         repo: name.clone(),
                         publication: id.clone(),
@@ -938,10 +942,10 @@ impl Repokit {
         let ranges = chunk_ranges(&shas);
         parallel_map(&ranges, |range| {
             let key = StorageKey::Chunk(chunk_key(&shas[range.clone()], config.compression));
-            if let Some(data) = self.store.get_blocking(rt, &key)? {
-                if let Some(chunk) = Chunk::from_bytes(&data) {
-                    return Ok(chunk);
-                }
+            if let Some(data) = self.store.get_blocking(rt, &key)?
+                && let Some(chunk) = Chunk::from_bytes(&data)
+            {
+                return Ok(chunk);
             }
             let frags = self.fragments(rt, &packages[range.clone()])?;
             let chunk = render_chunk(&frags, config.compression)?;
@@ -971,10 +975,13 @@ impl Repokit {
                 .collect();
             let records = self.store.get_ranges_blocking(rt, &key, &ranges)?;
             for (&i, record) in idx.iter().zip(records) {
-                out[i] = Some(crate::metapack::fragments(&record).ok_or_else(|| Error::Corrupt {
-                    key: key.path().to_string(),
-                    reason: format!("unreadable record for {}", packages[i].identity),
-                })?);
+                out[i] =
+                    Some(
+                        crate::metapack::fragments(&record).ok_or_else(|| Error::Corrupt {
+                            key: key.path().to_string(),
+                            reason: format!("unreadable record for {}", packages[i].identity),
+                        })?,
+                    );
             }
         }
         out.into_iter()
@@ -993,10 +1000,10 @@ impl Repokit {
 
     /// A publication manifest, from memory when seen before (they are immutable).
     pub async fn publication(&self, repo: &RepoName, id: &str) -> Result<Arc<Publication>> {
-        if let Ok(cache) = self.publications.lock() {
-            if let Some(p) = cache.get(&(repo.clone(), id.to_string())) {
-                return Ok(p.clone());
-            }
+        if let Ok(cache) = self.publications.lock()
+            && let Some(p) = cache.get(&(repo.clone(), id.to_string()))
+        {
+            return Ok(p.clone());
         }
         let key = StorageKey::Publication {
             repo: repo.clone(),
@@ -1028,10 +1035,10 @@ impl Repokit {
         revision: &str,
     ) -> Result<Arc<HashMap<String, FileRef>>> {
         let cache_key = (repo.clone(), revision.to_string());
-        if let Ok(cache) = self.package_files.lock() {
-            if let Some(m) = cache.get(&cache_key) {
-                return Ok(m.clone());
-            }
+        if let Ok(cache) = self.package_files.lock()
+            && let Some(m) = cache.get(&cache_key)
+        {
+            return Ok(m.clone());
         }
         let packages = if revision.is_empty() {
             Vec::new()
@@ -1067,7 +1074,11 @@ impl Repokit {
         if let Some(f) = p.files.get(path) {
             return Ok(Some(f.clone()));
         }
-        Ok(self.package_files(&p.repo, &p.revision).await?.get(path).cloned())
+        Ok(self
+            .package_files(&p.repo, &p.revision)
+            .await?
+            .get(path)
+            .cloned())
     }
 
     /// Every file of a publication (metadata and packages), sorted by path.
@@ -1139,7 +1150,10 @@ fn spec_matches(spec: &str, p: &PackageRef) -> bool {
     let Some(rest) = p.identity.strip_prefix(&format!("{}-", p.name)) else {
         return false;
     };
-    let evr = rest.rsplit_once('.').map(|(evr, _arch)| evr).unwrap_or(rest);
+    let evr = rest
+        .rsplit_once('.')
+        .map(|(evr, _arch)| evr)
+        .unwrap_or(rest);
     let vr = evr.split_once(':').map(|(_, vr)| vr).unwrap_or(evr);
     let version = vr.split_once('-').map(|(v, _)| v).unwrap_or(vr);
     spec == format!("{}-{vr}", p.name) || spec == format!("{}-{version}", p.name)
@@ -1163,7 +1177,13 @@ mod tests {
                 len: 0,
             },
         };
-        for yes in ["foo", "foo-1.0", "foo-1.0-3", "foo-2:1.0-3.x86_64", "foo-1.0-3.x86_64.rpm"] {
+        for yes in [
+            "foo",
+            "foo-1.0",
+            "foo-1.0-3",
+            "foo-2:1.0-3.x86_64",
+            "foo-1.0-3.x86_64.rpm",
+        ] {
             assert!(spec_matches(yes, &p), "{yes}");
         }
         for no in ["fo", "foo-1", "foo-1.0-4", "bar"] {

@@ -16,9 +16,7 @@ use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Armorer, Message, Signer as StreamSigner};
 use openpgp::serialize::{Serialize, SerializeInto};
-use openpgp::types::{
-    Curve, Features, HashAlgorithm, KeyFlags, SignatureType, SymmetricAlgorithm,
-};
+use openpgp::types::{Curve, Features, HashAlgorithm, KeyFlags, SignatureType, SymmetricAlgorithm};
 use sequoia_openpgp as openpgp;
 use serde::{Deserialize, Serialize as SerdeSerialize};
 
@@ -87,12 +85,7 @@ pub fn generate_key(uid: &str, algo: KeyAlgo, now: SystemTime) -> Result<Vec<u8>
         .sign_userid_binding(&mut keypair, key.parts_as_public(), &userid)
         .map_err(sig_err)?;
     let cert = Cert::from_packets(
-        vec![
-            openpgp::Packet::from(key),
-            userid.into(),
-            binding.into(),
-        ]
-        .into_iter(),
+        vec![openpgp::Packet::from(key), userid.into(), binding.into()].into_iter(),
     )
     .map_err(sig_err)?;
     cert.as_tsk().armored().to_vec().map_err(sig_err)
@@ -210,10 +203,10 @@ mod tests {
         }
         fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
             for layer in structure {
-                if let MessageLayer::SignatureGroup { results } = layer {
-                    if results.iter().any(|r| r.is_ok()) {
-                        return Ok(());
-                    }
+                if let MessageLayer::SignatureGroup { results } = layer
+                    && results.iter().any(|r| r.is_ok())
+                {
+                    return Ok(());
                 }
             }
             Err(anyhow_err("no valid signature"))

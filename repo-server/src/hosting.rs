@@ -25,8 +25,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::head().to(healthz))
         .route("/repos/{name}/{path:.*}", web::get().to(live))
         .route("/repos/{name}/{path:.*}", web::head().to(live))
-        .route("/snapshots/{name}/{publication}/{path:.*}", web::get().to(snapshot))
-        .route("/snapshots/{name}/{publication}/{path:.*}", web::head().to(snapshot));
+        .route(
+            "/snapshots/{name}/{publication}/{path:.*}",
+            web::get().to(snapshot),
+        )
+        .route(
+            "/snapshots/{name}/{publication}/{path:.*}",
+            web::head().to(snapshot),
+        );
 }
 
 async fn healthz() -> HttpResponse {
@@ -175,20 +181,20 @@ async fn serve(
             .insert_header((header::ACCEPT_RANGES, "bytes"));
         b
     };
-    if let Some(inm) = header_str(header::IF_NONE_MATCH) {
-        if etag_matches(&inm, &etag) {
-            return Ok(builder(StatusCode::NOT_MODIFIED).finish());
-        }
+    if let Some(inm) = header_str(header::IF_NONE_MATCH)
+        && etag_matches(&inm, &etag)
+    {
+        return Ok(builder(StatusCode::NOT_MODIFIED).finish());
     }
     let size = file.size;
     let mut range = match header_str(header::RANGE) {
         Some(r) => parse_range(&r, size),
         None => RangeSpec::Full,
     };
-    if let Some(if_range) = header_str(header::IF_RANGE) {
-        if if_range.trim() != etag {
-            range = RangeSpec::Full;
-        }
+    if let Some(if_range) = header_str(header::IF_RANGE)
+        && if_range.trim() != etag
+    {
+        range = RangeSpec::Full;
     }
     let (status, start, len) = match range {
         RangeSpec::Full => (StatusCode::OK, 0, size),
@@ -232,11 +238,26 @@ mod tests {
 
     #[test]
     fn ranges_follow_rfc_9110() {
-        assert!(matches!(parse_range("bytes=0-9", 100), RangeSpec::Part(0, 9)));
-        assert!(matches!(parse_range("bytes=90-", 100), RangeSpec::Part(90, 99)));
-        assert!(matches!(parse_range("bytes=-10", 100), RangeSpec::Part(90, 99)));
-        assert!(matches!(parse_range("bytes=50-500", 100), RangeSpec::Part(50, 99)));
-        assert!(matches!(parse_range("bytes=100-", 100), RangeSpec::Unsatisfiable));
+        assert!(matches!(
+            parse_range("bytes=0-9", 100),
+            RangeSpec::Part(0, 9)
+        ));
+        assert!(matches!(
+            parse_range("bytes=90-", 100),
+            RangeSpec::Part(90, 99)
+        ));
+        assert!(matches!(
+            parse_range("bytes=-10", 100),
+            RangeSpec::Part(90, 99)
+        ));
+        assert!(matches!(
+            parse_range("bytes=50-500", 100),
+            RangeSpec::Part(50, 99)
+        ));
+        assert!(matches!(
+            parse_range("bytes=100-", 100),
+            RangeSpec::Unsatisfiable
+        ));
         assert!(matches!(parse_range("bytes=0-1,5-6", 100), RangeSpec::Full));
         assert!(matches!(parse_range("items=0-1", 100), RangeSpec::Full));
     }

@@ -15,10 +15,19 @@ use repo_core::{Error, Repokit};
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "repokit", version, about = "Signed RPM and APT repositories, published atomically")]
+#[command(
+    name = "repokit",
+    version,
+    about = "Signed RPM and APT repositories, published atomically"
+)]
 struct Cli {
     /// Data directory of the embedded local store.
-    #[arg(long, global = true, env = "REPOKIT_DATA", default_value = "./repokit-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "REPOKIT_DATA",
+        default_value = "./repokit-data"
+    )]
     data: PathBuf,
     /// Keyring directory (default: DATA/keys).
     #[arg(long, global = true, env = "REPOKIT_KEYS")]
@@ -111,7 +120,9 @@ enum RepoCommand {
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<Error>() {
-        Some(Error::InvalidInput(_) | Error::InvalidPackage { .. } | Error::LimitExceeded { .. }) => 2,
+        Some(
+            Error::InvalidInput(_) | Error::InvalidPackage { .. } | Error::LimitExceeded { .. },
+        ) => 2,
         Some(Error::NotFound { .. }) => 3,
         Some(Error::Conflict(_) | Error::Forbidden(_)) => 4,
         _ => match e.downcast_ref::<repo_sync::Error>() {
@@ -147,7 +158,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let json = cli.json;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("repokit: cannot start runtime: {e}");
@@ -182,7 +196,11 @@ fn open(cli: &Cli) -> anyhow::Result<Repokit> {
     Ok(Repokit::new(store, Keyring::new(keys)).with_limits(limits))
 }
 
-fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -319,7 +337,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .with_context(|| f.display().to_string())
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let bar = (!json && std::io::IsTerminal::is_terminal(&std::io::stderr()) && uploads.len() > 1)
+            let bar = (!json
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && uploads.len() > 1)
                 .then(|| Bar(indicatif::ProgressBar::new(0)));
             let progress: &dyn Progress = match &bar {
                 Some(b) => b,
@@ -348,7 +368,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if r.noop {
                     format!("{}: unchanged, live publication {}", r.repo, r.publication)
                 } else {
-                    format!("{}: published {} ({} packages)", r.repo, r.publication, r.packages)
+                    format!(
+                        "{}: published {} ({} packages)",
+                        r.repo, r.publication, r.packages
+                    )
                 }
             })
         }

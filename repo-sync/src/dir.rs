@@ -93,9 +93,7 @@ pub async fn export(kit: &Repokit, repo: &RepoName, target: &Path) -> Result<Exp
             bytes += file.size;
         }
         let work = work.keep();
-        std::fs::set_permissions(&work, std::fs::Permissions::from(
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        ))?;
+        std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         std::fs::rename(&work, &final_dir)?;
     }
 

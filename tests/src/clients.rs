@@ -22,7 +22,13 @@ impl Dnf {
     pub fn new(dir: &Path, repo: &str, baseurl: &str, key: &Path) -> Result<Dnf> {
         let root = dir.join("root");
         let reposd = dir.join("repos.d");
-        for d in [&root, &reposd, &dir.join("cache"), &dir.join("log"), &dir.join("persist")] {
+        for d in [
+            &root,
+            &reposd,
+            &dir.join("cache"),
+            &dir.join("log"),
+            &dir.join("persist"),
+        ] {
             std::fs::create_dir_all(d)?;
         }
         let config = dir.join("dnf.conf");
@@ -56,7 +62,12 @@ impl Dnf {
         c.arg("-y")
             .arg(format!("--config={}", self.config.display()))
             .arg(format!("--installroot={}", self.root.display()))
-            .args(["--releasever=1", "--forcearch=x86_64", "--noplugins", "--disablerepo=*"])
+            .args([
+                "--releasever=1",
+                "--forcearch=x86_64",
+                "--noplugins",
+                "--disablerepo=*",
+            ])
             .arg(format!("--enablerepo={}", self.repo))
             .args(args);
         let out = run_ok(&mut c)?;
@@ -65,8 +76,17 @@ impl Dnf {
 
     /// `dnf repoquery` of every package as `name epoch:version-release.arch`.
     pub fn repoquery_all(&self) -> Result<Vec<String>> {
-        let out = self.run(&["repoquery", "--quiet", "--queryformat", "%{name} %{epoch}:%{version}-%{release}.%{arch}\n"])?;
-        let mut v: Vec<String> = out.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+        let out = self.run(&[
+            "repoquery",
+            "--quiet",
+            "--queryformat",
+            "%{name} %{epoch}:%{version}-%{release}.%{arch}\n",
+        ])?;
+        let mut v: Vec<String> = out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
         v.sort();
         Ok(v)
     }
@@ -76,7 +96,13 @@ impl Dnf {
 /// rpm database holding only `key`.
 pub fn rpm_verify_signed(key: &Path, packages: &[PathBuf]) -> Result<()> {
     let db = tempfile::tempdir()?;
-    run_ok(Command::new("rpmkeys").arg("--dbpath").arg(db.path()).arg("--import").arg(key))?;
+    run_ok(
+        Command::new("rpmkeys")
+            .arg("--dbpath")
+            .arg(db.path())
+            .arg("--import")
+            .arg(key),
+    )?;
     for p in packages {
         let out = Command::new("rpmkeys")
             .arg("--dbpath")
@@ -85,8 +111,16 @@ pub fn rpm_verify_signed(key: &Path, packages: &[PathBuf]) -> Result<()> {
             .arg(p)
             .output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() || !text.contains("Header V4") || text.contains("NOKEY") || text.contains("BAD") {
-            bail!("rpmkeys -K failed for {}: {text}{}", p.display(), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success()
+            || !text.contains("Header V4")
+            || text.contains("NOKEY")
+            || text.contains("BAD")
+        {
+            bail!(
+                "rpmkeys -K failed for {}: {text}{}",
+                p.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     Ok(())

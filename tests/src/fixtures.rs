@@ -34,25 +34,52 @@ pub fn varied_rpms(dir: &Path) -> Result<Vec<PathBuf>> {
         .group("System/Libraries")
         .packager("Tester <tester@example.org>")
         .build_host("builder.example.org")
-        .with_file_contents(b"lib contents\n".to_vec(), FileOptions::new("/usr/lib64/librk.so.1").mode(0o100755))?
+        .with_file_contents(
+            b"lib contents\n".to_vec(),
+            FileOptions::new("/usr/lib64/librk.so.1").mode(0o100755),
+        )?
         .with_dir_entry(FileOptions::dir("/usr/share/rk-lib"))?
         .with_symlink(FileOptions::symlink("/usr/lib64/librk.so", "librk.so.1"))?
         .provides(Dependency::any("librk.so.1()(64bit)"))
-        .add_changelog_entry("Tester <tester@example.org> - 1.2.3-4", "- rebuilt", 1_699_000_000)
-        .add_changelog_entry("Tester <tester@example.org> - 1.2.3-3", "- first", 1_698_000_000);
+        .add_changelog_entry(
+            "Tester <tester@example.org> - 1.2.3-4",
+            "- rebuilt",
+            1_699_000_000,
+        )
+        .add_changelog_entry(
+            "Tester <tester@example.org> - 1.2.3-3",
+            "- first",
+            1_698_000_000,
+        );
     out.push(write(dir, lib.build()?)?);
 
-    let mut app = PackageBuilder::new("rk-app", "2.0", "GPL-2.0-or-later", "x86_64", "repokit test app");
+    let mut app = PackageBuilder::new(
+        "rk-app",
+        "2.0",
+        "GPL-2.0-or-later",
+        "x86_64",
+        "repokit test app",
+    );
     app.using_config(config())
         .release("1")
         .description("An application.")
-        .with_file_contents(b"#!app\n".to_vec(), FileOptions::new("/usr/bin/rk-app").mode(0o100755))?
-        .with_file_contents(b"key=value\n".to_vec(), FileOptions::new("/etc/rk-app.conf").config().noreplace())?
+        .with_file_contents(
+            b"#!app\n".to_vec(),
+            FileOptions::new("/usr/bin/rk-app").mode(0o100755),
+        )?
+        .with_file_contents(
+            b"key=value\n".to_vec(),
+            FileOptions::new("/etc/rk-app.conf").config().noreplace(),
+        )?
         .with_ghost(FileOptions::ghost("/var/log/rk-app.log"))?
         .with_symlink(FileOptions::symlink("/usr/bin/rk", "rk-app"))?
         .requires(Dependency::greater_eq("rk-lib", "1.0"))
         .requires(Dependency::any("librk.so.1()(64bit)"))
-        .add_changelog_entry("Tester <tester@example.org> - 2.0-1", "- new upstream", 1_699_500_000);
+        .add_changelog_entry(
+            "Tester <tester@example.org> - 2.0-1",
+            "- new upstream",
+            1_699_500_000,
+        );
     out.push(write(dir, app.build()?)?);
 
     // Every flag kind on every dependency type, pre requirements, an epoch.
@@ -79,11 +106,18 @@ pub fn varied_rpms(dir: &Path) -> Result<Vec<PathBuf>> {
         .suggests(Dependency::greater_eq("sug-pkg", "1"))
         .enhances(Dependency::any("enh-pkg"))
         .supplements(Dependency::eq("sup-pkg", "3"))
-        .with_file_contents(b"x".to_vec(), FileOptions::new("/usr/bin/rk-deps").mode(0o100755))?;
+        .with_file_contents(
+            b"x".to_vec(),
+            FileOptions::new("/usr/bin/rk-deps").mode(0o100755),
+        )?;
     for i in 0..14u32 {
         // More entries than createrepo_c keeps, two pairs sharing a timestamp.
         let t = 1_690_000_000 - (i / 2) * 86_400 * ((i % 3) + 1);
-        deps.add_changelog_entry(format!("Dev {i} <dev@example.org>  "), format!("- change {i}"), t);
+        deps.add_changelog_entry(
+            format!("Dev {i} <dev@example.org>  "),
+            format!("- change {i}"),
+            t,
+        );
     }
     out.push(write(dir, deps.build()?)?);
 
@@ -95,21 +129,40 @@ pub fn varied_rpms(dir: &Path) -> Result<Vec<PathBuf>> {
     for (i, n) in names.iter().enumerate() {
         let arch = if i % 3 == 0 { "noarch" } else { "x86_64" };
         let version = format!("{}.{}.{}", i % 4, i, (i * 7) % 10);
-        let mut b = PackageBuilder::new(&format!("rk-{n}"), &version, "MIT", arch, &format!("package {n}"));
+        let mut b = PackageBuilder::new(
+            &format!("rk-{n}"),
+            &version,
+            "MIT",
+            arch,
+            &format!("package {n}"),
+        );
         b.using_config(config()).release(format!("{}.fc40", i + 1));
         if i % 5 == 0 {
             b.epoch(i as u32);
         }
-        b.with_file_contents(format!("{n}\n").into_bytes(), FileOptions::new(format!("/usr/share/rk-{n}/data.txt")))?
-            .with_file_contents(b"bin".to_vec(), FileOptions::new(format!("/usr/sbin/rk-{n}")).mode(0o100755))?
-            .with_dir_entry(FileOptions::dir(format!("/etc/rk-{n}.d")))?;
+        b.with_file_contents(
+            format!("{n}\n").into_bytes(),
+            FileOptions::new(format!("/usr/share/rk-{n}/data.txt")),
+        )?
+        .with_file_contents(
+            b"bin".to_vec(),
+            FileOptions::new(format!("/usr/sbin/rk-{n}")).mode(0o100755),
+        )?
+        .with_dir_entry(FileOptions::dir(format!("/etc/rk-{n}.d")))?;
         if i % 2 == 0 {
-            b.requires(Dependency::greater(format!("rk-{}", names[(i + 1) % names.len()]), "0"));
+            b.requires(Dependency::greater(
+                format!("rk-{}", names[(i + 1) % names.len()]),
+                "0",
+            ));
         }
         if i % 4 == 1 {
             b.with_ghost(FileOptions::ghost(format!("/run/rk-{n}.pid")))?;
         }
-        b.add_changelog_entry("Packager <p@example.org>", format!("- release {version}"), 1_680_000_000 + i as u32);
+        b.add_changelog_entry(
+            "Packager <p@example.org>",
+            format!("- release {version}"),
+            1_680_000_000 + i as u32,
+        );
         out.push(write(dir, b.build()?)?);
     }
     Ok(out)

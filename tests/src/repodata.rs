@@ -87,7 +87,11 @@ pub fn parse_packages(text: &str) -> Result<Packages> {
                 if name == "package" {
                     rows.clear();
                     stack.clear();
-                    pkgid = a.iter().find(|(k, _)| k == "pkgid").map(|(_, v)| v.clone()).unwrap_or_default();
+                    pkgid = a
+                        .iter()
+                        .find(|(k, _)| k == "pkgid")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
                     rows.push(("package".into(), a, String::new()));
                     open.push(0);
                 } else if !open.is_empty() {
@@ -96,12 +100,14 @@ pub fn parse_packages(text: &str) -> Result<Packages> {
                     open.push(rows.len() - 1);
                 }
             }
-            Event::Empty(e) => {
-                if !open.is_empty() {
-                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                    let path = if stack.is_empty() { name } else { format!("{}/{name}", stack.join("/")) };
-                    rows.push((path, attrs(&e)?, String::new()));
-                }
+            Event::Empty(e) if !open.is_empty() => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                let path = if stack.is_empty() {
+                    name
+                } else {
+                    format!("{}/{name}", stack.join("/"))
+                };
+                rows.push((path, attrs(&e)?, String::new()));
             }
             Event::Text(t) => {
                 if let Some(&i) = open.last() {
@@ -111,17 +117,19 @@ pub fn parse_packages(text: &str) -> Result<Packages> {
                     }
                 }
             }
-            Event::End(e) => {
-                if open.pop().is_some() {
-                    if e.name().as_ref() == b"package" {
-                        // Primary has the checksum as an element, not an attribute.
-                        if pkgid.is_empty() {
-                            pkgid = rows.iter().find(|r| r.0 == "checksum").map(|r| r.2.clone()).unwrap_or_default();
-                        }
-                        out.insert(std::mem::take(&mut pkgid), std::mem::take(&mut rows));
-                    } else {
-                        stack.pop();
+            Event::End(e) if open.pop().is_some() => {
+                if e.name().as_ref() == b"package" {
+                    // Primary has the checksum as an element, not an attribute.
+                    if pkgid.is_empty() {
+                        pkgid = rows
+                            .iter()
+                            .find(|r| r.0 == "checksum")
+                            .map(|r| r.2.clone())
+                            .unwrap_or_default();
                     }
+                    out.insert(std::mem::take(&mut pkgid), std::mem::take(&mut rows));
+                } else {
+                    stack.pop();
                 }
             }
             Event::Eof => break,

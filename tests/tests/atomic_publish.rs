@@ -16,14 +16,19 @@ use repokit_tests::{Repokit as Cli, fixtures};
 
 fn failing_kit(data: &Path) -> Result<(repo_core::Repokit, Arc<FailingStore>)> {
     let data = data.canonicalize()?;
-    let failing = Arc::new(FailingStore::new(Arc::new(LocalFileSystem::new_with_prefix(&data)?)));
+    let failing = Arc::new(FailingStore::new(Arc::new(
+        LocalFileSystem::new_with_prefix(&data)?,
+    )));
     let store = Store::with_object_store(
         failing.clone(),
         CasMode::LockDir(data.join(".locks")),
         Some(data.clone()),
         data.join(".tmp"),
     );
-    Ok((repo_core::Repokit::new(store, Keyring::new(data.join("keys"))), failing))
+    Ok((
+        repo_core::Repokit::new(store, Keyring::new(data.join("keys"))),
+        failing,
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,18 +43,27 @@ async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Re
     let mut args = vec!["add", "r"];
     args.extend(first.iter().map(String::as_str));
     cli.run(&args)?;
-    let old = cli.json(&["publish", "r"])?["publication"].as_str().unwrap_or_default().to_string();
+    let old = cli.json(&["publish", "r"])?["publication"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let key = tmp.path().join("k.asc");
     std::fs::write(&key, cli.run(&["key", "export", "k"])?)?;
     let server = cli.serve()?;
-    let dnf = Dnf::new(&tmp.path().join("dnf"), "r", &format!("{}/repos/r", server.url), &key)?;
+    let dnf = Dnf::new(
+        &tmp.path().join("dnf"),
+        "r",
+        &format!("{}/repos/r", server.url),
+        &key,
+    )?;
     dnf.run(&["makecache"])?;
     let before = dnf.repoquery_all()?;
     assert_eq!(before.len(), files.len());
 
     let (kit, failing) = failing_kit(&tmp.path().join("data"))?;
     let name = RepoName::new("r")?;
-    kit.add(&name, &[Upload::from_path(&extra)?], &NoProgress).await?;
+    kit.add(&name, &[Upload::from_path(&extra)?], &NoProgress)
+        .await?;
 
     let mut failures = 0;
     for n in 1.. {
@@ -63,13 +77,20 @@ async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Re
                 failures += 1;
                 assert!(e.to_string().contains("injected failure"), "{e}");
                 let live = cli.json(&["repo", "show", "r"])?["published"].clone();
-                assert_eq!(live, old.as_str(), "write {n} failed but the live publication moved");
+                assert_eq!(
+                    live,
+                    old.as_str(),
+                    "write {n} failed but the live publication moved"
+                );
                 dnf.run(&["makecache"])?;
                 assert_eq!(dnf.repoquery_all()?, before, "after failing write {n}");
             }
         }
     }
-    assert!(failures >= 5, "a publish makes several writes, only {failures} failed");
+    assert!(
+        failures >= 5,
+        "a publish makes several writes, only {failures} failed"
+    );
     failing.fail_nth_write(0);
     dnf.run(&["makecache"])?;
     assert_eq!(dnf.repoquery_all()?.len(), files.len() + 1);
@@ -92,18 +113,28 @@ async fn every_failed_write_of_an_add_changes_nothing() -> Result<()> {
     let mut failures = 0;
     for n in 1.. {
         failing.fail_nth_write(n);
-        match kit.add(&name, &[Upload::from_path(&pkg)?], &NoProgress).await {
+        match kit
+            .add(&name, &[Upload::from_path(&pkg)?], &NoProgress)
+            .await
+        {
             Ok(report) => {
                 assert_eq!(report.added.len(), 1);
                 break;
             }
             Err(_) => {
                 failures += 1;
-                assert_eq!(cli.json(&["repo", "show", "r"])?, before, "after failing write {n}");
+                assert_eq!(
+                    cli.json(&["repo", "show", "r"])?,
+                    before,
+                    "after failing write {n}"
+                );
             }
         }
     }
-    assert!(failures >= 3, "an add makes several writes, only {failures} failed");
+    assert!(
+        failures >= 3,
+        "an add makes several writes, only {failures} failed"
+    );
     assert_eq!(cli.json(&["repo", "show", "r"])?["packages"], 2);
     Ok(())
 }

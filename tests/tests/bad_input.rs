@@ -9,10 +9,17 @@ use repokit_tests::{Repokit, fixtures};
 /// Every object file under the store's content directories.
 fn stored_objects(data: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = ["blobs", "metapacks", "chunks", "revisions", "publications", "signed"]
-        .iter()
-        .map(|d| data.join(d))
-        .collect();
+    let mut stack: Vec<PathBuf> = [
+        "blobs",
+        "metapacks",
+        "chunks",
+        "revisions",
+        "publications",
+        "signed",
+    ]
+    .iter()
+    .map(|d| data.join(d))
+    .collect();
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
@@ -38,8 +45,17 @@ fn assert_rejected(kit: &Repokit, file: &Path, code: &str, extra: &[&str]) -> Re
     let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
     assert_eq!(err["error"]["code"], code, "{}: {err}", file.display());
     assert_eq!(out.status.code(), Some(2), "invalid input exits 2");
-    assert_eq!(stored_objects(&kit.data), before, "{}: something was stored", file.display());
-    assert_eq!(kit.json(&["repo", "show", "r"])?, repo_before, "the repository changed");
+    assert_eq!(
+        stored_objects(&kit.data),
+        before,
+        "{}: something was stored",
+        file.display()
+    );
+    assert_eq!(
+        kit.json(&["repo", "show", "r"])?,
+        repo_before,
+        "the repository changed"
+    );
     Ok(())
 }
 
@@ -56,7 +72,10 @@ fn bad_packages_are_rejected_and_nothing_is_stored() -> Result<()> {
         ("empty.rpm", Vec::new()),
         ("text.rpm", b"this is not a package\n".repeat(20)),
         ("lead-only.rpm", bytes[..96].to_vec()),
-        ("truncated-header.rpm", bytes[..bytes.len().min(400)].to_vec()),
+        (
+            "truncated-header.rpm",
+            bytes[..bytes.len().min(400)].to_vec(),
+        ),
         ("truncated-half.rpm", bytes[..bytes.len() / 2].to_vec()),
     ];
     for (name, data) in cases {
@@ -65,13 +84,28 @@ fn bad_packages_are_rejected_and_nothing_is_stored() -> Result<()> {
         assert_rejected(&kit, &p, "invalid_package", &[])?;
     }
     // A header larger than the configured limit.
-    assert_rejected(&kit, &good[2], "limit_exceeded", &["--max-rpm-header-size", "1024"])?;
+    assert_rejected(
+        &kit,
+        &good[2],
+        "limit_exceeded",
+        &["--max-rpm-header-size", "1024"],
+    )?;
     // A file larger than the configured limit.
-    assert_rejected(&kit, &good[2], "limit_exceeded", &["--max-package-size", "100"])?;
+    assert_rejected(
+        &kit,
+        &good[2],
+        "limit_exceeded",
+        &["--max-package-size", "100"],
+    )?;
     // One bad file in a batch: none of the batch is added.
     let before = stored_objects(&kit.data);
     let bad = tmp.path().join("empty.rpm");
-    let out = kit.output(&["add", "r", &good[3].display().to_string(), &bad.display().to_string()])?;
+    let out = kit.output(&[
+        "add",
+        "r",
+        &good[3].display().to_string(),
+        &bad.display().to_string(),
+    ])?;
     assert!(!out.status.success());
     assert_eq!(stored_objects(&kit.data), before);
     assert_eq!(kit.json(&["repo", "show", "r"])?["packages"], 1);
@@ -129,7 +163,12 @@ fn two_processes_adding_at_once_lose_nothing() -> Result<()> {
     for w in 0..2 {
         let mut files = Vec::new();
         for i in 0..12 {
-            files.push(fixtures::simple_rpm(&tmp.path().join(format!("w{w}")), &format!("w{w}-p{i}"), "1.0", 1)?);
+            files.push(fixtures::simple_rpm(
+                &tmp.path().join(format!("w{w}")),
+                &format!("w{w}-p{i}"),
+                "1.0",
+                1,
+            )?);
         }
         sets.push(files);
     }

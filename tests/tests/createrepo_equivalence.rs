@@ -14,9 +14,17 @@ use repokit_tests::{Repokit, fixtures, run_ok};
 fn lay_out(dir: &Path, files: &[PathBuf]) -> Result<()> {
     for f in files {
         let m = rpm::PackageMetadata::open(f)?;
-        let arch = if m.is_source_package() { "src" } else { m.get_arch()? };
+        let arch = if m.is_source_package() {
+            "src"
+        } else {
+            m.get_arch()?
+        };
         let name = m.get_name()?;
-        let first = name.chars().next().map(|c| c.to_ascii_lowercase()).unwrap_or('_');
+        let first = name
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+            .unwrap_or('_');
         let dest = dir.join(format!(
             "Packages/{first}/{name}-{}-{}.{arch}.rpm",
             m.get_version()?,
@@ -25,7 +33,10 @@ fn lay_out(dir: &Path, files: &[PathBuf]) -> Result<()> {
         std::fs::create_dir_all(dest.parent().expect("parent"))?;
         std::fs::copy(f, &dest)?;
         let mtime = std::fs::metadata(f)?.modified()?;
-        std::fs::File::options().write(true).open(&dest)?.set_modified(mtime)?;
+        std::fs::File::options()
+            .write(true)
+            .open(&dest)?
+            .set_modified(mtime)?;
     }
     Ok(())
 }
@@ -43,7 +54,11 @@ fn compare(files: &[PathBuf], tag: &str) -> Result<()> {
 
     let theirs = tmp.path().join("theirs");
     lay_out(&theirs, files)?;
-    run_ok(Command::new("createrepo_c").args(["--no-database", "--quiet"]).arg(&theirs))?;
+    run_ok(
+        Command::new("createrepo_c")
+            .args(["--no-database", "--quiet"])
+            .arg(&theirs),
+    )?;
 
     let (ours_md, theirs_md) = (repomd_locations(&ours)?, repomd_locations(&theirs)?);
     for kind in ["primary", "filelists", "other"] {
@@ -60,7 +75,11 @@ fn compare(files: &[PathBuf], tag: &str) -> Result<()> {
             for (i, (x, y)) in rows.iter().zip(theirs_rows.iter()).enumerate() {
                 assert_eq!(x, y, "{tag} {kind} {id}: row {i} differs");
             }
-            assert_eq!(rows.len(), theirs_rows.len(), "{tag} {kind} {id}: row count");
+            assert_eq!(
+                rows.len(),
+                theirs_rows.len(),
+                "{tag} {kind} {id}: row count"
+            );
         }
     }
     Ok(())

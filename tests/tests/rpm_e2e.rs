@@ -12,7 +12,11 @@ fn expected_nevras(files: &[PathBuf]) -> Result<Vec<String>> {
     let mut v = Vec::new();
     for f in files {
         let m = rpm::PackageMetadata::open(f)?;
-        let arch = if m.is_source_package() { "src" } else { m.get_arch()? };
+        let arch = if m.is_source_package() {
+            "src"
+        } else {
+            m.get_arch()?
+        };
         v.push(format!(
             "{} {}:{}-{}.{}",
             m.get_name()?,
@@ -30,13 +34,31 @@ fn expected_nevras(files: &[PathBuf]) -> Result<Vec<String>> {
 fn signed_rpm_repo_is_accepted_by_dnf_and_rpmkeys() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let mut files = fixtures::varied_rpms(&tmp.path().join("in"))?;
-    files.push(fixtures::rpm_crate_fixture("SRPMS/v4/rpm-basic-2.3.4-5.el9.src.rpm")?);
-    files.push(fixtures::rpm_crate_fixture("RPMS/v4/rpm-basic-2.3.4-5.el9.noarch.rpm")?);
+    files.push(fixtures::rpm_crate_fixture(
+        "SRPMS/v4/rpm-basic-2.3.4-5.el9.src.rpm",
+    )?);
+    files.push(fixtures::rpm_crate_fixture(
+        "RPMS/v4/rpm-basic-2.3.4-5.el9.noarch.rpm",
+    )?);
     assert!(files.len() >= 20);
 
     let kit = Repokit::new(&tmp.path().join("data"));
-    kit.run(&["key", "generate", "release", "--uid", "repokit test <test@example.org>"])?;
-    kit.run(&["repo", "create", "el9", "--format", "rpm", "--sign-with", "release"])?;
+    kit.run(&[
+        "key",
+        "generate",
+        "release",
+        "--uid",
+        "repokit test <test@example.org>",
+    ])?;
+    kit.run(&[
+        "repo",
+        "create",
+        "el9",
+        "--format",
+        "rpm",
+        "--sign-with",
+        "release",
+    ])?;
     let mut args = vec!["add".to_string(), "el9".to_string()];
     args.extend(files.iter().map(|f| f.display().to_string()));
     let added = kit.json(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -63,7 +85,10 @@ fn signed_rpm_repo_is_accepted_by_dnf_and_rpmkeys() -> Result<()> {
     assert_eq!(dnf.repoquery_all()?, expected_nevras(&files)?);
     dnf.run(&["install", "rk-app"])?;
     assert!(dnf.root.join("usr/bin/rk-app").is_file());
-    assert!(dnf.root.join("usr/lib64/librk.so.1").is_file(), "the dependency was installed");
+    assert!(
+        dnf.root.join("usr/lib64/librk.so.1").is_file(),
+        "the dependency was installed"
+    );
 
     // Every served package carries a header signature rpm verifies.
     let listing = kit.json(&["repo", "show", "el9"])?;
@@ -77,7 +102,11 @@ fn signed_rpm_repo_is_accepted_by_dnf_and_rpmkeys() -> Result<()> {
     let hrefs: BTreeSet<String> = repokit_tests::repodata::read_packages(&exported.join(primary))?
         .values()
         .filter_map(|rows| rows.iter().find(|r| r.0 == "location"))
-        .filter_map(|r| r.1.iter().find(|(k, _)| k == "href").map(|(_, v)| v.clone()))
+        .filter_map(|r| {
+            r.1.iter()
+                .find(|(k, _)| k == "href")
+                .map(|(_, v)| v.clone())
+        })
         .collect();
     let mut served = Vec::new();
     let mut locations = BTreeSet::new();
@@ -113,11 +142,17 @@ fn hosting_answers_head_range_and_conditional_requests() -> Result<()> {
 
     let (status, head, body) = http_get(&url, &[])?;
     assert_eq!(status, 200);
-    assert!(head.to_lowercase().contains("content-type: application/xml"));
+    assert!(
+        head.to_lowercase()
+            .contains("content-type: application/xml")
+    );
     assert!(head.to_lowercase().contains("cache-control: no-cache"));
     let etag = head
         .lines()
-        .find_map(|l| l.strip_prefix("etag: ").or_else(|| l.strip_prefix("ETag: ")))
+        .find_map(|l| {
+            l.strip_prefix("etag: ")
+                .or_else(|| l.strip_prefix("ETag: "))
+        })
         .unwrap_or_default()
         .trim()
         .to_string();
@@ -132,19 +167,32 @@ fn hosting_answers_head_range_and_conditional_requests() -> Result<()> {
     let (status, _, _) = http_get(&url, &[&format!("Range: bytes={}-", body.len())])?;
     assert_eq!(status, 416);
 
-    let out = std::process::Command::new("curl").args(["-sI", &url]).output()?;
+    let out = std::process::Command::new("curl")
+        .args(["-sI", &url])
+        .output()?;
     let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert!(text.starts_with("http/1.1 200"), "{text}");
-    assert!(text.contains(&format!("content-length: {}", body.len())), "{text}");
+    assert!(
+        text.contains(&format!("content-length: {}", body.len())),
+        "{text}"
+    );
 
     // The snapshot URL serves the same bytes, cacheable forever.
-    let snap = format!("{}/snapshots/plain/{publication}/repodata/repomd.xml", server.url);
+    let snap = format!(
+        "{}/snapshots/plain/{publication}/repodata/repomd.xml",
+        server.url
+    );
     let (status, head, snap_body) = http_get(&snap, &[])?;
     assert_eq!(status, 200);
     assert_eq!(snap_body, body);
     assert!(head.contains("immutable"));
 
-    for bad in ["repos/plain/../refs/repos/plain.json", "repos/nope/repodata/repomd.xml", "repos/plain/missing", "snapshots/plain/nope/repodata/repomd.xml"] {
+    for bad in [
+        "repos/plain/../refs/repos/plain.json",
+        "repos/nope/repodata/repomd.xml",
+        "repos/plain/missing",
+        "snapshots/plain/nope/repodata/repomd.xml",
+    ] {
         let (status, _, body) = http_get(&format!("{}/{bad}", server.url), &[])?;
         assert!(status == 404 || status == 400, "{bad}: {status}");
         if status != 404 || !body.is_empty() {

@@ -188,7 +188,10 @@ fn check_header_sizes(r: &mut impl Read, name: &str, limits: &Limits) -> Result<
     r.read_exact(&mut lead)
         .map_err(|_| Error::invalid_package(name, "file too short for an RPM lead"))?;
     if lead[..4] != LEAD_MAGIC {
-        return Err(Error::invalid_package(name, "not an RPM file (bad lead magic)"));
+        return Err(Error::invalid_package(
+            name,
+            "not an RPM file (bad lead magic)",
+        ));
     }
     let mut total: u64 = 0;
     for (i, what) in ["signature header", "header"].iter().enumerate() {
@@ -198,8 +201,12 @@ fn check_header_sizes(r: &mut impl Read, name: &str, limits: &Limits) -> Result<
         if intro[..3] != HEADER_MAGIC {
             return Err(Error::invalid_package(name, format!("bad {what} magic")));
         }
-        let nindex = u64::from(u32::from_be_bytes([intro[8], intro[9], intro[10], intro[11]]));
-        let hsize = u64::from(u32::from_be_bytes([intro[12], intro[13], intro[14], intro[15]]));
+        let nindex = u64::from(u32::from_be_bytes([
+            intro[8], intro[9], intro[10], intro[11],
+        ]));
+        let hsize = u64::from(u32::from_be_bytes([
+            intro[12], intro[13], intro[14], intro[15],
+        ]));
         let mut size = 16 * nindex + hsize;
         total += 16 + size;
         if total > limits.max_rpm_header_bytes {
@@ -301,18 +308,18 @@ impl Integrity {
     /// Fails when the file is not what its headers declare: a truncated or
     /// altered payload is rejected at upload, not by a client at install.
     pub fn check(&self, name: &str, size: u64, payload_sha256: &str) -> Result<()> {
-        if let Some(expected) = self.total_size {
-            if expected != size {
-                return Err(Error::invalid_package(
-                    name,
-                    format!("file is {size} bytes, its header declares {expected} (truncated?)"),
-                ));
-            }
+        if let Some(expected) = self.total_size
+            && expected != size
+        {
+            return Err(Error::invalid_package(
+                name,
+                format!("file is {size} bytes, its header declares {expected} (truncated?)"),
+            ));
         }
-        if let Some(expected) = &self.payload_sha256 {
-            if !expected.eq_ignore_ascii_case(payload_sha256) {
-                return Err(Error::invalid_package(name, "payload digest mismatch"));
-            }
+        if let Some(expected) = &self.payload_sha256
+            && !expected.eq_ignore_ascii_case(payload_sha256)
+        {
+            return Err(Error::invalid_package(name, "payload digest mismatch"));
         }
         Ok(())
     }
@@ -320,7 +327,11 @@ impl Integrity {
 
 /// Reads the package at `path`. `name` is used in error messages; `limits`
 /// bound what is allocated.
-pub fn read(path: &std::path::Path, name: &str, limits: &Limits) -> Result<(RpmPackage, Integrity)> {
+pub fn read(
+    path: &std::path::Path,
+    name: &str,
+    limits: &Limits,
+) -> Result<(RpmPackage, Integrity)> {
     let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
     check_header_sizes(&mut f, name, limits)?;
     let f = std::fs::File::open(path)?;
@@ -347,8 +358,10 @@ fn parse(input: &mut impl BufRead, name: &str, limits: &Limits) -> Result<(RpmPa
         Ok(Err(e)) => return Err(Error::invalid_package(name, e)),
         Err(_) => return Err(Error::invalid_package(name, "malformed header")),
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| from_metadata(&meta, name, limits)))
-        .unwrap_or_else(|_| Err(Error::invalid_package(name, "malformed header")))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        from_metadata(&meta, name, limits)
+    }))
+    .unwrap_or_else(|_| Err(Error::invalid_package(name, "malformed header")))
 }
 
 fn from_metadata(
@@ -361,9 +374,19 @@ fn from_metadata(
     let pkg_name = meta.get_name().map_err(bad)?.to_string();
     let version = meta.get_version().map_err(bad)?.to_string();
     let release = meta.get_release().map_err(bad)?.to_string();
-    for (field, v) in [("name", &pkg_name), ("version", &version), ("release", &release)] {
-        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c == '/' || c.is_control()) {
-            return Err(Error::invalid_package(name, format!("invalid {field} {v:?}")));
+    for (field, v) in [
+        ("name", &pkg_name),
+        ("version", &version),
+        ("release", &release),
+    ] {
+        if v.is_empty()
+            || v.chars()
+                .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+        {
+            return Err(Error::invalid_package(
+                name,
+                format!("invalid {field} {v:?}"),
+            ));
         }
     }
     let is_source = h.entry_is_present(IndexTag::RPMTAG_SOURCEPACKAGE);
@@ -372,8 +395,15 @@ fn from_metadata(
     } else {
         meta.get_arch().map_err(bad)?.to_string()
     };
-    if arch.is_empty() || arch.chars().any(|c| c.is_whitespace() || c == '/' || c.is_control()) {
-        return Err(Error::invalid_package(name, format!("invalid arch {arch:?}")));
+    if arch.is_empty()
+        || arch
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+    {
+        return Err(Error::invalid_package(
+            name,
+            format!("invalid arch {arch:?}"),
+        ));
     }
     let epoch = meta.get_epoch().unwrap_or(0);
 
@@ -441,7 +471,9 @@ fn from_metadata(
         if d.name.starts_with("rpmlib(") {
             continue;
         }
-        if d.name.starts_with('/') && own_files.contains(d.name.as_str()) && is_primary_file(&d.name)
+        if d.name.starts_with('/')
+            && own_files.contains(d.name.as_str())
+            && is_primary_file(&d.name)
         {
             continue;
         }
@@ -451,10 +483,12 @@ fn from_metadata(
         let bits = d.flags.bits();
         let pre = bits & (RPMSENSE_PREREQ | RPMSENSE_SCRIPT_PRE | RPMSENSE_SCRIPT_POST) != 0;
         let flags = flag_str(bits).map(str::to_string);
-        if let Some((f, v, p)) = seen.get(&d.name) {
-            if *f == flags && *v == d.version && *p == pre {
-                continue;
-            }
+        if let Some((f, v, p)) = seen.get(&d.name)
+            && *f == flags
+            && *v == d.version
+            && *p == pre
+        {
+            continue;
         }
         seen.insert(d.name.clone(), (flags.clone(), d.version.clone(), pre));
         let (epoch, ver, rel) = split_evr(&d.version);
@@ -482,7 +516,12 @@ fn from_metadata(
         .unwrap_or_default();
     let mut changelogs: Vec<Changelog> = Vec::new();
     let mut last_time: Option<u64> = None;
-    for ((t, n), x) in times.iter().zip(names.iter()).zip(texts.iter()).take(CHANGELOG_LIMIT) {
+    for ((t, n), x) in times
+        .iter()
+        .zip(names.iter())
+        .zip(texts.iter())
+        .take(CHANGELOG_LIMIT)
+    {
         let t = u64::from(*t);
         changelogs.insert(
             0,
@@ -493,13 +532,11 @@ fn from_metadata(
             },
         );
         if last_time == Some(t) {
-            let mut tmp = t;
-            for prev in changelogs.iter_mut().skip(1) {
-                if prev.date != tmp {
+            for (expected, prev) in (t..).zip(changelogs.iter_mut().skip(1)) {
+                if prev.date != expected {
                     break;
                 }
                 prev.date += 1;
-                tmp += 1;
             }
         } else {
             last_time = Some(t);

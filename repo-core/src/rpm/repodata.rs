@@ -95,7 +95,7 @@ pub fn chunk_ranges(shas: &[&Sha256]) -> Vec<Range<usize>> {
 /// The cache key of a chunk: its packages and the output format.
 pub fn chunk_key(shas: &[&Sha256], compression: Compression) -> String {
     let mut s = String::with_capacity(16 + 65 * shas.len());
-    let _ = write!(s, "rpm-chunk-v1 {compression:?}\n");
+    let _ = writeln!(s, "rpm-chunk-v1 {compression:?}");
     for sha in shas {
         s.push_str(sha.as_str());
         s.push('\n');
@@ -120,7 +120,8 @@ impl Chunk {
     /// The stored form: for each member its open size and length (u64 BE),
     /// then the three members' bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(48 + self.members.iter().map(|m| m.data.len()).sum::<usize>());
+        let mut out =
+            Vec::with_capacity(48 + self.members.iter().map(|m| m.data.len()).sum::<usize>());
         for m in &self.members {
             out.extend_from_slice(&m.open_size.to_be_bytes());
             out.extend_from_slice(&(m.data.len() as u64).to_be_bytes());
@@ -133,7 +134,9 @@ impl Chunk {
 
     pub fn from_bytes(data: &[u8]) -> Option<Chunk> {
         let word = |i: usize| -> Option<u64> {
-            Some(u64::from_be_bytes(data.get(i * 8..i * 8 + 8)?.try_into().ok()?))
+            Some(u64::from_be_bytes(
+                data.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+            ))
         };
         let mut pos = 48usize;
         let mut members = Vec::with_capacity(3);
@@ -193,15 +196,21 @@ fn head_foot(kind: &str, n: usize) -> (String, &'static str) {
     let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     match kind {
         "primary" => (
-            format!("{decl}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"),
+            format!(
+                "{decl}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"
+            ),
             "</metadata>\n",
         ),
         "filelists" => (
-            format!("{decl}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{n}\">\n"),
+            format!(
+                "{decl}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{n}\">\n"
+            ),
             "</filelists>\n",
         ),
         _ => (
-            format!("{decl}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"),
+            format!(
+                "{decl}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"
+            ),
             "</otherdata>\n",
         ),
     }
@@ -229,7 +238,10 @@ pub fn assemble(
         let foot_c = compression.compress(foot.as_bytes())?;
         let len = head_c.len()
             + foot_c.len()
-            + chunks.iter().map(|c| c.members[k].data.len()).sum::<usize>();
+            + chunks
+                .iter()
+                .map(|c| c.members[k].data.len())
+                .sum::<usize>();
         let mut data = Vec::with_capacity(len);
         data.extend_from_slice(&head_c);
         let mut open_size = (head.len() + foot.len()) as u64;
@@ -241,7 +253,10 @@ pub fn assemble(
         let checksum = Sha256::of(&data);
         let path = format!("repodata/{checksum}-{kind}.xml.{}", compression.suffix());
         let _ = writeln!(repomd, "  <data type=\"{kind}\">");
-        let _ = writeln!(repomd, "    <checksum type=\"sha256\">{checksum}</checksum>");
+        let _ = writeln!(
+            repomd,
+            "    <checksum type=\"sha256\">{checksum}</checksum>"
+        );
         let _ = writeln!(repomd, "    <location href=\"{path}\"/>");
         let _ = writeln!(repomd, "    <timestamp>{now}</timestamp>");
         let _ = writeln!(repomd, "    <size>{}</size>", data.len());
@@ -289,7 +304,9 @@ mod tests {
 
     #[test]
     fn chunk_boundaries_are_local_to_a_change() {
-        let shas: Vec<Sha256> = (0..2000).map(|i: u32| Sha256::of(&i.to_be_bytes())).collect();
+        let shas: Vec<Sha256> = (0..2000)
+            .map(|i: u32| Sha256::of(&i.to_be_bytes()))
+            .collect();
         let refs: Vec<&Sha256> = shas.iter().collect();
         let before = chunk_ranges(&refs);
         assert!(before.iter().all(|r| r.len() <= CHUNK_MAX));
@@ -299,7 +316,10 @@ mod tests {
         let mut changed = refs.clone();
         changed.insert(1000, &extra);
         let key = |v: &[&Sha256]| -> Vec<String> {
-            chunk_ranges(v).into_iter().map(|r| chunk_key(&v[r], Compression::Gz)).collect()
+            chunk_ranges(v)
+                .into_iter()
+                .map(|r| chunk_key(&v[r], Compression::Gz))
+                .collect()
         };
         let (old, new) = (key(&refs), key(&changed));
         let fresh = new.iter().filter(|k| !old.contains(k)).count();

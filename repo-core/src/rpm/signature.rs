@@ -26,7 +26,9 @@ pub fn sign_file(path: &Path, name: &str, signer: &mut Signer, when: SystemTime)
     let sig = signer.detached_binary(&header, when)?;
     match rpm::Package::apply_signature_in_place(path, sig.clone()) {
         Ok(()) => Ok(()),
-        Err(rpm::Error::InsufficientReservedSpace { .. }) => rewrite_with_signature(path, name, &meta, sig),
+        Err(rpm::Error::InsufficientReservedSpace { .. }) => {
+            rewrite_with_signature(path, name, &meta, sig)
+        }
         Err(e) => Err(Error::invalid_package(name, e)),
     }
 }

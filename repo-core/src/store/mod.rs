@@ -17,9 +17,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
-use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncReadExt;
@@ -47,7 +45,7 @@ pub enum CasMode {
 #[derive(Debug)]
 pub enum Update<T> {
     /// Write this new ref.
-    Write(RepoRef, T),
+    Write(Box<RepoRef>, T),
     /// Leave the ref as it is.
     Keep(T),
 }
@@ -252,7 +250,9 @@ impl Store {
             Some(p) => {
                 use std::os::unix::fs::FileExt;
                 let f = std::fs::File::open(&p).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::not_found("object", key.path().to_string()),
+                    std::io::ErrorKind::NotFound => {
+                        Error::not_found("object", key.path().to_string())
+                    }
                     _ => e.into(),
                 })?;
                 ranges
@@ -295,7 +295,8 @@ impl Store {
     /// Stores `data` as a blob and returns its digest.
     pub async fn put_blob(&self, data: Bytes) -> Result<Sha256> {
         let sha = Sha256::of(&data);
-        self.put_immutable(&StorageKey::Blob(sha.clone()), data).await?;
+        self.put_immutable(&StorageKey::Blob(sha.clone()), data)
+            .await?;
         Ok(sha)
     }
 
@@ -398,12 +399,11 @@ impl Store {
         let mut listing = self.os.list(Some(&prefix));
         while let Some(meta) = listing.next().await {
             let meta = meta?;
-            if let Some(file) = meta.location.filename() {
-                if let Some(n) = file.strip_suffix(".json") {
-                    if let Ok(n) = RepoName::new(n) {
-                        names.push(n);
-                    }
-                }
+            if let Some(file) = meta.location.filename()
+                && let Some(n) = file.strip_suffix(".json")
+                && let Ok(n) = RepoName::new(n)
+            {
+                names.push(n);
             }
         }
         names.sort();
@@ -421,17 +421,18 @@ impl Store {
             CasMode::Conditional => Ok(None),
             CasMode::LockDir(dir) => {
                 let path = dir.join(format!("{name}.lock"));
-                let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-                    let f = std::fs::OpenOptions::new()
-                        .create(true)
-                        .truncate(false)
-                        .write(true)
-                        .open(&path)?;
-                    f.lock()?;
-                    Ok(f)
-                })
-                .await
-                .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+                let file =
+                    tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                        let f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .truncate(false)
+                            .write(true)
+                            .open(&path)?;
+                        f.lock()?;
+                        Ok(f)
+                    })
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
                 Ok(Some(file))
             }
         }
@@ -460,7 +461,11 @@ impl Store {
         };
         match self
             .os
-            .put_opts(&key.path(), PutPayload::from_bytes(Self::ref_bytes(r)?), opts)
+            .put_opts(
+                &key.path(),
+                PutPayload::from_bytes(Self::ref_bytes(r)?),
+                opts,
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -513,6 +518,7 @@ impl Store {
             match f(current).await? {
                 Update::Keep(t) => return Ok(t),
                 Update::Write(new, t) => {
+                    let new = *new;
                     let mode = match self.cas {
                         CasMode::LockDir(_) => PutMode::Overwrite,
                         CasMode::Conditional => PutMode::Update(version),

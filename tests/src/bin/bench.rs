@@ -95,7 +95,8 @@ fn main() -> Result<()> {
         .context("extra package")??
         .path();
     let work = tempfile::tempdir()?;
-    let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) = (vec![], vec![], vec![], vec![]);
+    let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
+        (vec![], vec![], vec![], vec![]);
     let extra_name = extra.file_name().context("name")?.to_owned();
     // Nothing is deleted between rounds: on ext4, creating files right after
     // deleting many is slower, which would skew whichever tool runs next.
@@ -103,7 +104,11 @@ fn main() -> Result<()> {
         let cr = work.path().join(format!("createrepo-{round}"));
         linked_copy(&pkgs, &cr)?;
         cold_theirs.push(time(|| {
-            run_ok(Command::new("createrepo_c").args(["--no-database", "--quiet"]).arg(&cr))?;
+            run_ok(
+                Command::new("createrepo_c")
+                    .args(["--no-database", "--quiet"])
+                    .arg(&cr),
+            )?;
             Ok(())
         })?);
 
@@ -125,7 +130,11 @@ fn main() -> Result<()> {
 
         std::fs::hard_link(&extra, cr.join(&extra_name))?;
         one_theirs.push(time(|| {
-            run_ok(Command::new("createrepo_c").args(["--update", "--no-database", "--quiet"]).arg(&cr))?;
+            run_ok(
+                Command::new("createrepo_c")
+                    .args(["--update", "--no-database", "--quiet"])
+                    .arg(&cr),
+            )?;
             Ok(())
         })?);
         let extra_arg = extra.display().to_string();
@@ -148,7 +157,10 @@ fn main() -> Result<()> {
     let cold_copy = median(cold_copy);
     let rows = [
         Row {
-            what: format!("RPM cold, {} packages (add --move + publish)", args.packages),
+            what: format!(
+                "RPM cold, {} packages (add --move + publish)",
+                args.packages
+            ),
             ours: median(cold_ours),
             theirs: median(cold_theirs),
             reference: "createrepo_c --no-database",
@@ -162,7 +174,9 @@ fn main() -> Result<()> {
             target: 15.0,
         },
     ];
-    println!("| measurement | repokit | reference | reference time | ratio (ref/repokit) | target |");
+    println!(
+        "| measurement | repokit | reference | reference time | ratio (ref/repokit) | target |"
+    );
     println!("|---|---|---|---|---|---|");
     let mut missed = false;
     for r in &rows {
@@ -188,7 +202,9 @@ fn main() -> Result<()> {
     println!(
         "median of {} rounds; {} cores; corpus {}",
         args.rounds,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         corpus.display()
     );
     if args.check && missed {
