@@ -133,3 +133,48 @@ impl Keyring {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secret_keys_are_private_and_names_unique() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let ring = Keyring::new(dir.path().join("keys"));
+        let name = KeyName::new("k").expect("name");
+        let info = ring
+            .generate(
+                &name,
+                "Test <t@example.org>",
+                KeyAlgo::Ed25519,
+                SystemTime::now(),
+            )
+            .expect("generate");
+        let mode = std::fs::metadata(ring.path(&name))
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dmode = std::fs::metadata(ring.dir())
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(dmode & 0o777, 0o700);
+        assert!(matches!(
+            ring.generate(
+                &name,
+                "Other <o@example.org>",
+                KeyAlgo::Ed25519,
+                SystemTime::now()
+            ),
+            Err(Error::Conflict(_))
+        ));
+        assert_eq!(ring.list().expect("list"), vec![info]);
+        assert!(matches!(
+            ring.signer(&KeyName::new("missing").expect("name")),
+            Err(Error::NotFound { .. })
+        ));
+    }
+}

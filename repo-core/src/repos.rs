@@ -620,7 +620,7 @@ impl Repokit {
         &self,
         name: &RepoName,
         uploads: &[Upload],
-        progress: &dyn Progress,
+        progress: Arc<dyn Progress>,
     ) -> Result<AddReport> {
         let r = self.repo_ref(name).await?;
         if uploads.is_empty() {
@@ -630,13 +630,14 @@ impl Repokit {
         let uploads_owned = uploads.to_vec();
         let config = r.config.clone();
         let rt = tokio::runtime::Handle::current();
-        // The progress callback is borrowed; report from this task instead
-        // of the worker threads.
-        progress.start(uploads.len() as u64);
+        progress.start(2 * uploads.len() as u64);
+        let bar = progress.clone();
         let refs = blocking(move || {
             let started = std::time::Instant::now();
             let checked = parallel_map(&uploads_owned, |up| {
-                check_package(&up.path, &up.file_name, &this.limits)
+                let c = check_package(&up.path, &up.file_name, &this.limits);
+                bar.advance(1);
+                c
             })?;
             tracing::debug!(packages = checked.len(), elapsed = ?started.elapsed(), "checked");
             let work: Vec<(Upload, Mutex<Option<Checked>>)> = uploads_owned
@@ -650,7 +651,9 @@ impl Repokit {
                     .ok()
                     .and_then(|mut c| c.take())
                     .ok_or_else(|| Error::Io(std::io::Error::other("package taken twice")))?;
-                this.store_checked(&rt, &config, up, c)
+                let p = this.store_checked(&rt, &config, up, c);
+                bar.advance(1);
+                p
             })
             .and_then(|prepared| {
                 tracing::debug!(elapsed = ?started.elapsed(), "stored");
@@ -660,7 +663,6 @@ impl Repokit {
             })
         })
         .await?;
-        progress.advance(uploads.len() as u64);
         progress.finish();
         let report = self.add_refs(name, refs).await;
         tracing::debug!("revision written");
@@ -1162,6 +1164,98 @@ fn spec_matches(spec: &str, p: &PackageRef) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn build_rpm(dir: &Path, name: &str) -> PathBuf {
+        let pkg = ::rpm::PackageBuilder::new(name, "1.0", "MIT", "noarch", "test package")
+            .with_file_contents(
+                b"x".to_vec(),
+                ::rpm::FileOptions::new(format!("/usr/bin/{name}")),
+            )
+            .and_then(|b| b.build())
+            .expect("build rpm");
+        let path = dir.join(format!("{name}.rpm"));
+        pkg.write_file(&path).expect("write rpm");
+        path
+    }
+
+    /// The same flow on every backend: add, publish, resolve, no-op publish.
+    async fn storage_suite(store: Store, dir: &Path) {
+        let kit = Repokit::new(store, Keyring::new(dir.join("keys")));
+        let name = RepoName::new("suite").expect("name");
+        kit.create_repo(CreateRepo {
+            name: name.clone(),
+            format: Format::Rpm,
+            role: Role::Test,
+            sign_with: None,
+            compression: Compression::Gz,
+        })
+        .await
+        .expect("create");
+        let a = Upload::from_path(&build_rpm(dir, "alpha")).expect("upload");
+        let added = kit
+            .add(&name, &[a.clone()], Arc::new(NoProgress))
+            .await
+            .expect("add");
+        assert_eq!(added.added.len(), 1);
+        let again = kit
+            .add(&name, &[a], Arc::new(NoProgress))
+            .await
+            .expect("re-add");
+        assert_eq!((again.added.len(), again.unchanged.len()), (0, 1));
+        let first = kit.publish(&name).await.expect("publish");
+        assert!(!first.noop);
+        assert!(kit.publish(&name).await.expect("publish").noop);
+        let b = Upload::from_path(&build_rpm(dir, "bravo")).expect("upload");
+        kit.add(&name, &[b], Arc::new(NoProgress))
+            .await
+            .expect("add");
+        let second = kit.publish(&name).await.expect("publish");
+        assert_eq!(second.packages, 2);
+        assert!(
+            kit.resolve_live(&name, "repodata/repomd.xml")
+                .await
+                .expect("resolve")
+                .is_some()
+        );
+        let pkg = kit
+            .resolve_live(&name, "Packages/b/bravo-1.0-1.noarch.rpm")
+            .await
+            .expect("resolve");
+        assert!(pkg.is_some());
+        // The first publication still serves its own files at its snapshot.
+        assert!(
+            kit.resolve_snapshot(
+                &name,
+                &first.publication,
+                "Packages/b/bravo-1.0-1.noarch.rpm"
+            )
+            .await
+            .expect("resolve")
+            .is_none()
+        );
+        assert!(
+            kit.resolve_snapshot(&name, &first.publication, "repodata/repomd.xml")
+                .await
+                .expect("resolve")
+                .is_some()
+        );
+        let removed = kit.remove(&name, &["alpha".into()]).await.expect("remove");
+        assert_eq!(removed.removed.len(), 1);
+        assert_eq!(kit.packages(&name).await.expect("packages").len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn storage_suite_in_memory() {
+        let dir = tempfile::tempdir().expect("tmp");
+        storage_suite(Store::memory(), dir.path()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn storage_suite_local() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::local(&dir.path().join("data")).expect("store");
+        storage_suite(store, dir.path()).await;
+    }
 
     #[test]
     fn remove_specs_match_names_versions_and_files() {

@@ -337,13 +337,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .with_context(|| f.display().to_string())
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let bar = (!json
-                && std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && uploads.len() > 1)
-                .then(|| Bar(indicatif::ProgressBar::new(0)));
-            let progress: &dyn Progress = match &bar {
-                Some(b) => b,
-                None => &NoProgress,
+            let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let progress: Arc<dyn Progress> = if !json && on_terminal && uploads.len() > 1 {
+                Arc::new(Bar(indicatif::ProgressBar::new(0)))
+            } else {
+                Arc::new(NoProgress)
             };
             let report = kit.add(&name, &uploads, progress).await?;
             print(json, &report, |r| {

@@ -62,8 +62,12 @@ async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Re
 
     let (kit, failing) = failing_kit(&tmp.path().join("data"))?;
     let name = RepoName::new("r")?;
-    kit.add(&name, &[Upload::from_path(&extra)?], &NoProgress)
-        .await?;
+    kit.add(
+        &name,
+        &[Upload::from_path(&extra)?],
+        std::sync::Arc::new(NoProgress),
+    )
+    .await?;
 
     let mut failures = 0;
     for n in 1.. {
@@ -114,7 +118,11 @@ async fn every_failed_write_of_an_add_changes_nothing() -> Result<()> {
     for n in 1.. {
         failing.fail_nth_write(n);
         match kit
-            .add(&name, &[Upload::from_path(&pkg)?], &NoProgress)
+            .add(
+                &name,
+                &[Upload::from_path(&pkg)?],
+                std::sync::Arc::new(NoProgress),
+            )
             .await
         {
             Ok(report) => {

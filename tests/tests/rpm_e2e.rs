@@ -203,3 +203,87 @@ fn hosting_answers_head_range_and_conditional_requests() -> Result<()> {
     assert_eq!(http_get(&format!("{}/healthz", server.url), &[])?.0, 200);
     Ok(())
 }
+
+#[test]
+fn zstd_repodata_is_accepted_by_dnf() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let files = fixtures::varied_rpms(&tmp.path().join("in"))?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["key", "generate", "k", "--algo", "ed25519"])?;
+    kit.run(&[
+        "repo",
+        "create",
+        "z",
+        "--format",
+        "rpm",
+        "--compression",
+        "zstd",
+        "--sign-with",
+        "k",
+    ])?;
+    let mut args = vec!["add".to_string(), "z".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    kit.run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    kit.run(&["publish", "z"])?;
+    let key = tmp.path().join("k.asc");
+    std::fs::write(&key, kit.run(&["key", "export", "k"])?)?;
+    let server = kit.serve()?;
+    let base = format!("{}/repos/z", server.url);
+    let (_, _, repomd) = http_get(&format!("{base}/repodata/repomd.xml"), &[])?;
+    assert!(String::from_utf8(repomd)?.contains("-primary.xml.zst"));
+    let dnf = Dnf::new(&tmp.path().join("dnf"), "z", &base, &key)?;
+    dnf.run(&["makecache"])?;
+    assert_eq!(dnf.repoquery_all()?, expected_nevras(&files)?);
+    Ok(())
+}
+
+#[test]
+fn dnf_rejects_a_repository_signed_by_another_key() -> Result<()> {
+    // The signature checks above can fail: with the wrong key dnf refuses.
+    let tmp = tempfile::tempdir()?;
+    let files = fixtures::varied_rpms(&tmp.path().join("in"))?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["key", "generate", "right", "--algo", "ed25519"])?;
+    kit.run(&["key", "generate", "wrong", "--algo", "ed25519"])?;
+    kit.run(&[
+        "repo",
+        "create",
+        "r",
+        "--format",
+        "rpm",
+        "--sign-with",
+        "right",
+    ])?;
+    kit.run(&["add", "r", &files[0].display().to_string()])?;
+    kit.run(&["publish", "r"])?;
+    let wrong = tmp.path().join("wrong.asc");
+    std::fs::write(&wrong, kit.run(&["key", "export", "wrong"])?)?;
+    let server = kit.serve()?;
+    let dnf = Dnf::new(
+        &tmp.path().join("dnf"),
+        "r",
+        &format!("{}/repos/r", server.url),
+        &wrong,
+    )?;
+    assert!(
+        dnf.run(&["makecache"]).is_err(),
+        "dnf accepted a repomd.xml.asc made by another key"
+    );
+    let dl = tmp.path().join("dl.rpm");
+    let file = files[0]
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    let first = file.chars().next().unwrap_or('_').to_ascii_lowercase();
+    let (status, _, body) = http_get(
+        &format!("{}/repos/r/Packages/{first}/{file}", server.url),
+        &[],
+    )?;
+    assert_eq!(status, 200);
+    std::fs::write(&dl, body)?;
+    assert!(
+        rpm_verify_signed(&wrong, &[dl]).is_err(),
+        "rpmkeys accepted another key's signature"
+    );
+    Ok(())
+}
