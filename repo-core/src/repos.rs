@@ -1193,7 +1193,7 @@ mod tests {
         .expect("create");
         let a = Upload::from_path(&build_rpm(dir, "alpha")).expect("upload");
         let added = kit
-            .add(&name, &[a.clone()], Arc::new(NoProgress))
+            .add(&name, std::slice::from_ref(&a), Arc::new(NoProgress))
             .await
             .expect("add");
         assert_eq!(added.added.len(), 1);
