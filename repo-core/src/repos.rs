@@ -1239,6 +1239,42 @@ mod tests {
                 .expect("resolve")
                 .is_some()
         );
+        // The first publication's indexes stay reachable at their live
+        // paths for the grace period, then no longer.
+        let old = kit
+            .publication(&name, &first.publication)
+            .await
+            .expect("old");
+        let old_primary = old
+            .files
+            .keys()
+            .find(|p| p.contains("-primary.xml"))
+            .expect("primary")
+            .clone();
+        assert!(
+            kit.resolve_live(&name, &old_primary)
+                .await
+                .expect("resolve")
+                .is_some()
+        );
+        let later = kit.clone().with_clock(Arc::new(|| {
+            SystemTime::now() + DEFAULT_GRACE + Duration::from_secs(60)
+        }));
+        assert!(
+            later
+                .resolve_live(&name, &old_primary)
+                .await
+                .expect("resolve")
+                .is_none()
+        );
+        assert!(
+            later
+                .resolve_snapshot(&name, &first.publication, &old_primary)
+                .await
+                .expect("resolve")
+                .is_some(),
+            "a snapshot path does not expire"
+        );
         let removed = kit.remove(&name, &["alpha".into()]).await.expect("remove");
         assert_eq!(removed.removed.len(), 1);
         assert_eq!(kit.packages(&name).await.expect("packages").len(), 1);
