@@ -12,6 +12,10 @@ pub struct Limits {
     pub max_rpm_header_bytes: u64,
     /// Largest number of files listed by one package.
     pub max_files: usize,
+    /// Largest `.deb` control member, compressed and decompressed.
+    pub max_deb_control_bytes: u64,
+    /// Largest `control` file inside it.
+    pub max_deb_control_file_bytes: u64,
 }
 
 impl Default for Limits {
@@ -20,6 +24,8 @@ impl Default for Limits {
             max_package_bytes: 4 << 30,
             max_rpm_header_bytes: 32 << 20,
             max_files: 500_000,
+            max_deb_control_bytes: 16 << 20,
+            max_deb_control_file_bytes: 1 << 20,
         }
     }
 }

@@ -3,10 +3,10 @@
 
 use crate::error::{Error, Result};
 use crate::model::PackageMeta;
-use crate::rpm::xml::Fragments;
 
-/// Encodes one package's record.
-pub fn encode(meta: &PackageMeta, fragments: &Fragments) -> Result<Vec<u8>> {
+/// Encodes one package's record; `fragment` is the format's cached index
+/// text (RPM: NUL-separated primary/filelists/other; APT: the stanza).
+pub fn encode(meta: &PackageMeta, fragment: &[u8]) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(meta).map_err(|e| Error::Corrupt {
         key: format!("meta record of {}", meta.sha256),
         reason: e.to_string(),
@@ -16,11 +16,11 @@ pub fn encode(meta: &PackageMeta, fragments: &Fragments) -> Result<Vec<u8>> {
         actual: json.len() as u64,
         limit: u64::from(u32::MAX),
     })?;
-    let frags = fragments.to_bytes();
+    let frags = fragment;
     let mut out = Vec::with_capacity(4 + json.len() + frags.len());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&json);
-    out.extend_from_slice(&frags);
+    out.extend_from_slice(frags);
     Ok(out)
 }
 
@@ -35,7 +35,7 @@ pub fn meta(record: &[u8]) -> Option<PackageMeta> {
     serde_json::from_slice(split(record)?.0).ok()
 }
 
-/// The index fragments of a record, without decoding its JSON.
-pub fn fragments(record: &[u8]) -> Option<Fragments> {
-    Fragments::from_bytes(split(record)?.1)
+/// The index fragment of a record, without decoding its JSON.
+pub fn fragment(record: &[u8]) -> Option<&[u8]> {
+    Some(split(record)?.1)
 }

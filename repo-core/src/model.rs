@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::deb::DebPackage;
 use crate::names::{KeyName, RepoName, Sha256};
 use crate::rpm::RpmSummary;
 use crate::rpm::repodata::Compression;
@@ -70,8 +71,25 @@ pub struct RepoConfig {
     /// RPM: compression of primary/filelists/other.
     #[serde(default)]
     pub compression: Compression,
+    /// APT: the distribution name (the upstream codename, e.g. `bookworm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codename: Option<String>,
+    /// APT: the one component.
+    #[serde(default = "default_component")]
+    pub component: String,
+    /// APT: the architectures indexed; `all` adds a `binary-all` index.
+    #[serde(default = "default_architectures")]
+    pub architectures: Vec<String>,
     /// Unix seconds.
     pub created: u64,
+}
+
+pub fn default_component() -> String {
+    "main".into()
+}
+
+pub fn default_architectures() -> Vec<String> {
+    vec!["amd64".into()]
 }
 
 /// The current revision of a repository.
@@ -253,6 +271,7 @@ impl Revision {
 #[serde(tag = "format", rename_all = "lowercase")]
 pub enum PackageInfo {
     Rpm { package: Box<RpmSummary> },
+    Deb { package: Box<DebPackage> },
 }
 
 /// What is cached for every package at upload (in a meta pack), so that
@@ -271,23 +290,22 @@ pub struct PackageMeta {
     /// The unsigned upload this signed package was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_from: Option<Sha256>,
+    /// Path of the package inside a publication.
+    pub location: String,
     pub info: PackageInfo,
 }
 
 impl PackageMeta {
     pub fn identity(&self) -> String {
         match &self.info {
-            PackageInfo::Rpm { package, .. } => package.identity(),
+            PackageInfo::Rpm { package } => package.identity(),
+            PackageInfo::Deb { package } => package.identity(),
         }
     }
     pub fn name(&self) -> &str {
         match &self.info {
-            PackageInfo::Rpm { package, .. } => &package.name,
-        }
-    }
-    pub fn location(&self) -> String {
-        match &self.info {
-            PackageInfo::Rpm { package, .. } => package.location(),
+            PackageInfo::Rpm { package } => &package.name,
+            PackageInfo::Deb { package } => &package.package,
         }
     }
     pub fn package_ref(&self, meta: MetaLocation) -> PackageRef {
@@ -296,7 +314,7 @@ impl PackageMeta {
             name: self.name().to_string(),
             sha256: self.sha256.clone(),
             size: self.size,
-            location: self.location(),
+            location: self.location.clone(),
             meta,
         }
     }

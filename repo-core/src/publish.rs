@@ -8,7 +8,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::model::{Format, RepoConfig};
+use crate::model::RepoConfig;
 use crate::rpm::repodata::{self, Chunk};
 use crate::sign::Signer;
 
@@ -19,20 +19,30 @@ pub struct RenderedFile {
     pub data: Vec<u8>,
 }
 
-/// Renders the metadata files of `n` packages, given as their chunks in
-/// publication order, for `config`.
+/// What a publication is rendered from.
+#[derive(Debug)]
+pub enum Content<'a> {
+    /// RPM: the compressed chunks of `packages` packages, in order.
+    Rpm {
+        chunks: &'a [&'a Chunk],
+        packages: usize,
+    },
+    /// APT: (architecture, `Packages` stanza) of every package.
+    Deb { packages: &'a [(&'a str, &'a str)] },
+}
+
+/// Renders the metadata files of a publication of `config`.
 pub fn render(
     config: &RepoConfig,
-    chunks: &[&Chunk],
-    n: usize,
+    content: Content<'_>,
     mut signer: Option<&mut Signer>,
     now: u64,
 ) -> Result<Vec<RenderedFile>> {
     let when = UNIX_EPOCH + Duration::from_secs(now);
     let mut out = Vec::new();
-    match config.format {
-        Format::Rpm => {
-            let rd = repodata::assemble(chunks, n, config.compression, now)?;
+    match content {
+        Content::Rpm { chunks, packages } => {
+            let rd = repodata::assemble(chunks, packages, config.compression, now)?;
             for f in rd.files {
                 out.push(RenderedFile {
                     path: f.path,
@@ -50,10 +60,25 @@ pub fn render(
                 data: rd.repomd,
             });
         }
-        Format::Deb => {
-            return Err(Error::InvalidInput(
-                "deb repositories cannot be published by this version".into(),
-            ));
+        Content::Deb { packages } => {
+            let codename = config
+                .codename
+                .as_deref()
+                .ok_or_else(|| Error::InvalidInput(format!("{} has no codename", config.name)))?;
+            let dist = crate::deb::index::Dist {
+                codename,
+                component: &config.component,
+                architectures: &config.architectures,
+                origin: config.name.as_str(),
+                label: config.name.as_str(),
+                now,
+                valid_until: None,
+            };
+            out.extend(crate::deb::index::render(
+                &dist,
+                packages,
+                signer.as_deref_mut(),
+            )?);
         }
     }
     if let Some(s) = signer {

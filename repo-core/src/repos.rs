@@ -50,6 +50,31 @@ pub struct CreateRepo {
     pub sign_with: Option<KeyName>,
     #[serde(default)]
     pub compression: Compression,
+    /// APT: the distribution name; required for `deb`.
+    #[serde(default)]
+    pub codename: Option<String>,
+    /// APT: the component (default `main`).
+    #[serde(default)]
+    pub component: Option<String>,
+    /// APT: the architectures (default `amd64`).
+    #[serde(default)]
+    pub architectures: Vec<String>,
+}
+
+/// A distribution, component or architecture name: lowercase letters,
+/// digits, `.`, `-`, `_`, `+`; safe in a path segment.
+fn check_dist_word(what: &str, s: &str) -> Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_' | b'+')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!("invalid {what} {s:?}")))
+    }
 }
 
 /// A package file to add.
@@ -217,13 +242,20 @@ enum Prepared {
 
 /// A package file that was read and checked, not yet stored.
 struct Checked {
-    pkg: rpm::RpmPackage,
+    pkg: Parsed,
     sha: Sha256,
     size: u64,
 }
 
-/// Reads and checks one package file (limits, headers, size, payload digest).
-fn check_package(path: &Path, name: &str, limits: &Limits) -> Result<Checked> {
+/// A package's parsed headers.
+enum Parsed {
+    Rpm(Box<rpm::RpmPackage>),
+    Deb(Box<crate::deb::DebPackage>, crate::deb::index::Digests),
+}
+
+/// Reads and checks one package file of `format` (limits, headers, size,
+/// RPM payload digest).
+fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Result<Checked> {
     check_file_name(name)?;
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
@@ -234,21 +266,71 @@ fn check_package(path: &Path, name: &str, limits: &Limits) -> Result<Checked> {
             limit: limits.max_package_bytes,
         });
     }
-    if size <= IN_MEMORY_MAX {
-        let mut data = Vec::with_capacity(size as usize);
-        file.read_to_end(&mut data)?;
-        let (pkg, integrity) = rpm::package::read_bytes(&data, name, limits)?;
-        let sha = digest_package(&data, name, &integrity)?;
-        Ok(Checked {
-            pkg,
-            sha,
-            size: data.len() as u64,
-        })
-    } else {
-        let (pkg, integrity) = rpm::package::read(path, name, limits)?;
-        let (sha, size) = digest_package_file(path, name, &integrity)?;
-        Ok(Checked { pkg, sha, size })
+    match format {
+        Format::Rpm if size <= IN_MEMORY_MAX => {
+            let mut data = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut data)?;
+            let (pkg, integrity) = rpm::package::read_bytes(&data, name, limits)?;
+            let sha = digest_package(&data, name, &integrity)?;
+            Ok(Checked {
+                pkg: Parsed::Rpm(Box::new(pkg)),
+                sha,
+                size: data.len() as u64,
+            })
+        }
+        Format::Rpm => {
+            let (pkg, integrity) = rpm::package::read(path, name, limits)?;
+            let (sha, size) = digest_package_file(path, name, &integrity)?;
+            Ok(Checked {
+                pkg: Parsed::Rpm(Box::new(pkg)),
+                sha,
+                size,
+            })
+        }
+        Format::Deb => {
+            let mut reader = std::io::BufReader::new(&mut file);
+            let pkg = crate::deb::package::read(&mut reader, size, name, limits)?;
+            drop(reader);
+            let digests = digest_deb(path)?;
+            Ok(Checked {
+                sha: Sha256::new(digests.sha256.clone())?,
+                size: digests.size,
+                pkg: Parsed::Deb(Box::new(pkg), digests),
+            })
+        }
     }
+}
+
+/// The four digests APT lists for a package, in one streaming read.
+fn digest_deb(path: &Path) -> Result<crate::deb::index::Digests> {
+    use md5::Digest as _;
+    let mut f = std::fs::File::open(path)?;
+    let (mut m, mut s1, mut s256, mut s512) = (
+        md5::Md5::new(),
+        sha1::Sha1::new(),
+        sha2::Sha256::new(),
+        sha2::Sha512::new(),
+    );
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        m.update(&buf[..n]);
+        s1.update(&buf[..n]);
+        s256.update(&buf[..n]);
+        s512.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(crate::deb::index::Digests {
+        md5: hex::encode(m.finalize()),
+        sha1: hex::encode(s1.finalize()),
+        sha256: hex::encode(s256.finalize()),
+        sha512: hex::encode(s512.finalize()),
+        size,
+    })
 }
 
 /// Runs `f` over `items` on one thread per core; the first error wins and
@@ -398,11 +480,44 @@ impl Repokit {
 
     /// Creates an empty repository.
     pub async fn create_repo(&self, spec: CreateRepo) -> Result<RepoInfo> {
-        if spec.format == Format::Deb {
-            return Err(Error::InvalidInput(
-                "deb repositories are not supported by this version".into(),
-            ));
-        }
+        let (codename, component, architectures) = match spec.format {
+            Format::Deb => {
+                let codename = spec.codename.ok_or_else(|| {
+                    Error::InvalidInput("a deb repository needs a codename".into())
+                })?;
+                check_dist_word("codename", &codename)?;
+                let component = spec
+                    .component
+                    .unwrap_or_else(crate::model::default_component);
+                check_dist_word("component", &component)?;
+                let mut archs = if spec.architectures.is_empty() {
+                    crate::model::default_architectures()
+                } else {
+                    spec.architectures
+                };
+                for a in &archs {
+                    check_dist_word("architecture", a)?;
+                }
+                archs.sort();
+                archs.dedup();
+                (Some(codename), component, archs)
+            }
+            Format::Rpm => {
+                if spec.codename.is_some()
+                    || spec.component.is_some()
+                    || !spec.architectures.is_empty()
+                {
+                    return Err(Error::InvalidInput(
+                        "codename, component and architectures apply to deb repositories".into(),
+                    ));
+                }
+                (
+                    None,
+                    crate::model::default_component(),
+                    crate::model::default_architectures(),
+                )
+            }
+        };
         if spec.role == Role::Composite {
             return Err(Error::InvalidInput(
                 "composite repositories are not supported by this version".into(),
@@ -418,6 +533,9 @@ impl Repokit {
                 role: spec.role,
                 sign_with: spec.sign_with,
                 compression: spec.compression,
+                codename,
+                component,
+                architectures,
                 created: self.now_secs(),
             },
             head: None,
@@ -478,8 +596,10 @@ impl Repokit {
         up: &Upload,
         c: Checked,
     ) -> Result<Prepared> {
-        let Some(key) = &config.sign_with else {
-            return self.store_package(rt, c, &up.path, up.take, up, None, None);
+        // Debian packages are not signed one by one; their Release is.
+        let key = match (&config.sign_with, &c.pkg) {
+            (Some(key), Parsed::Rpm(_)) => key,
+            _ => return self.store_package(rt, config, c, &up.path, up.take, up, None, None),
         };
         let mut signer = self.keyring.signer(key)?;
         let fingerprint = signer.fingerprint();
@@ -497,9 +617,10 @@ impl Repokit {
         let tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?;
         std::fs::copy(&up.path, tmp.path())?;
         rpm::signature::sign_file(tmp.path(), &up.file_name, &mut signer, self.now())?;
-        let signed = check_package(tmp.path(), &up.file_name, &self.limits)?;
+        let signed = check_package(tmp.path(), &up.file_name, &self.limits, config.format)?;
         self.store_package(
             rt,
+            config,
             signed,
             tmp.path(),
             true,
@@ -513,6 +634,7 @@ impl Repokit {
     fn store_package(
         &self,
         rt: &tokio::runtime::Handle,
+        config: &RepoConfig,
         c: Checked,
         path: &Path,
         take: bool,
@@ -525,14 +647,40 @@ impl Repokit {
             None => (None, None),
         };
         let Checked { pkg, sha, size } = c;
-        let fragments = rpm::xml::fragments(
-            &pkg,
-            rpm::xml::FileFacts {
-                sha256: sha.as_str(),
-                size,
-                mtime: up.mtime,
-            },
-        );
+        let (fragment, location, info) = match pkg {
+            Parsed::Rpm(pkg) => {
+                let fragments = rpm::xml::fragments(
+                    &pkg,
+                    rpm::xml::FileFacts {
+                        sha256: sha.as_str(),
+                        size,
+                        mtime: up.mtime,
+                    },
+                );
+                let info = PackageInfo::Rpm {
+                    package: Box::new(pkg.summary()),
+                };
+                (fragments.to_bytes(), pkg.location(), info)
+            }
+            Parsed::Deb(pkg, digests) => {
+                let arch = &pkg.architecture;
+                if arch != "all" && !config.architectures.contains(arch) {
+                    return Err(Error::InvalidInput(format!(
+                        "{} is for {arch}, which {} does not carry ({})",
+                        up.file_name,
+                        config.name,
+                        config.architectures.join(", ")
+                    )));
+                }
+                let location = pkg.location(&config.component);
+                let stanza = crate::deb::index::stanza(&pkg, &location, &digests);
+                (
+                    stanza.into_bytes(),
+                    location,
+                    PackageInfo::Deb { package: pkg },
+                )
+            }
+        };
         self.store
             .put_blob_file_blocking(rt, path, &sha, size, take)?;
         let meta = PackageMeta {
@@ -542,11 +690,10 @@ impl Repokit {
             uploaded_as: up.file_name.clone(),
             signed_by,
             signed_from,
-            info: PackageInfo::Rpm {
-                package: Box::new(pkg.summary()),
-            },
+            location,
+            info,
         };
-        let record = crate::metapack::encode(&meta, &fragments)?;
+        let record = crate::metapack::encode(&meta, &fragment)?;
         Ok(Prepared::New {
             meta: Box::new(meta),
             record,
@@ -635,7 +782,7 @@ impl Repokit {
         let refs = blocking(move || {
             let started = std::time::Instant::now();
             let checked = parallel_map(&uploads_owned, |up| {
-                let c = check_package(&up.path, &up.file_name, &this.limits);
+                let c = check_package(&up.path, &up.file_name, &this.limits, config.format);
                 bar.advance(1);
                 c
             })?;
@@ -835,10 +982,31 @@ impl Repokit {
         let pkgs = packages.clone();
         let rt = tokio::runtime::Handle::current();
         let written = blocking(move || {
-            let chunks = this.chunks(&rt, &config, &pkgs)?;
-            let refs: Vec<&rpm::repodata::Chunk> = chunks.iter().collect();
-            let rendered =
-                crate::publish::render(&config, &refs, pkgs.len(), signer.as_mut(), now)?;
+            let rendered = match config.format {
+                Format::Rpm => {
+                    let chunks = this.chunks(&rt, &config, &pkgs)?;
+                    let refs: Vec<&rpm::repodata::Chunk> = chunks.iter().collect();
+                    let content = crate::publish::Content::Rpm {
+                        chunks: &refs,
+                        packages: pkgs.len(),
+                    };
+                    crate::publish::render(&config, content, signer.as_mut(), now)?
+                }
+                Format::Deb => {
+                    let stanzas = this.fragments(&rt, &pkgs)?;
+                    let mut entries = Vec::with_capacity(pkgs.len());
+                    for (p, s) in pkgs.iter().zip(&stanzas) {
+                        let arch = p.identity.rsplit('_').next().unwrap_or("");
+                        let text = std::str::from_utf8(s).map_err(|_| Error::Corrupt {
+                            key: p.identity.clone(),
+                            reason: "stanza is not UTF-8".into(),
+                        })?;
+                        entries.push((arch, text));
+                    }
+                    let content = crate::publish::Content::Deb { packages: &entries };
+                    crate::publish::render(&config, content, signer.as_mut(), now)?
+                }
+            };
             let mut out = Vec::with_capacity(rendered.len());
             for f in rendered {
                 let size = f.data.len() as u64;
@@ -949,7 +1117,16 @@ impl Repokit {
             {
                 return Ok(chunk);
             }
-            let frags = self.fragments(rt, &packages[range.clone()])?;
+            let frags = self
+                .fragments(rt, &packages[range.clone()])?
+                .iter()
+                .map(|b| {
+                    rpm::xml::Fragments::from_bytes(b).ok_or_else(|| Error::Corrupt {
+                        key: key.path().to_string(),
+                        reason: "unreadable rpm fragments".into(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             let chunk = render_chunk(&frags, config.compression)?;
             self.store
                 .put_immutable_blocking(rt, &key, Bytes::from(chunk.to_bytes()))?;
@@ -958,17 +1135,17 @@ impl Repokit {
     }
 
     /// The cached index fragments of packages, read from their meta packs
-    /// (one read per pack).
+    /// (one open per pack).
     fn fragments(
         &self,
         rt: &tokio::runtime::Handle,
         packages: &[PackageRef],
-    ) -> Result<Vec<rpm::xml::Fragments>> {
+    ) -> Result<Vec<Bytes>> {
         let mut by_pack: BTreeMap<&Sha256, Vec<usize>> = BTreeMap::new();
         for (i, p) in packages.iter().enumerate() {
             by_pack.entry(&p.meta.pack).or_default().push(i);
         }
-        let mut out: Vec<Option<rpm::xml::Fragments>> = vec![None; packages.len()];
+        let mut out: Vec<Option<Bytes>> = vec![None; packages.len()];
         for (pack, idx) in by_pack {
             let key = StorageKey::MetaPack(pack.clone());
             let ranges: Vec<std::ops::Range<u64>> = idx
@@ -977,13 +1154,13 @@ impl Repokit {
                 .collect();
             let records = self.store.get_ranges_blocking(rt, &key, &ranges)?;
             for (&i, record) in idx.iter().zip(records) {
-                out[i] =
-                    Some(
-                        crate::metapack::fragments(&record).ok_or_else(|| Error::Corrupt {
-                            key: key.path().to_string(),
-                            reason: format!("unreadable record for {}", packages[i].identity),
-                        })?,
-                    );
+                let fragment =
+                    crate::metapack::fragment(&record).ok_or_else(|| Error::Corrupt {
+                        key: key.path().to_string(),
+                        reason: format!("unreadable record for {}", packages[i].identity),
+                    })?;
+                let start = record.len() - fragment.len();
+                out[i] = Some(record.slice(start..));
             }
         }
         out.into_iter()
@@ -1188,6 +1365,9 @@ mod tests {
             role: Role::Test,
             sign_with: None,
             compression: Compression::Gz,
+            codename: None,
+            component: None,
+            architectures: Vec::new(),
         })
         .await
         .expect("create");

@@ -109,6 +109,16 @@ enum RepoCommand {
         /// RPM metadata compression: gz or zstd.
         #[arg(long, default_value = "gz")]
         compression: String,
+        /// APT: the distribution name (the upstream codename).
+        #[arg(long)]
+        codename: Option<String>,
+        /// APT: the component (default main).
+        #[arg(long)]
+        component: Option<String>,
+        /// APT: architectures, comma-separated (default amd64; add `all`
+        /// for a binary-all index).
+        #[arg(long, value_delimiter = ',')]
+        arch: Vec<String>,
     },
     /// List repositories.
     List,
@@ -285,6 +295,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             sign_with,
             compression,
+            codename,
+            component,
+            arch,
         }) => {
             let info = kit
                 .create_repo(CreateRepo {
@@ -293,6 +306,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     role: Default::default(),
                     sign_with: sign_with.map(KeyName::new).transpose()?,
                     compression: compression.parse()?,
+                    codename,
+                    component,
+                    architectures: arch,
                 })
                 .await?;
             print(json, &info, |i| format!("created {}", i.config.name))

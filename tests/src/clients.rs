@@ -125,3 +125,90 @@ pub fn rpm_verify_signed(key: &Path, packages: &[PathBuf]) -> Result<()> {
     }
     Ok(())
 }
+
+/// apt with a private configuration, state and dpkg root.
+#[derive(Debug)]
+pub struct Apt {
+    pub root: PathBuf,
+    config: PathBuf,
+}
+
+impl Apt {
+    /// Configures one source `deb [signed-by=key] url codename component`.
+    pub fn new(dir: &Path, url: &str, codename: &str, component: &str, key: &Path) -> Result<Apt> {
+        let root = dir.join("root");
+        let etc = dir.join("etc");
+        for d in [
+            root.join("var/lib/dpkg/updates"),
+            root.join("var/lib/dpkg/info"),
+            etc.join("apt.conf.d"),
+            etc.join("preferences.d"),
+            etc.join("sources.list.d"),
+            etc.join("trusted.gpg.d"),
+            dir.join("state/lists/partial"),
+            dir.join("cache/archives/partial"),
+            dir.join("log"),
+        ] {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::write(root.join("var/lib/dpkg/status"), "")?;
+        std::fs::write(
+            etc.join("sources.list"),
+            format!(
+                "deb [signed-by={} arch=amd64] {url} {codename} {component}\n",
+                key.display()
+            ),
+        )?;
+        let config = dir.join("apt.conf");
+        let d = dir.display();
+        let r = root.display();
+        std::fs::write(
+            &config,
+            format!(
+                r#"Dir::Etc "{d}/etc";
+Dir::Etc::sourcelist "{d}/etc/sources.list";
+Dir::Etc::sourceparts "{d}/etc/sources.list.d";
+Dir::Etc::trusted "{d}/etc/trusted.gpg";
+Dir::Etc::trustedparts "{d}/etc/trusted.gpg.d";
+Dir::Etc::preferencesparts "{d}/etc/preferences.d";
+Dir::Etc::parts "{d}/etc/apt.conf.d";
+Dir::State "{d}/state";
+Dir::State::status "{r}/var/lib/dpkg/status";
+Dir::Cache "{d}/cache";
+Dir::Log "{d}/log";
+APT::Architecture "amd64";
+APT::Architectures {{ "amd64"; }};
+APT::Sandbox::User "root";
+Debug::NoLocking "true";
+Acquire::Languages "none";
+Acquire::AllowInsecureRepositories "false";
+APT::Get::AllowUnauthenticated "false";
+DPkg::Options {{ "--root={r}"; "--force-not-root"; "--force-script-chrootless"; "--log={d}/log/dpkg.log"; }};
+"#
+            ),
+        )?;
+        Ok(Apt { root, config })
+    }
+
+    /// Runs `program ARGS` (apt-get, apt-cache) with this configuration;
+    /// fails unless it exits 0 and printed no `W:` or `E:` line.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<String> {
+        let out = Command::new(program)
+            .env("APT_CONFIG", &self.config)
+            .args(args)
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success()
+            || text
+                .lines()
+                .any(|l| l.starts_with("W:") || l.starts_with("E:"))
+        {
+            bail!("{program} {args:?} failed ({}):\n{text}", out.status);
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}

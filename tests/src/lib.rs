@@ -4,6 +4,7 @@
 //! driven in isolated configurations.
 
 pub mod clients;
+pub mod debs;
 pub mod fixtures;
 pub mod repodata;
 
@@ -174,4 +175,33 @@ pub fn have(program: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// Every object file under a data directory's content directories, sorted:
+/// compared before and after an operation that must store nothing.
+pub fn stored_objects(data: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = [
+        "blobs",
+        "metapacks",
+        "chunks",
+        "revisions",
+        "publications",
+        "signed",
+    ]
+    .iter()
+    .map(|d| data.join(d))
+    .collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }

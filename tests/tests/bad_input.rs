@@ -1,38 +1,10 @@
 //! Bad packages get a typed error and leave nothing behind; concurrent
 //! writers lose nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
-use repokit_tests::{Repokit, fixtures};
-
-/// Every object file under the store's content directories.
-fn stored_objects(data: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = [
-        "blobs",
-        "metapacks",
-        "chunks",
-        "revisions",
-        "publications",
-        "signed",
-    ]
-    .iter()
-    .map(|d| data.join(d))
-    .collect();
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use repokit_tests::{Repokit, fixtures, stored_objects};
 
 fn assert_rejected(kit: &Repokit, file: &Path, code: &str, extra: &[&str]) -> Result<()> {
     let before = stored_objects(&kit.data);

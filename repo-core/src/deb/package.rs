@@ -1,0 +1,428 @@
+//! Reading a `.deb`: the ar archive is walked member by member (only the
+//! control member is read), the control tarball is decompressed under a
+//! limit, and the `control` paragraph is parsed and checked.
+
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+
+const AR_MAGIC: &[u8] = b"!<arch>\n";
+
+/// The control paragraph of a binary package, with the fields repokit needs
+/// checked and split out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebPackage {
+    /// Every field of `control`, in file order; multi-line values keep
+    /// their continuation lines (each starting with a space).
+    pub fields: Vec<(String, String)>,
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
+    /// The source package name (`Source`, without a version), or `package`.
+    pub source: String,
+}
+
+impl DebPackage {
+    /// `package_version_arch`: at most one package per identity in a repo.
+    pub fn identity(&self) -> String {
+        format!("{}_{}_{}", self.package, self.version, self.architecture)
+    }
+
+    /// Pool path in `component`: `pool/main/h/hello/hello_2.10-3_amd64.deb`
+    /// (the epoch is not part of a Debian file name; `lib*` sources get a
+    /// four-letter prefix, as in Debian's archive).
+    pub fn location(&self, component: &str) -> String {
+        let prefix = if self.source.starts_with("lib") && self.source.len() > 3 {
+            &self.source[..4]
+        } else {
+            &self.source[..1]
+        };
+        let version = self
+            .version
+            .split_once(':')
+            .map(|(_, v)| v)
+            .unwrap_or(&self.version);
+        format!(
+            "pool/{component}/{prefix}/{}/{}_{version}_{}.deb",
+            self.source, self.package, self.architecture
+        )
+    }
+
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A package or source name: lowercase letters, digits, `+ - .`, at least
+/// two characters, starting with a letter or digit (Debian policy 5.6.1).
+pub fn valid_name(s: &str) -> bool {
+    s.len() >= 2
+        && s.len() <= 128
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')
+        })
+}
+
+/// A version: `[epoch:]upstream[-revision]` of the characters policy 5.6.12
+/// allows, starting with a digit after the epoch.
+pub fn valid_version(s: &str) -> bool {
+    let rest = match s.split_once(':') {
+        Some((e, rest)) => {
+            if e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            rest
+        }
+        None => s,
+    };
+    !rest.is_empty()
+        && rest.len() <= 256
+        && rest.as_bytes()[0].is_ascii_digit()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'~' | b'-' | b':'))
+}
+
+fn valid_arch(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Parses one deb822 paragraph (the control file).
+pub fn parse_paragraph(text: &str, name: &str) -> Result<Vec<(String, String)>> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if fields.is_empty() {
+                continue;
+            }
+            break;
+        }
+        if line.starts_with(' ') || line.starts_with('\t') {
+            let Some((_, v)) = fields.last_mut() else {
+                return Err(Error::invalid_package(
+                    name,
+                    "control starts with a continuation line",
+                ));
+            };
+            v.push('\n');
+            v.push_str(line);
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            return Err(Error::invalid_package(
+                name,
+                format!("control line without a field name: {line:?}"),
+            ));
+        };
+        let k = k.trim();
+        if k.is_empty()
+            || k.starts_with('-')
+            || k.starts_with('#')
+            || !k.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        {
+            return Err(Error::invalid_package(
+                name,
+                format!("invalid control field name {k:?}"),
+            ));
+        }
+        if fields.iter().any(|(f, _)| f.eq_ignore_ascii_case(k)) {
+            return Err(Error::invalid_package(
+                name,
+                format!("duplicate control field {k}"),
+            ));
+        }
+        fields.push((k.to_string(), v.trim().to_string()));
+    }
+    Ok(fields)
+}
+
+fn from_fields(fields: Vec<(String, String)>, name: &str) -> Result<DebPackage> {
+    let get = |f: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(f))
+            .map(|(_, v)| v.clone())
+    };
+    let package = get("Package")
+        .ok_or_else(|| Error::invalid_package(name, "control has no Package field"))?;
+    let version = get("Version")
+        .ok_or_else(|| Error::invalid_package(name, "control has no Version field"))?;
+    let architecture = get("Architecture")
+        .ok_or_else(|| Error::invalid_package(name, "control has no Architecture field"))?;
+    if !valid_name(&package) {
+        return Err(Error::invalid_package(
+            name,
+            format!("invalid package name {package:?}"),
+        ));
+    }
+    if !valid_version(&version) {
+        return Err(Error::invalid_package(
+            name,
+            format!("invalid version {version:?}"),
+        ));
+    }
+    if !valid_arch(&architecture) {
+        return Err(Error::invalid_package(
+            name,
+            format!("invalid architecture {architecture:?}"),
+        ));
+    }
+    let source = match get("Source") {
+        Some(s) => {
+            let s = s.split_whitespace().next().unwrap_or("").to_string();
+            if !valid_name(&s) {
+                return Err(Error::invalid_package(
+                    name,
+                    format!("invalid source name {s:?}"),
+                ));
+            }
+            s
+        }
+        None => package.clone(),
+    };
+    Ok(DebPackage {
+        fields,
+        package,
+        version,
+        architecture,
+        source,
+    })
+}
+
+/// The ar members that matter, read from a seekable archive: the
+/// `debian-binary` and control members are read (the latter up to the
+/// limit), every other member is skipped by seeking.
+struct Members {
+    debian_binary: Vec<u8>,
+    control: Option<(String, Vec<u8>)>,
+    has_data: bool,
+}
+
+fn members(
+    r: &mut (impl Read + std::io::Seek),
+    total: u64,
+    name: &str,
+    limits: &Limits,
+) -> Result<Members> {
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic)
+        .map_err(|_| Error::invalid_package(name, "not a Debian package (too short)"))?;
+    if magic != AR_MAGIC {
+        return Err(Error::invalid_package(
+            name,
+            "not a Debian package (bad ar magic)",
+        ));
+    }
+    let mut pos = AR_MAGIC.len() as u64;
+    let mut out = Members {
+        debian_binary: Vec::new(),
+        control: None,
+        has_data: false,
+    };
+    let mut index = 0;
+    while pos < total {
+        let mut header = [0u8; 60];
+        r.read_exact(&mut header)
+            .map_err(|_| Error::invalid_package(name, "truncated ar member header"))?;
+        if &header[58..60] != b"`\n" {
+            return Err(Error::invalid_package(name, "bad ar member header"));
+        }
+        let member = String::from_utf8_lossy(&header[..16])
+            .trim_end()
+            .trim_end_matches('/')
+            .to_string();
+        let size: u64 = std::str::from_utf8(&header[48..58])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| Error::invalid_package(name, "bad ar member size"))?;
+        let start = pos + 60;
+        if start.checked_add(size).is_none_or(|end| end > total) {
+            return Err(Error::invalid_package(
+                name,
+                format!("truncated ar member {member}"),
+            ));
+        }
+        let read = |r: &mut dyn Read, n: u64| -> Result<Vec<u8>> {
+            let mut buf = vec![0u8; n as usize];
+            r.read_exact(&mut buf)
+                .map_err(|_| Error::invalid_package(name, "truncated archive"))?;
+            Ok(buf)
+        };
+        if index == 0 {
+            if member != "debian-binary" || size > 64 {
+                return Err(Error::invalid_package(
+                    name,
+                    "first member is not debian-binary",
+                ));
+            }
+            out.debian_binary = read(r, size)?;
+        } else if member.starts_with("control.tar") && out.control.is_none() {
+            if size > limits.max_deb_control_bytes {
+                return Err(Error::LimitExceeded {
+                    what: format!("control member of {name}"),
+                    actual: size,
+                    limit: limits.max_deb_control_bytes,
+                });
+            }
+            out.control = Some((member, read(r, size)?));
+        } else {
+            if member.starts_with("data.tar") {
+                out.has_data = true;
+            }
+            r.seek(std::io::SeekFrom::Start(start + size))?;
+        }
+        pos = start + size + (size % 2);
+        if size % 2 == 1 && pos <= total {
+            r.seek(std::io::SeekFrom::Start(pos))?;
+        }
+        index += 1;
+    }
+    Ok(out)
+}
+
+/// Reads at most `limit` bytes from `r`; more is a `LimitExceeded`.
+fn read_limited(r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    r.take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::invalid_package(what, format!("cannot decompress: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(Error::LimitExceeded {
+            what: format!("decompressed {what}"),
+            actual: out.len() as u64,
+            limit,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a `.deb` held in memory.
+pub fn read_bytes(data: &[u8], name: &str, limits: &Limits) -> Result<DebPackage> {
+    read(
+        &mut std::io::Cursor::new(data),
+        data.len() as u64,
+        name,
+        limits,
+    )
+}
+
+/// Reads a `.deb` of `total` bytes from a seekable reader; only the first
+/// two members are read, the data member is skipped.
+pub fn read(
+    r: &mut (impl Read + std::io::Seek),
+    total: u64,
+    name: &str,
+    limits: &Limits,
+) -> Result<DebPackage> {
+    let m = members(r, total, name, limits)?;
+    if !m.debian_binary.starts_with(b"2.") {
+        return Err(Error::invalid_package(
+            name,
+            "unsupported debian-binary version",
+        ));
+    }
+    if !m.has_data {
+        return Err(Error::invalid_package(name, "archive has no data member"));
+    }
+    let (member, data) = m
+        .control
+        .ok_or_else(|| Error::invalid_package(name, "archive has no control member"))?;
+    let what = format!("control.tar of {name}");
+    let limit = limits.max_deb_control_bytes;
+    let tar = match member.as_str() {
+        "control.tar" => data,
+        "control.tar.gz" => read_limited(flate2::read::GzDecoder::new(&data[..]), limit, &what)?,
+        "control.tar.xz" => read_limited(liblzma::read::XzDecoder::new(&data[..]), limit, &what)?,
+        "control.tar.zst" => {
+            let dec = zstd::stream::read::Decoder::new(&data[..])
+                .map_err(|e| Error::invalid_package(name, e))?;
+            read_limited(dec, limit, &what)?
+        }
+        other => {
+            return Err(Error::invalid_package(
+                name,
+                format!("unknown control member {other}"),
+            ));
+        }
+    };
+    let mut archive = tar::Archive::new(&tar[..]);
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::invalid_package(name, format!("bad control tarball: {e}")))?;
+    for entry in entries {
+        let mut entry =
+            entry.map_err(|e| Error::invalid_package(name, format!("bad control tarball: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| Error::invalid_package(name, e))?
+            .to_string_lossy()
+            .into_owned();
+        if path.trim_start_matches("./") != "control" {
+            continue;
+        }
+        let text = read_limited(&mut entry, limits.max_deb_control_file_bytes, &what)?;
+        let text = String::from_utf8(text)
+            .map_err(|_| Error::invalid_package(name, "control is not UTF-8"))?;
+        let fields = parse_paragraph(&text, name)?;
+        return from_fields(fields, name);
+    }
+    Err(Error::invalid_package(
+        name,
+        "control tarball has no control file",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_versions_follow_policy() {
+        assert!(
+            valid_name("libc6") && valid_name("g++") && !valid_name("A") && !valid_name("../x")
+        );
+        assert!(valid_version("1:2.36-9+deb12u3") && valid_version("0.1~rc1"));
+        for bad in ["", "a1.0", "1.0 beta", "1:", "x:1.0", "1.0/2"] {
+            assert!(!valid_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paragraphs_keep_continuation_lines_and_reject_garbage() {
+        let f = parse_paragraph("Package: a\nDescription: short\n long\n .\n more\n", "x")
+            .expect("parse");
+        assert_eq!(f[1].1, "short\n long\n .\n more");
+        assert!(parse_paragraph(" leading\n", "x").is_err());
+        assert!(parse_paragraph("no colon here\n", "x").is_err());
+        assert!(parse_paragraph("A: 1\nA: 2\n", "x").is_err());
+    }
+
+    #[test]
+    fn pool_paths_use_source_and_drop_the_epoch() {
+        let p = from_fields(
+            vec![
+                ("Package".into(), "libfoo1".into()),
+                ("Source".into(), "libfoo (1.0-1)".into()),
+                ("Version".into(), "2:1.0-1".into()),
+                ("Architecture".into(), "amd64".into()),
+            ],
+            "t",
+        )
+        .expect("fields");
+        assert_eq!(
+            p.location("main"),
+            "pool/main/libf/libfoo/libfoo1_1.0-1_amd64.deb"
+        );
+        assert_eq!(p.identity(), "libfoo1_2:1.0-1_amd64");
+    }
+}

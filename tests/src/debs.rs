@@ -1,0 +1,161 @@
+//! Debian fixtures: real packages fetched from Debian's archive with
+//! `apt-get download` (cached under `target/`), and generated packages built
+//! with the real `dpkg-deb`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::run_ok;
+
+/// The names of small real packages the tests fetch (one per line).
+const NAMES: &str = include_str!("../data/debian-packages.txt");
+
+/// Real `.deb` files: at least `min` of the listed packages, downloaded once.
+pub fn real_debs(min: usize) -> Result<Vec<PathBuf>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/deb-fixtures");
+    let done = dir.join(".complete");
+    if !done.exists() {
+        std::fs::create_dir_all(&dir)?;
+        let names: Vec<&str> = NAMES
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let fetch = || {
+            Command::new("apt-get")
+                .arg("download")
+                .args(&names)
+                .current_dir(&dir)
+                .output()
+        };
+        let out = fetch()?;
+        if !out.status.success() {
+            // A fresh machine may have no package lists yet.
+            run_ok(Command::new("apt-get").arg("update").arg("-qq"))?;
+            run_ok(
+                Command::new("apt-get")
+                    .arg("download")
+                    .args(&names)
+                    .current_dir(&dir),
+            )?;
+        }
+        std::fs::write(&done, b"")?;
+    }
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .collect();
+    debs.sort();
+    if debs.len() < min {
+        bail!("only {} real packages in {}", debs.len(), dir.display());
+    }
+    Ok(debs)
+}
+
+/// Builds a package with `dpkg-deb` from control fields and files.
+pub fn build_deb(
+    out_dir: &Path,
+    control: &[(&str, &str)],
+    files: &[(&str, &str)],
+) -> Result<PathBuf> {
+    let work = tempfile::tempdir()?;
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("DEBIAN"))?;
+    let mut text = String::new();
+    for (k, v) in control {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    std::fs::write(root.join("DEBIAN/control"), text)?;
+    for (path, content) in files {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().context("parent")?)?;
+        std::fs::write(p, content)?;
+    }
+    let get = |k: &str| {
+        control
+            .iter()
+            .find(|(f, _)| *f == k)
+            .map(|(_, v)| *v)
+            .unwrap_or("")
+    };
+    let version = get("Version");
+    let version = version.split_once(':').map(|(_, v)| v).unwrap_or(version);
+    std::fs::create_dir_all(out_dir)?;
+    let deb = out_dir.join(format!(
+        "{}_{version}_{}.deb",
+        get("Package"),
+        get("Architecture")
+    ));
+    run_ok(
+        Command::new("dpkg-deb")
+            .args(["--build", "--root-owner-group", "-Zgzip"])
+            .arg(&root)
+            .arg(&deb),
+    )?;
+    Ok(deb)
+}
+
+/// Generated packages with every relationship kind: `rk-app` depends on
+/// `rk-lib` (Architecture: all), pre-depends, provides, breaks.
+pub fn generated_debs(out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let maint = ("Maintainer", "repokit tests <tests@example.org>");
+    Ok(vec![
+        build_deb(
+            out_dir,
+            &[
+                ("Package", "rk-lib"),
+                ("Version", "1.2-1"),
+                ("Architecture", "all"),
+                maint,
+                ("Provides", "rk-abi-1"),
+                (
+                    "Description",
+                    "repokit test library\n Installed by rk-app.\n .\n Second paragraph.",
+                ),
+            ],
+            &[("/usr/share/rk-lib/data", "lib\n")],
+        )?,
+        build_deb(
+            out_dir,
+            &[
+                ("Package", "rk-app"),
+                ("Version", "2:3.0-1"),
+                ("Architecture", "amd64"),
+                maint,
+                ("Depends", "rk-lib (>= 1.0), rk-abi-1"),
+                ("Breaks", "rk-app-old (<< 2)"),
+                ("Section", "utils"),
+                ("Priority", "optional"),
+                ("Description", "repokit test app"),
+            ],
+            &[("/usr/bin/rk-app", "#!/bin/sh\n")],
+        )?,
+        build_deb(
+            out_dir,
+            &[
+                ("Package", "rk-pre"),
+                ("Source", "rk-tools (1.0)"),
+                ("Version", "1.0-1"),
+                ("Architecture", "amd64"),
+                maint,
+                ("Pre-Depends", "rk-lib"),
+                ("Description", "pre-depends on rk-lib"),
+            ],
+            &[("/usr/share/rk-pre/x", "x\n")],
+        )?,
+        build_deb(
+            out_dir,
+            &[
+                ("Package", "librk-tools1"),
+                ("Source", "librk-tools"),
+                ("Version", "0.9~rc1-2"),
+                ("Architecture", "amd64"),
+                maint,
+                ("Description", "a lib* source pool prefix"),
+            ],
+            &[("/usr/lib/librk-tools.so.1", "so\n")],
+        )?,
+    ])
+}

@@ -1,0 +1,211 @@
+//! A signed APT repository end to end: 200+ real Debian packages and
+//! generated ones, `repokit serve` on 127.0.0.1, the real apt-get, gpgv and
+//! sqv checking the result.
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use repokit_tests::clients::Apt;
+use repokit_tests::{Repokit, debs, http_get, run_ok};
+
+/// (package, version) of every .deb, read with dpkg-deb.
+fn control_of(deb: &std::path::Path) -> Result<(String, String)> {
+    let out = run_ok(
+        Command::new("dpkg-deb")
+            .args(["-f"])
+            .arg(deb)
+            .args(["Package", "Version"]),
+    )?;
+    let mut name = String::new();
+    let mut version = String::new();
+    for line in out.lines() {
+        if let Some(v) = line.strip_prefix("Package: ") {
+            name = v.to_string();
+        }
+        if let Some(v) = line.strip_prefix("Version: ") {
+            version = v.to_string();
+        }
+    }
+    Ok((name, version))
+}
+
+fn signed_repo(
+    tmp: &std::path::Path,
+) -> Result<(Repokit, Vec<std::path::PathBuf>, std::path::PathBuf)> {
+    let mut files = debs::real_debs(200)?;
+    files.extend(debs::generated_debs(&tmp.join("gen"))?);
+    let kit = Repokit::new(&tmp.join("data"));
+    kit.run(&[
+        "key",
+        "generate",
+        "archive",
+        "--uid",
+        "repokit archive <archive@example.org>",
+    ])?;
+    kit.run(&[
+        "repo",
+        "create",
+        "deb",
+        "--format",
+        "deb",
+        "--codename",
+        "bookworm",
+        "--arch",
+        "amd64,all",
+        "--sign-with",
+        "archive",
+    ])?;
+    let mut args = vec!["add".to_string(), "deb".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let added = kit.json(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    assert_eq!(added["added"].as_array().map(Vec::len), Some(files.len()));
+    kit.run(&["publish", "deb"])?;
+    let key = tmp.join("archive.asc");
+    std::fs::write(&key, kit.run(&["key", "export", "archive"])?)?;
+    Ok((kit, files, key))
+}
+
+#[test]
+fn signed_apt_repo_is_accepted_by_apt_gpgv_and_sqv() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (kit, files, key) = signed_repo(tmp.path())?;
+    let server = kit.serve()?;
+    let url = format!("{}/repos/deb", server.url);
+
+    let apt = Apt::new(&tmp.path().join("apt"), &url, "bookworm", "main", &key)?;
+    apt.run("apt-get", &["update"])?;
+    for f in &files {
+        let (name, version) = control_of(f)?;
+        let policy = apt.run("apt-cache", &["policy", &name])?;
+        assert!(
+            policy.contains(&format!("Candidate: {version}")),
+            "{name} {version}: {policy}"
+        );
+    }
+    apt.run(
+        "apt-get",
+        &["install", "-y", "--no-install-recommends", "rk-app"],
+    )?;
+    assert!(apt.root.join("usr/bin/rk-app").is_file());
+    assert!(
+        apt.root.join("usr/share/rk-lib/data").is_file(),
+        "the dependency was installed"
+    );
+
+    // gpgv and sqv verify both signatures.
+    let dir = tmp.path().join("sigs");
+    std::fs::create_dir_all(&dir)?;
+    for name in ["InRelease", "Release", "Release.gpg"] {
+        let (status, _, body) = http_get(&format!("{url}/dists/bookworm/{name}"), &[])?;
+        assert_eq!(status, 200, "{name}");
+        std::fs::write(dir.join(name), body)?;
+    }
+    let (_, _, binary_key) = http_get(&format!("{url}/repo-key.gpg"), &[])?;
+    std::fs::write(dir.join("key.gpg"), binary_key)?;
+    let keyring = dir.join("key.gpg");
+    run_ok(
+        Command::new("gpgv")
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg(dir.join("InRelease")),
+    )?;
+    run_ok(
+        Command::new("gpgv")
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg(dir.join("Release.gpg"))
+            .arg(dir.join("Release")),
+    )?;
+    run_ok(
+        Command::new("sqv")
+            .arg("--keyring")
+            .arg(&key)
+            .arg(dir.join("Release.gpg"))
+            .arg(dir.join("Release")),
+    )?;
+    // A tampered Release fails the check (the checks can fail).
+    let mut release = std::fs::read(dir.join("Release"))?;
+    release.extend_from_slice(b"Extra: field\n");
+    std::fs::write(dir.join("Release"), release)?;
+    assert!(
+        Command::new("gpgv")
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg(dir.join("Release.gpg"))
+            .arg(dir.join("Release"))
+            .output()?
+            .status
+            .code()
+            != Some(0)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_reader_straddling_a_publish_gets_every_index_by_hash() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (kit, _, _) = signed_repo(tmp.path())?;
+    let server = kit.serve()?;
+    let url = format!("{}/repos/deb", server.url);
+    let (_, _, inrelease) = http_get(&format!("{url}/dists/bookworm/InRelease"), &[])?;
+    let inrelease = String::from_utf8(inrelease)?;
+
+    // A new revision goes live.
+    let extra = debs::build_deb(
+        &tmp.path().join("extra"),
+        &[
+            ("Package", "rk-extra"),
+            ("Version", "1.0"),
+            ("Architecture", "amd64"),
+            ("Maintainer", "t <t@example.org>"),
+            ("Description", "added between two reads"),
+        ],
+        &[("/usr/share/rk-extra/x", "x\n")],
+    )?;
+    kit.run(&["add", "deb", &extra.display().to_string()])?;
+    kit.run(&["publish", "deb"])?;
+    let (_, _, now) = http_get(&format!("{url}/dists/bookworm/InRelease"), &[])?;
+    assert_ne!(
+        String::from_utf8(now)?,
+        inrelease,
+        "the publish changed InRelease"
+    );
+
+    // Every index the old InRelease names is still there by hash.
+    let mut in_sha256 = false;
+    let mut checked = 0;
+    for line in inrelease.lines() {
+        if line.starts_with("SHA256:") {
+            in_sha256 = true;
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_sha256 = false;
+            continue;
+        }
+        if !in_sha256 {
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        let (sha, size, path) = (
+            f.next().context("sha")?,
+            f.next().context("size")?,
+            f.next().context("path")?,
+        );
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let (status, _, body) = http_get(
+            &format!("{url}/dists/bookworm/{dir}/by-hash/SHA256/{sha}"),
+            &[],
+        )?;
+        assert_eq!(status, 200, "{path} by hash");
+        assert_eq!(body.len().to_string(), size, "{path}");
+        assert_eq!(
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body)),
+            sha,
+            "{path}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} indexes listed");
+    Ok(())
+}
