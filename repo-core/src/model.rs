@@ -270,8 +270,22 @@ impl Revision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "format", rename_all = "lowercase")]
 pub enum PackageInfo {
-    Rpm { package: Box<RpmSummary> },
-    Deb { package: Box<DebPackage> },
+    Rpm {
+        package: Box<RpmSummary>,
+    },
+    Deb {
+        package: Box<DebPackage>,
+    },
+    /// A Debian source package's `.dsc`.
+    Dsc {
+        package: Box<crate::deb::source::SourcePackage>,
+    },
+    /// A file a `.dsc` lists (tarballs, patches).
+    SourceFile {
+        source: String,
+        version: String,
+        file: String,
+    },
 }
 
 /// What is cached for every package at upload (in a meta pack), so that
@@ -300,12 +314,20 @@ impl PackageMeta {
         match &self.info {
             PackageInfo::Rpm { package } => package.identity(),
             PackageInfo::Deb { package } => package.identity(),
+            PackageInfo::Dsc { package } => package.identity(),
+            PackageInfo::SourceFile {
+                source,
+                version,
+                file,
+            } => format!("{source}_{version}_source/{file}"),
         }
     }
     pub fn name(&self) -> &str {
         match &self.info {
             PackageInfo::Rpm { package } => &package.name,
             PackageInfo::Deb { package } => &package.package,
+            PackageInfo::Dsc { package } => &package.source,
+            PackageInfo::SourceFile { source, .. } => source,
         }
     }
     pub fn package_ref(&self, meta: MetaLocation) -> PackageRef {
@@ -344,6 +366,10 @@ pub fn content_type_for(path: &str) -> &'static str {
     let name = path.rsplit('/').next().unwrap_or(path);
     if name == "repo-key.asc" || name == "repo-key.gpg" {
         "application/pgp-keys"
+    } else if matches!(name, "Release" | "InRelease" | "Packages" | "Sources") {
+        "text/plain; charset=utf-8"
+    } else if name == "Release.gpg" {
+        "application/pgp-signature"
     } else if name.ends_with(".asc") {
         "application/pgp-signature"
     } else if name.ends_with(".xml") {

@@ -251,6 +251,13 @@ struct Checked {
 enum Parsed {
     Rpm(Box<rpm::RpmPackage>),
     Deb(Box<crate::deb::DebPackage>, crate::deb::index::Digests),
+    /// A `.dsc` with its digests and the files it lists (path, digests),
+    /// all checked.
+    Dsc(
+        Box<crate::deb::source::SourcePackage>,
+        crate::deb::index::Digests,
+        Vec<(PathBuf, crate::deb::index::Digests)>,
+    ),
 }
 
 /// Reads and checks one package file of `format` (limits, headers, size,
@@ -285,6 +292,39 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
                 pkg: Parsed::Rpm(Box::new(pkg)),
                 sha,
                 size,
+            })
+        }
+        Format::Deb if name.ends_with(".dsc") => {
+            if size > limits.max_deb_control_file_bytes {
+                return Err(Error::LimitExceeded {
+                    what: format!("size of {name}"),
+                    actual: size,
+                    limit: limits.max_deb_control_file_bytes,
+                });
+            }
+            let mut text = String::new();
+            file.read_to_string(&mut text)
+                .map_err(|_| Error::invalid_package(name, ".dsc is not UTF-8"))?;
+            let src = crate::deb::source::read_dsc(&text, name)?;
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let mut files = Vec::with_capacity(src.files.len());
+            for f in &src.files {
+                let p = dir.join(&f.name);
+                if !p.is_file() {
+                    return Err(Error::invalid_package(
+                        name,
+                        format!("{} is listed but not beside the .dsc", f.name),
+                    ));
+                }
+                let d = digest_deb(&p)?;
+                f.check(&d, name)?;
+                files.push((p, d));
+            }
+            let digests = digest_deb(path)?;
+            Ok(Checked {
+                sha: Sha256::new(digests.sha256.clone())?,
+                size: digests.size,
+                pkg: Parsed::Dsc(Box::new(src), digests, files),
             })
         }
         Format::Deb => {
@@ -595,7 +635,7 @@ impl Repokit {
         config: &RepoConfig,
         up: &Upload,
         c: Checked,
-    ) -> Result<Prepared> {
+    ) -> Result<Vec<Prepared>> {
         // Debian packages are not signed one by one; their Release is.
         let key = match (&config.sign_with, &c.pkg) {
             (Some(key), Parsed::Rpm(_)) => key,
@@ -612,7 +652,7 @@ impl Repokit {
                 key: variant.path().to_string(),
                 reason: e.to_string(),
             })?;
-            return Ok(Prepared::Known(pref));
+            return Ok(vec![Prepared::Known(pref)]);
         }
         let tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?;
         std::fs::copy(&up.path, tmp.path())?;
@@ -641,12 +681,13 @@ impl Repokit {
         up: &Upload,
         signed: Option<(String, Sha256)>,
         variant: Option<StorageKey>,
-    ) -> Result<Prepared> {
+    ) -> Result<Vec<Prepared>> {
         let (signed_by, signed_from) = match signed {
             Some((f, s)) => (Some(f), Some(s)),
             None => (None, None),
         };
         let Checked { pkg, sha, size } = c;
+        let mut extra = Vec::new();
         let (fragment, location, info) = match pkg {
             Parsed::Rpm(pkg) => {
                 let fragments = rpm::xml::fragments(
@@ -680,6 +721,46 @@ impl Repokit {
                     PackageInfo::Deb { package: pkg },
                 )
             }
+            Parsed::Dsc(src, digests, files) => {
+                let dir = src.directory(&config.component);
+                // The listed files first; the .dsc (which names them) last.
+                for (path, d) in files {
+                    let file = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let file_sha = Sha256::new(d.sha256.clone())?;
+                    self.store
+                        .put_blob_file_blocking(rt, &path, &file_sha, d.size, false)?;
+                    let meta = PackageMeta {
+                        sha256: file_sha,
+                        size: d.size,
+                        mtime: up.mtime,
+                        uploaded_as: file.clone(),
+                        signed_by: None,
+                        signed_from: None,
+                        location: format!("{dir}/{file}"),
+                        info: PackageInfo::SourceFile {
+                            source: src.source.clone(),
+                            version: src.version.clone(),
+                            file,
+                        },
+                    };
+                    extra.push(Prepared::New {
+                        record: crate::metapack::encode(&meta, b"")?,
+                        meta: Box::new(meta),
+                        variant: None,
+                    });
+                }
+                let stanza = crate::deb::source::stanza(&src, &dir, &up.file_name, &digests);
+                let location = format!("{dir}/{}", up.file_name);
+                (
+                    stanza.into_bytes(),
+                    location,
+                    PackageInfo::Dsc { package: src },
+                )
+            }
         };
         self.store
             .put_blob_file_blocking(rt, path, &sha, size, take)?;
@@ -694,11 +775,12 @@ impl Repokit {
             info,
         };
         let record = crate::metapack::encode(&meta, &fragment)?;
-        Ok(Prepared::New {
+        extra.push(Prepared::New {
             meta: Box::new(meta),
             record,
             variant,
-        })
+        });
+        Ok(extra)
     }
 
     /// Writes the records of newly stored packages as one meta pack and
@@ -803,6 +885,7 @@ impl Repokit {
                 p
             })
             .and_then(|prepared| {
+                let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
                 tracing::debug!(elapsed = ?started.elapsed(), "stored");
                 let refs = this.write_pack(&rt, prepared);
                 tracing::debug!(elapsed = ?started.elapsed(), "meta pack written");
@@ -996,6 +1079,9 @@ impl Repokit {
                     let stanzas = this.fragments(&rt, &pkgs)?;
                     let mut entries = Vec::with_capacity(pkgs.len());
                     for (p, s) in pkgs.iter().zip(&stanzas) {
+                        if s.is_empty() {
+                            continue; // a file of a source package
+                        }
                         let arch = p.identity.rsplit('_').next().unwrap_or("");
                         let text = std::str::from_utf8(s).map_err(|_| Error::Corrupt {
                             key: p.identity.clone(),

@@ -155,8 +155,8 @@ impl Apt {
         std::fs::write(
             etc.join("sources.list"),
             format!(
-                "deb [signed-by={} arch=amd64] {url} {codename} {component}\n",
-                key.display()
+                "deb [signed-by={k} arch=amd64] {url} {codename} {component}\ndeb-src [signed-by={k}] {url} {codename} {component}\n",
+                k = key.display()
             ),
         )?;
         let config = dir.join("apt.conf");

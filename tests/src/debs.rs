@@ -159,3 +159,95 @@ pub fn generated_debs(out_dir: &Path) -> Result<Vec<PathBuf>> {
         )?,
     ])
 }
+
+/// Builds a native source package with the real `dpkg-source`; returns the
+/// `.dsc` (its tarball lies beside it).
+pub fn build_source(out_dir: &Path, name: &str, version: &str) -> Result<PathBuf> {
+    let work = out_dir.join(format!("{name}-{version}"));
+    std::fs::create_dir_all(work.join("debian/source"))?;
+    std::fs::write(work.join("debian/source/format"), "3.0 (native)\n")?;
+    std::fs::write(
+        work.join("debian/control"),
+        format!(
+            "Source: {name}\nMaintainer: repokit tests <tests@example.org>\nStandards-Version: 4.6.2\nBuild-Depends: debhelper-compat (= 13)\n\nPackage: {name}\nArchitecture: all\nDescription: generated source package\n"
+        ),
+    )?;
+    std::fs::write(
+        work.join("debian/changelog"),
+        format!(
+            "{name} ({version}) unstable; urgency=medium\n\n  * Generated.\n\n -- repokit tests <tests@example.org>  Thu, 01 Jan 2026 00:00:00 +0000\n"
+        ),
+    )?;
+    std::fs::write(
+        work.join("debian/rules"),
+        "#!/usr/bin/make -f\n%:\n\tdh $@\n",
+    )?;
+    std::fs::write(work.join("README"), format!("{name} {version}\n"))?;
+    run_ok(
+        Command::new("dpkg-source")
+            .args(["-b", &format!("{name}-{version}")])
+            .current_dir(out_dir),
+    )?;
+    let dsc = out_dir.join(format!("{name}_{version}.dsc"));
+    anyhow::ensure!(dsc.is_file(), "dpkg-source made no {}", dsc.display());
+    Ok(dsc)
+}
+
+/// A minimal binary package written directly (ar + gzipped tarballs), for
+/// large benchmark corpora where running dpkg-deb thousands of times would
+/// dominate; the indexers read it like any other .deb.
+pub fn quick_deb(out_dir: &Path, name: &str, version: &str, files: usize) -> Result<PathBuf> {
+    use std::io::Write;
+    fn tar_gz(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+        let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(enc);
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_700_000_000);
+            h.set_cksum();
+            b.append_data(&mut h, path, &data[..])?;
+        }
+        Ok(b.into_inner()?.finish()?)
+    }
+    let control = format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: amd64\nMaintainer: bench <bench@example.org>\nInstalled-Size: {files}\nDepends: libc6 (>= 2.34)\nSection: misc\nPriority: optional\nDescription: generated benchmark package {name}\n A package made for the benchmark corpus.\n"
+    );
+    let control_tar = tar_gz(&[("./control".to_string(), control.into_bytes())])?;
+    let data: Vec<(String, Vec<u8>)> = (0..files)
+        .map(|f| {
+            (
+                format!("./usr/share/{name}/file-{f:03}"),
+                format!("{name} {f}\n").into_bytes(),
+            )
+        })
+        .collect();
+    let data_tar = tar_gz(&data)?;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"!<arch>\n");
+    for (member, body) in [
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.gz", control_tar),
+        ("data.tar.gz", data_tar),
+    ] {
+        writeln!(
+            out,
+            "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`",
+            member,
+            1_700_000_000,
+            0,
+            0,
+            100644,
+            body.len()
+        )?;
+        out.extend_from_slice(&body);
+        if body.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    std::fs::create_dir_all(out_dir)?;
+    let path = out_dir.join(format!("{name}_{version}_amd64.deb"));
+    std::fs::write(&path, out)?;
+    Ok(path)
+}

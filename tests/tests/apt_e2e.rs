@@ -34,6 +34,7 @@ fn signed_repo(
 ) -> Result<(Repokit, Vec<std::path::PathBuf>, std::path::PathBuf)> {
     let mut files = debs::real_debs(200)?;
     files.extend(debs::generated_debs(&tmp.join("gen"))?);
+    let dsc = debs::build_source(&tmp.join("src"), "rk-src", "1.0")?;
     let kit = Repokit::new(&tmp.join("data"));
     kit.run(&[
         "key",
@@ -57,8 +58,13 @@ fn signed_repo(
     ])?;
     let mut args = vec!["add".to_string(), "deb".to_string()];
     args.extend(files.iter().map(|f| f.display().to_string()));
+    args.push(dsc.display().to_string());
     let added = kit.json(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
-    assert_eq!(added["added"].as_array().map(Vec::len), Some(files.len()));
+    // Every .deb, the .dsc and its tarball.
+    assert_eq!(
+        added["added"].as_array().map(Vec::len),
+        Some(files.len() + 2)
+    );
     kit.run(&["publish", "deb"])?;
     let key = tmp.join("archive.asc");
     std::fs::write(&key, kit.run(&["key", "export", "archive"])?)?;
@@ -73,7 +79,9 @@ fn signed_apt_repo_is_accepted_by_apt_gpgv_and_sqv() -> Result<()> {
     let url = format!("{}/repos/deb", server.url);
 
     let apt = Apt::new(&tmp.path().join("apt"), &url, "bookworm", "main", &key)?;
-    apt.run("apt-get", &["update"])?;
+    let update = apt.run("apt-get", &["update"])?;
+    // Every index came by hash at the first try.
+    assert!(!update.contains("Ign:"), "{update}");
     for f in &files {
         let (name, version) = control_of(f)?;
         let policy = apt.run("apt-cache", &["policy", &name])?;

@@ -2,10 +2,12 @@
 //! the `dists/<codename>/` tree of a publication.
 //!
 //! Pure: stanzas, the distribution's settings, a signer and the time in;
-//! files out. `Release` lists every index with MD5, SHA1, SHA256 and SHA512
-//! and `Acquire-By-Hash: yes`; every index is also written under
+//! files out. `Release` lists every index with MD5, SHA1 and SHA256 and
+//! `Acquire-By-Hash: yes`; every index is also written under
 //! `by-hash/SHA256/<digest>` beside it, so a client holding an older
-//! `InRelease` still finds the files it names after a publish.
+//! `InRelease` still finds the files it names after a publish. apt fetches
+//! by-hash with the strongest hash `Release` lists, so `Release` lists no
+//! SHA512 (as Debian's archive does) and one by-hash tree serves every client.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -79,12 +81,13 @@ fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 fn xz(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = liblzma::write::XzEncoder::new(Vec::with_capacity(data.len() / 5 + 64), 2);
+    let mut enc = liblzma::write::XzEncoder::new(Vec::with_capacity(data.len() / 5 + 64), 0);
     enc.write_all(data)?;
     enc.finish()
 }
 
-/// Renders `dists/<codename>/` for packages given as (architecture, stanza).
+/// Renders `dists/<codename>/` for packages given as (architecture,
+/// stanza); architecture `source` marks a `Sources` stanza.
 pub fn render(
     dist: &Dist<'_>,
     packages: &[(&str, &str)],
@@ -93,28 +96,41 @@ pub fn render(
     let base = format!("dists/{}", dist.codename);
     let mut files: Vec<RenderedFile> = Vec::new();
     let mut listed: Vec<(String, Digests)> = Vec::new();
-    for arch in dist.architectures {
+    let source = "source".to_string();
+    for arch in dist.architectures.iter().chain([&source]) {
         let mut text = String::new();
         for (a, s) in packages {
-            let include = if arch == "all" {
-                *a == "all"
-            } else {
-                *a == arch || *a == "all"
+            let include = match arch.as_str() {
+                "all" | "source" => a == arch,
+                _ => *a == arch || *a == "all",
             };
             if include {
                 text.push_str(s);
                 text.push('\n');
             }
         }
-        let dir = format!("{}/binary-{arch}", dist.component);
+        let (dir, index) = if arch == "source" {
+            (format!("{}/source", dist.component), "Sources")
+        } else {
+            (format!("{}/binary-{arch}", dist.component), "Packages")
+        };
         let plain = text.into_bytes();
-        let gz = gzip(&plain)?;
-        let xz = xz(&plain)?;
-        for (name, data) in [
-            ("Packages", plain),
-            ("Packages.gz", gz),
-            ("Packages.xz", xz),
-        ] {
+        // The two compressions of an index run side by side.
+        let (gz, xz) = std::thread::scope(|s| {
+            let gz = s.spawn(|| gzip(&plain));
+            let xz = xz(&plain);
+            let gz = gz
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("gzip thread panicked")));
+            (gz, xz)
+        });
+        let (gz, xz) = (gz?, xz?);
+        let names = [
+            index.to_string(),
+            format!("{index}.gz"),
+            format!("{index}.xz"),
+        ];
+        for (name, data) in names.iter().zip([plain, gz, xz]) {
             let d = Digests::of(&data);
             files.push(RenderedFile {
                 path: format!("{base}/{dir}/by-hash/SHA256/{}", d.sha256),
@@ -147,7 +163,6 @@ pub fn render(
         ),
         ("SHA1", |d: &Digests| d.sha1.clone()),
         ("SHA256", |d: &Digests| d.sha256.clone()),
-        ("SHA512", |d: &Digests| d.sha512.clone()),
     ] {
         let _ = writeln!(release, "{title}:");
         for (path, d) in &listed {

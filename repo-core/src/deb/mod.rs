@@ -8,5 +8,6 @@
 
 pub mod index;
 pub mod package;
+pub mod source;
 
 pub use package::DebPackage;

@@ -3,6 +3,8 @@
 //!
 //! RPM: cold `repokit add` + `publish` of N packages vs `createrepo_c
 //! --no-database`; one more package vs `createrepo_c --update --no-database`.
+//! DEB: cold vs `apt-ftparchive packages` + `release`; one more package vs
+//! `reprepro includedeb`.
 //! Run: `cargo run --release -p repokit-tests --bin bench -- --packages 5000`.
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,9 @@ struct Args {
     /// Exit non-zero when a target ratio is missed.
     #[arg(long)]
     check: bool,
+    /// Which formats to measure: rpm, deb or all.
+    #[arg(long, default_value = "all")]
+    format: String,
 }
 
 fn corpus(args: &Args) -> Result<PathBuf> {
@@ -83,25 +88,228 @@ struct Row {
     target: f64,
 }
 
+fn deb_corpus(args: &Args) -> Result<PathBuf> {
+    let root = match &args.corpus {
+        Some(p) => p.clone(),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus"),
+    };
+    let dir = root.join(format!("deb-{}x{}", args.packages, args.files));
+    let done = dir.join(".complete");
+    if done.exists() {
+        return Ok(dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("generating {} debs in {}", args.packages, dir.display());
+    for i in 0..args.packages {
+        repokit_tests::debs::quick_deb(
+            &dir.join("pkgs"),
+            &format!("bench-{i:06}"),
+            "1.0-1",
+            args.files,
+        )?;
+    }
+    for r in 0..args.rounds {
+        repokit_tests::debs::quick_deb(
+            &dir.join(format!("extra-{r}")),
+            &format!("bench-extra-{r}"),
+            "2.0-1",
+            args.files,
+        )?;
+    }
+    std::fs::write(&done, b"")?;
+    Ok(dir)
+}
+
+/// DEB: repokit vs apt-ftparchive (cold) and reprepro (one more package).
+fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
+    for tool in ["apt-ftparchive", "reprepro"] {
+        if !repokit_tests::have(tool) {
+            bail!("{tool} is not installed (apt-get install apt-utils reprepro)");
+        }
+    }
+    let corpus = deb_corpus(args)?;
+    let pkgs = corpus.join("pkgs");
+    let debs: Vec<String> = {
+        let mut v: Vec<String> = std::fs::read_dir(&pkgs)?
+            .filter_map(|e| e.ok().map(|e| e.path().display().to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    // reprepro holds the corpus once (not timed); each round adds one package.
+    let rr = work.join("reprepro");
+    std::fs::create_dir_all(rr.join("conf"))?;
+    std::fs::write(
+        rr.join("conf/distributions"),
+        "Codename: bookworm\nComponents: main\nArchitectures: amd64\n",
+    )?;
+    eprintln!("filling reprepro with {} packages", debs.len());
+    for batch in debs.chunks(1000) {
+        run_ok(
+            Command::new("reprepro")
+                .arg("-b")
+                .arg(&rr)
+                .args(["--silent", "includedeb", "bookworm"])
+                .args(batch),
+        )?;
+    }
+    let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
+        (vec![], vec![], vec![], vec![]);
+    for round in 0..args.rounds {
+        let aft = work.join(format!("aft-{round}"));
+        linked_copy(&pkgs, &aft.join("pool/main"))?;
+        std::fs::create_dir_all(aft.join("dists/bookworm/main/binary-amd64"))?;
+        cold_theirs.push(time(|| {
+            let packages = run_ok(
+                Command::new("apt-ftparchive")
+                    .args(["packages", "pool"])
+                    .current_dir(&aft),
+            )?;
+            std::fs::write(
+                aft.join("dists/bookworm/main/binary-amd64/Packages"),
+                packages,
+            )?;
+            let release = run_ok(
+                Command::new("apt-ftparchive")
+                    .args(["release", "dists/bookworm"])
+                    .current_dir(&aft),
+            )?;
+            std::fs::write(aft.join("dists/bookworm/Release"), release)?;
+            Ok(())
+        })?);
+
+        let data = work.join(format!("deb-data-{round}"));
+        let incoming = work.join(format!("deb-incoming-{round}"));
+        linked_copy(&pkgs, &incoming)?;
+        let kit = Repokit::new(&data);
+        kit.run(&[
+            "repo",
+            "create",
+            "bench",
+            "--format",
+            "deb",
+            "--codename",
+            "bookworm",
+        ])?;
+        let incoming_arg = incoming.display().to_string();
+        cold_ours.push(time(|| {
+            kit.run(&["add", "--move", "bench", &incoming_arg])?;
+            kit.run(&["publish", "bench"])?;
+            Ok(())
+        })?);
+
+        let extra = std::fs::read_dir(corpus.join(format!("extra-{round}")))?
+            .next()
+            .context("extra deb")??
+            .path();
+        one_theirs.push(time(|| {
+            run_ok(
+                Command::new("reprepro")
+                    .arg("-b")
+                    .arg(&rr)
+                    .args(["--silent", "includedeb", "bookworm"])
+                    .arg(&extra),
+            )?;
+            Ok(())
+        })?);
+        let extra_arg = extra.display().to_string();
+        one_ours.push(time(|| {
+            kit.run(&["add", "bench", &extra_arg])?;
+            kit.run(&["publish", "bench"])?;
+            Ok(())
+        })?);
+    }
+    Ok(vec![
+        Row {
+            what: format!(
+                "DEB cold, {} packages (add --move + publish)",
+                args.packages
+            ),
+            ours: median(cold_ours),
+            theirs: median(cold_theirs),
+            reference: "apt-ftparchive packages + release",
+            target: 1.5,
+        },
+        Row {
+            what: format!("DEB +1 package into {}", args.packages),
+            ours: median(one_ours),
+            theirs: median(one_theirs),
+            reference: "reprepro includedeb",
+            target: 10.0,
+        },
+    ])
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
+    let work = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    if args.format == "rpm" || args.format == "all" {
+        let (r, note) = rpm_rows(&args, work.path())?;
+        rows.extend(r);
+        notes.push(note);
+    }
+    if args.format == "deb" || args.format == "all" {
+        rows.extend(deb_rows(&args, work.path())?);
+    }
+    println!(
+        "| measurement | repokit | reference | reference time | ratio (ref/repokit) | target |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut missed = false;
+    for r in &rows {
+        let ratio = r.theirs.as_secs_f64() / r.ours.as_secs_f64();
+        let ok = ratio >= r.target;
+        missed |= !ok;
+        println!(
+            "| {} | {:.3} s | {} | {:.3} s | {:.2}x | >= {}x {} |",
+            r.what,
+            r.ours.as_secs_f64(),
+            r.reference,
+            r.theirs.as_secs_f64(),
+            ratio,
+            r.target,
+            if ok { "met" } else { "MISSED" }
+        );
+    }
+    println!();
+    for n in notes {
+        println!("{n}");
+    }
+    println!(
+        "median of {} rounds; {} cores; {} packages of {} files",
+        args.rounds,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        args.packages,
+        args.files
+    );
+    if args.check && missed {
+        bail!("a target was missed");
+    }
+    Ok(())
+}
+
+/// RPM: repokit vs createrepo_c; returns the rows and a note on copy mode.
+fn rpm_rows(args: &Args, work: &Path) -> Result<(Vec<Row>, String)> {
     if !repokit_tests::have("createrepo_c") {
         bail!("createrepo_c is not installed (apt-get install createrepo-c)");
     }
-    let corpus = corpus(&args)?;
+    let corpus = corpus(args)?;
     let pkgs = corpus.join("pkgs");
     let extra = std::fs::read_dir(corpus.join("extra"))?
         .next()
         .context("extra package")??
         .path();
-    let work = tempfile::tempdir()?;
     let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
         (vec![], vec![], vec![], vec![]);
     let extra_name = extra.file_name().context("name")?.to_owned();
     // Nothing is deleted between rounds: on ext4, creating files right after
     // deleting many is slower, which would skew whichever tool runs next.
     for round in 0..args.rounds {
-        let cr = work.path().join(format!("createrepo-{round}"));
+        let cr = work.join(format!("createrepo-{round}"));
         linked_copy(&pkgs, &cr)?;
         cold_theirs.push(time(|| {
             run_ok(
@@ -116,8 +324,8 @@ fn main() -> Result<()> {
         // with a finished upload: the store renames them into place. The
         // hard-linked copy they come from is made outside the timing, like
         // the one createrepo_c indexes.
-        let data = work.path().join(format!("data-{round}"));
-        let incoming = work.path().join(format!("incoming-{round}"));
+        let data = work.join(format!("data-{round}"));
+        let incoming = work.join(format!("incoming-{round}"));
         linked_copy(&pkgs, &incoming)?;
         let kit = Repokit::new(&data);
         kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
@@ -146,7 +354,7 @@ fn main() -> Result<()> {
     }
     // The same cold import copying the files (the CLI's default), last: it
     // creates a file per package.
-    let copy_kit = Repokit::new(&work.path().join("copy"));
+    let copy_kit = Repokit::new(&work.join("copy"));
     copy_kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
     let pkgs_arg = pkgs.display().to_string();
     let cold_copy = vec![time(|| {
@@ -155,7 +363,7 @@ fn main() -> Result<()> {
         Ok(())
     })?];
     let cold_copy = median(cold_copy);
-    let rows = [
+    let rows = vec![
         Row {
             what: format!(
                 "RPM cold, {} packages (add --move + publish)",
@@ -174,41 +382,10 @@ fn main() -> Result<()> {
             target: 15.0,
         },
     ];
-    println!(
-        "| measurement | repokit | reference | reference time | ratio (ref/repokit) | target |"
-    );
-    println!("|---|---|---|---|---|---|");
-    let mut missed = false;
-    for r in &rows {
-        let ratio = r.theirs.as_secs_f64() / r.ours.as_secs_f64();
-        let ok = ratio >= r.target;
-        missed |= !ok;
-        println!(
-            "| {} | {:.3} s | {} | {:.3} s | {:.2}x | >= {}x {} |",
-            r.what,
-            r.ours.as_secs_f64(),
-            r.reference,
-            r.theirs.as_secs_f64(),
-            ratio,
-            r.target,
-            if ok { "met" } else { "MISSED" }
-        );
-    }
-    println!(
-        "\ncold import copying the files (add without --move): {:.3} s, {:.2}x of createrepo_c",
+    let note = format!(
+        "RPM cold import copying the files (add without --move): {:.3} s, {:.2}x of createrepo_c",
         cold_copy.as_secs_f64(),
         rows[0].theirs.as_secs_f64() / cold_copy.as_secs_f64()
     );
-    println!(
-        "median of {} rounds; {} cores; corpus {}",
-        args.rounds,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        corpus.display()
-    );
-    if args.check && missed {
-        bail!("a target was missed");
-    }
-    Ok(())
+    Ok((rows, note))
 }
