@@ -231,7 +231,7 @@ impl Revision {
         let parent = (parent != "-").then(|| parent.to_string());
         let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
         let created = lines.next()?.strip_prefix("created ")?.parse().ok()?;
-        let mut packs = Vec::new();
+        let mut packs: Vec<Sha256> = Vec::new();
         let mut packages = Vec::new();
         for line in lines {
             if let Some(p) = line.strip_prefix("pack ") {

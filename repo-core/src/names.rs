@@ -127,22 +127,23 @@ pub fn check_file_name(s: &str) -> Result<()> {
     }
 }
 
-/// A SHA-256 digest, stored as 64 lowercase hex characters.
+/// A SHA-256 digest, stored as 64 lowercase hex characters. Shared, not
+/// copied, when cloned: package lists repeat the same digests many times.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Sha256(String);
+pub struct Sha256(std::sync::Arc<str>);
 
 impl Sha256 {
     pub fn new(s: impl Into<String>) -> Result<Self> {
         let s = s.into();
         if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(Sha256(s))
+            Ok(Sha256(s.into()))
         } else {
             Err(Error::InvalidInput(format!("invalid sha256 {s:?}")))
         }
     }
     pub fn from_digest(d: &[u8]) -> Self {
-        Sha256(hex::encode(d))
+        Sha256(hex::encode(d).into())
     }
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Self {
@@ -161,7 +162,7 @@ impl TryFrom<String> for Sha256 {
 }
 impl From<Sha256> for String {
     fn from(h: Sha256) -> String {
-        h.0
+        h.0.to_string()
     }
 }
 impl fmt::Display for Sha256 {

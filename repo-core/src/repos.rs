@@ -1062,7 +1062,8 @@ impl Repokit {
         let now = self.now_secs();
         let this = self.clone();
         let config = r.config.clone();
-        let pkgs = packages.clone();
+        let count = packages.len();
+        let pkgs = packages;
         let rt = tokio::runtime::Handle::current();
         let written = blocking(move || {
             let rendered = match config.format {
@@ -1137,7 +1138,6 @@ impl Repokit {
             .await?;
         let id = publication.id.clone();
         let grace = self.grace.as_secs();
-        let count = packages.len();
         let report = self
             .store
             .update_ref(name, async |mut cur: RepoRef| {

@@ -59,6 +59,31 @@ impl Compression {
     }
 }
 
+impl Compression {
+    /// Compresses a few hundred bytes (a header or footer member) without
+    /// setting up a compressor: for gzip a member of one stored block,
+    /// which every reader accepts and costs no deflate state.
+    fn compress_small(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        match self {
+            Compression::Gz if data.len() <= 0xffff => {
+                let mut crc = flate2::Crc::new();
+                crc.update(data);
+                let len = data.len() as u16;
+                let mut out = Vec::with_capacity(data.len() + 23);
+                out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+                out.push(1); // BFINAL, stored
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(&(!len).to_le_bytes());
+                out.extend_from_slice(data);
+                out.extend_from_slice(&crc.sum().to_le_bytes());
+                out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+                Ok(out)
+            }
+            _ => self.compress(data),
+        }
+    }
+}
+
 impl std::str::FromStr for Compression {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Self> {
@@ -234,8 +259,8 @@ pub fn assemble(
     let _ = writeln!(repomd, "  <revision>{now}</revision>");
     for (k, kind) in KINDS.iter().enumerate() {
         let (head, foot) = head_foot(kind, n);
-        let head_c = compression.compress(head.as_bytes())?;
-        let foot_c = compression.compress(foot.as_bytes())?;
+        let head_c = compression.compress_small(head.as_bytes())?;
+        let foot_c = compression.compress_small(foot.as_bytes())?;
         let len = head_c.len()
             + foot_c.len()
             + chunks
