@@ -368,9 +368,7 @@ pub fn content_type_for(path: &str) -> &'static str {
         "application/pgp-keys"
     } else if matches!(name, "Release" | "InRelease" | "Packages" | "Sources") {
         "text/plain; charset=utf-8"
-    } else if name == "Release.gpg" {
-        "application/pgp-signature"
-    } else if name.ends_with(".asc") {
+    } else if name == "Release.gpg" || name.ends_with(".asc") {
         "application/pgp-signature"
     } else if name.ends_with(".xml") {
         "application/xml"
