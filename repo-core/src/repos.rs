@@ -790,27 +790,26 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         prepared: Vec<Prepared>,
     ) -> Result<Vec<PackageRef>> {
-        let total: usize = prepared
-            .iter()
-            .map(|p| match p {
-                Prepared::New { record, .. } => record.len(),
-                Prepared::Known(_) => 0,
-            })
-            .sum();
-        let mut pack = Vec::with_capacity(total);
+        // The pack is hashed and written record by record, never copied
+        // into one buffer.
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(prepared.len());
         let mut spans = Vec::with_capacity(prepared.len());
+        let mut hasher = sha2::Sha256::new();
+        let mut offset = 0u64;
         for p in &prepared {
             if let Prepared::New { record, .. } = p {
-                spans.push((pack.len() as u64, record.len() as u64));
-                pack.extend_from_slice(record);
+                spans.push((offset, record.len() as u64));
+                offset += record.len() as u64;
+                hasher.update(record);
+                parts.push(record);
             }
         }
-        let pack_sha = Sha256::of(&pack);
-        if !pack.is_empty() {
-            self.store.put_immutable_blocking(
+        let pack_sha = Sha256::from_digest(&hasher.finalize());
+        if !parts.is_empty() {
+            self.store.put_immutable_parts_blocking(
                 rt,
                 &StorageKey::MetaPack(pack_sha.clone()),
-                Bytes::from(pack),
+                &parts,
             )?;
         }
         let mut spans = spans.into_iter();

@@ -235,8 +235,9 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         let mut stack = vec![p.clone()];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
-                let path = entry?.path();
-                if path.is_dir() {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
                     stack.push(path);
                 } else if path
                     .extension()

@@ -208,6 +208,41 @@ impl Store {
         }
     }
 
+    /// Writes an immutable object given as consecutive parts, without
+    /// joining them first on a direct local store.
+    pub fn put_immutable_parts_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        key: &StorageKey,
+        parts: &[&[u8]],
+    ) -> Result<()> {
+        match self.direct_path(key) {
+            Some(dest) => {
+                if dest.exists() {
+                    return Ok(());
+                }
+                let tmp = self.tmp_name();
+                let written = (|| -> std::io::Result<()> {
+                    use std::io::Write;
+                    let mut f =
+                        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+                    for p in parts {
+                        f.write_all(p)?;
+                    }
+                    f.flush()
+                })();
+                written
+                    .map_err(Error::from)
+                    .and_then(|()| self.move_into_place(&tmp, &dest))
+                    .inspect_err(|_| drop(std::fs::remove_file(&tmp)))
+            }
+            None => {
+                let joined: Vec<u8> = parts.concat();
+                rt.block_on(self.put_immutable(key, Bytes::from(joined)))
+            }
+        }
+    }
+
     /// Stores the file at `path` as the blob `sha`. With `take`, the caller
     /// gives the file up: on a local store on the same filesystem it is
     /// renamed into place instead of copied.
