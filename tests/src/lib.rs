@@ -84,6 +84,30 @@ impl Repokit {
         serde_json::from_str(&text).with_context(|| format!("parsing output of {args:?}: {text}"))
     }
 
+    /// Creates an unsigned APT repository `name` for bookworm, amd64 + all.
+    pub fn create_deb_repo(&self, name: &str) -> Result<()> {
+        self.run(&[
+            "repo",
+            "create",
+            name,
+            "--format",
+            "deb",
+            "--codename",
+            "bookworm",
+            "--arch",
+            "amd64,all",
+        ])?;
+        Ok(())
+    }
+
+    /// `repokit --json add REPO FILES...`, parsed.
+    pub fn add_files(&self, repo: &str, files: &[PathBuf]) -> Result<serde_json::Value> {
+        let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let mut args = vec!["add", repo];
+        args.extend(paths.iter().map(String::as_str));
+        self.json(&args)
+    }
+
     pub fn output(&self, args: &[&str]) -> Result<Output> {
         self.command()
             .args(args)

@@ -56,10 +56,9 @@ fn signed_repo(
         "--sign-with",
         "archive",
     ])?;
-    let mut args = vec!["add".to_string(), "deb".to_string()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    args.push(dsc.display().to_string());
-    let added = kit.json(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut all = files.clone();
+    all.push(dsc);
+    let added = kit.add_files("deb", &all)?;
     // Every .deb, the .dsc and its tarball.
     assert_eq!(
         added["added"].as_array().map(Vec::len),

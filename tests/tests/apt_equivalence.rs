@@ -43,20 +43,8 @@ fn packages_stanzas_match_apt_ftparchive() -> Result<()> {
     let mut files = debs::real_debs(200)?;
     files.extend(debs::generated_debs(&tmp.path().join("gen"))?);
     let kit = Repokit::new(&tmp.path().join("data"));
-    kit.run(&[
-        "repo",
-        "create",
-        "d",
-        "--format",
-        "deb",
-        "--codename",
-        "bookworm",
-        "--arch",
-        "amd64,all",
-    ])?;
-    let mut args = vec!["add".to_string(), "d".to_string()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    kit.run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    kit.create_deb_repo("d")?;
+    kit.add_files("d", &files)?;
     kit.run(&["publish", "d"])?;
     let out = tmp.path().join("out");
     kit.run(&["export", "d", &out.display().to_string()])?;

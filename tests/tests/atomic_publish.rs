@@ -39,10 +39,7 @@ async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Re
     let cli = Cli::new(&tmp.path().join("data"));
     cli.run(&["key", "generate", "k", "--algo", "ed25519"])?;
     cli.run(&["repo", "create", "r", "--format", "rpm", "--sign-with", "k"])?;
-    let first: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let mut args = vec!["add", "r"];
-    args.extend(first.iter().map(String::as_str));
-    cli.run(&args)?;
+    cli.add_files("r", &files)?;
     let old = cli.json(&["publish", "r"])?["publication"]
         .as_str()
         .unwrap_or_default()

@@ -45,9 +45,7 @@ fn compare(files: &[PathBuf], tag: &str) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let kit = Repokit::new(&tmp.path().join("data"));
     kit.run(&["repo", "create", tag, "--format", "rpm"])?;
-    let mut args = vec!["add".to_string(), tag.to_string()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    kit.run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    kit.add_files(tag, files)?;
     kit.run(&["publish", tag])?;
     let ours = tmp.path().join("ours");
     kit.run(&["export", tag, &ours.display().to_string()])?;

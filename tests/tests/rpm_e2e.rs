@@ -59,9 +59,7 @@ fn signed_rpm_repo_is_accepted_by_dnf_and_rpmkeys() -> Result<()> {
         "--sign-with",
         "release",
     ])?;
-    let mut args = vec!["add".to_string(), "el9".to_string()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    let added = kit.json(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let added = kit.add_files("el9", &files)?;
     assert_eq!(added["added"].as_array().map(Vec::len), Some(files.len()));
     let published = kit.json(&["publish", "el9"])?;
     assert_eq!(published["noop"], false);
@@ -221,9 +219,7 @@ fn zstd_repodata_is_accepted_by_dnf() -> Result<()> {
         "--sign-with",
         "k",
     ])?;
-    let mut args = vec!["add".to_string(), "z".to_string()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    kit.run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    kit.add_files("z", &files)?;
     kit.run(&["publish", "z"])?;
     let key = tmp.path().join("k.asc");
     std::fs::write(&key, kit.run(&["key", "export", "k"])?)?;

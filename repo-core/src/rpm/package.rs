@@ -169,10 +169,7 @@ impl RpmPackage {
     /// The identity of a package within one repository: two different files
     /// with the same identity cannot both be in it.
     pub fn identity(&self) -> String {
-        format!(
-            "{}-{}:{}-{}.{}",
-            self.name, self.epoch, self.version, self.release, self.arch
-        )
+        self.summary().identity()
     }
 
     /// Where the package lives in a published repository.

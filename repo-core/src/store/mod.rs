@@ -194,18 +194,10 @@ impl Store {
         key: &StorageKey,
         data: Bytes,
     ) -> Result<()> {
-        match self.direct_path(key) {
-            Some(dest) => {
-                if dest.exists() {
-                    return Ok(());
-                }
-                let tmp = self.tmp_name();
-                std::fs::write(&tmp, &data)?;
-                self.move_into_place(&tmp, &dest)
-                    .inspect_err(|_| drop(std::fs::remove_file(&tmp)))
-            }
-            None => rt.block_on(self.put_immutable(key, data)),
+        if self.direct {
+            return self.put_immutable_parts_blocking(rt, key, &[&data]);
         }
+        rt.block_on(self.put_immutable(key, data))
     }
 
     /// Writes an immutable object given as consecutive parts, without

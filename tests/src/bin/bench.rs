@@ -37,32 +37,62 @@ struct Args {
     format: String,
 }
 
-fn corpus(args: &Args) -> Result<PathBuf> {
+/// A corpus directory `<kind>-<packages>x<files>`, made by `generate` once
+/// and kept (a `.complete` marker says it is whole).
+fn cached_corpus(
+    args: &Args,
+    kind: &str,
+    generate: impl Fn(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     let root = match &args.corpus {
         Some(p) => p.clone(),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus"),
     };
-    let dir = root.join(format!("rpm-{}x{}", args.packages, args.files));
+    let dir = root.join(format!("{kind}-{}x{}", args.packages, args.files));
     let done = dir.join(".complete");
     if done.exists() {
         return Ok(dir);
     }
-    let pkgs = dir.join("pkgs");
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&pkgs)?;
-    eprintln!("generating {} rpms in {}", args.packages, pkgs.display());
-    for i in 0..args.packages {
-        fixtures::simple_rpm(&pkgs, &format!("bench-{i:06}"), "1.0", args.files)?;
-    }
-    fixtures::simple_rpm(&dir.join("extra"), "bench-extra", "2.0", args.files)?;
+    eprintln!(
+        "generating {} {kind} packages in {}",
+        args.packages,
+        dir.display()
+    );
+    generate(&dir)?;
     std::fs::write(&done, b"")?;
     Ok(dir)
+}
+
+fn corpus(args: &Args) -> Result<PathBuf> {
+    cached_corpus(args, "rpm", |dir| {
+        for i in 0..args.packages {
+            fixtures::simple_rpm(
+                &dir.join("pkgs"),
+                &format!("bench-{i:06}"),
+                "1.0",
+                args.files,
+            )?;
+        }
+        fixtures::simple_rpm(&dir.join("extra"), "bench-extra", "2.0", args.files)?;
+        Ok(())
+    })
 }
 
 fn time(mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
     let t = Instant::now();
     f()?;
     Ok(t.elapsed())
+}
+
+/// Times `repokit add bench FILE` + `repokit publish bench`.
+fn add_and_publish(kit: &Repokit, file: &Path) -> Result<Duration> {
+    let file = file.display().to_string();
+    time(|| {
+        kit.run(&["add", "bench", &file])?;
+        kit.run(&["publish", "bench"])?;
+        Ok(())
+    })
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -89,35 +119,17 @@ struct Row {
 }
 
 fn deb_corpus(args: &Args) -> Result<PathBuf> {
-    let root = match &args.corpus {
-        Some(p) => p.clone(),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus"),
-    };
-    let dir = root.join(format!("deb-{}x{}", args.packages, args.files));
-    let done = dir.join(".complete");
-    if done.exists() {
-        return Ok(dir);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("generating {} debs in {}", args.packages, dir.display());
-    for i in 0..args.packages {
-        repokit_tests::debs::quick_deb(
-            &dir.join("pkgs"),
-            &format!("bench-{i:06}"),
-            "1.0-1",
-            args.files,
-        )?;
-    }
-    for r in 0..args.rounds {
-        repokit_tests::debs::quick_deb(
-            &dir.join(format!("extra-{r}")),
-            &format!("bench-extra-{r}"),
-            "2.0-1",
-            args.files,
-        )?;
-    }
-    std::fs::write(&done, b"")?;
-    Ok(dir)
+    cached_corpus(args, "deb", |dir| {
+        for i in 0..args.packages {
+            let name = format!("bench-{i:06}");
+            repokit_tests::debs::quick_deb(&dir.join("pkgs"), &name, "1.0-1", args.files)?;
+        }
+        for r in 0..args.rounds {
+            let (extra, name) = (dir.join(format!("extra-{r}")), format!("bench-extra-{r}"));
+            repokit_tests::debs::quick_deb(&extra, &name, "2.0-1", args.files)?;
+        }
+        Ok(())
+    })
 }
 
 /// DEB: repokit vs apt-ftparchive (cold) and reprepro (one more package).
@@ -212,12 +224,7 @@ fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
             )?;
             Ok(())
         })?);
-        let extra_arg = extra.display().to_string();
-        one_ours.push(time(|| {
-            kit.run(&["add", "bench", &extra_arg])?;
-            kit.run(&["publish", "bench"])?;
-            Ok(())
-        })?);
+        one_ours.push(add_and_publish(&kit, &extra)?);
     }
     Ok(vec![
         Row {
@@ -345,12 +352,7 @@ fn rpm_rows(args: &Args, work: &Path) -> Result<(Vec<Row>, String)> {
             )?;
             Ok(())
         })?);
-        let extra_arg = extra.display().to_string();
-        one_ours.push(time(|| {
-            kit.run(&["add", "bench", &extra_arg])?;
-            kit.run(&["publish", "bench"])?;
-            Ok(())
-        })?);
+        one_ours.push(add_and_publish(&kit, &extra)?);
     }
     // The same cold import copying the files (the CLI's default), last: it
     // creates a file per package.
