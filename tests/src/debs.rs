@@ -16,8 +16,11 @@ const NAMES: &str = include_str!("../data/debian-packages.txt");
 pub fn real_debs(min: usize) -> Result<Vec<PathBuf>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/deb-fixtures");
     let done = dir.join(".complete");
+    std::fs::create_dir_all(&dir)?;
+    // Test processes run in parallel: one downloads, the others wait.
+    let lock = std::fs::File::create(dir.join(".lock"))?;
+    lock.lock()?;
     if !done.exists() {
-        std::fs::create_dir_all(&dir)?;
         let names: Vec<&str> = NAMES
             .lines()
             .map(str::trim)
