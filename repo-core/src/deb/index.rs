@@ -81,7 +81,20 @@ fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 fn xz(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = liblzma::write::XzEncoder::new(Vec::with_capacity(data.len() / 5 + 64), 0);
+    // One xz stream of independently compressed blocks, made on every core
+    // (apt reads only the first of concatenated streams, so blocks are how
+    // the work is shared).
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let stream = liblzma::stream::MtStreamBuilder::new()
+        .threads(threads)
+        .preset(0)
+        .check(liblzma::stream::Check::Crc64)
+        .encoder()
+        .map_err(std::io::Error::other)?;
+    let mut enc =
+        liblzma::write::XzEncoder::new_stream(Vec::with_capacity(data.len() / 5 + 64), stream);
     enc.write_all(data)?;
     enc.finish()
 }
