@@ -27,8 +27,10 @@ pub enum Content<'a> {
         chunks: &'a [&'a Chunk],
         packages: usize,
     },
-    /// APT: (architecture, `Packages` stanza) of every package.
-    Deb { packages: &'a [(&'a str, &'a str)] },
+    /// APT: each index (architecture or `source`) with its chunks.
+    Deb {
+        indexes: &'a [(String, Vec<&'a crate::deb::index::DebChunk>)],
+    },
 }
 
 /// Renders the metadata files of a publication of `config`.
@@ -60,7 +62,7 @@ pub fn render(
                 data: rd.repomd,
             });
         }
-        Content::Deb { packages } => {
+        Content::Deb { indexes } => {
             let codename = config
                 .codename
                 .as_deref()
@@ -76,7 +78,7 @@ pub fn render(
             };
             out.extend(crate::deb::index::render(
                 &dist,
-                packages,
+                indexes,
                 signer.as_deref_mut(),
             )?);
         }

@@ -1076,20 +1076,12 @@ impl Repokit {
                     crate::publish::render(&config, content, signer.as_mut(), now)?
                 }
                 Format::Deb => {
-                    let stanzas = this.fragments(&rt, &pkgs)?;
-                    let mut entries = Vec::with_capacity(pkgs.len());
-                    for (p, s) in pkgs.iter().zip(&stanzas) {
-                        if s.is_empty() {
-                            continue; // a file of a source package
-                        }
-                        let arch = p.identity.rsplit('_').next().unwrap_or("");
-                        let text = std::str::from_utf8(s).map_err(|_| Error::Corrupt {
-                            key: p.identity.clone(),
-                            reason: "stanza is not UTF-8".into(),
-                        })?;
-                        entries.push((arch, text));
-                    }
-                    let content = crate::publish::Content::Deb { packages: &entries };
+                    let indexes = this.deb_chunks(&rt, &config, &pkgs)?;
+                    let refs: Vec<(String, Vec<&crate::deb::index::DebChunk>)> = indexes
+                        .iter()
+                        .map(|(arch, chunks)| (arch.clone(), chunks.iter().collect()))
+                        .collect();
+                    let content = crate::publish::Content::Deb { indexes: &refs };
                     crate::publish::render(&config, content, signer.as_mut(), now)?
                 }
             };
@@ -1217,6 +1209,72 @@ impl Repokit {
                 .put_immutable_blocking(rt, &key, Bytes::from(chunk.to_bytes()))?;
             Ok(chunk)
         })
+    }
+
+    /// Each APT index's chunks: cached ones are read, the others rendered
+    /// from the packages' cached stanzas (on every core) and stored. A
+    /// chunk's key names the metadata records it renders, which carry the
+    /// repository's pool paths.
+    fn deb_chunks(
+        &self,
+        rt: &tokio::runtime::Handle,
+        config: &RepoConfig,
+        packages: &[PackageRef],
+    ) -> Result<Vec<(String, Vec<crate::deb::index::DebChunk>)>> {
+        use crate::deb::index::{DebChunk, index_members};
+        let archs: Vec<Option<&str>> = packages
+            .iter()
+            .map(|p| {
+                // A file of a source package is in no index.
+                (!p.identity.contains("_source/"))
+                    .then(|| p.identity.rsplit('_').next().unwrap_or(""))
+            })
+            .collect();
+        let members = index_members(&config.architectures, &archs);
+        // Every (index, run) to render, cut at content-defined points.
+        let mut work: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, (_, idx)) in members.iter().enumerate() {
+            let shas: Vec<&Sha256> = idx.iter().map(|&k| &packages[k].sha256).collect();
+            for r in rpm::repodata::chunk_ranges(&shas) {
+                work.push((i, idx[r].to_vec()));
+            }
+        }
+        let chunks = parallel_map(&work, |(_, run)| {
+            let mut id = String::from("deb-chunk-v1\n");
+            for &k in run {
+                let m = &packages[k].meta;
+                id.push_str(&format!("{}:{}:{}\n", m.pack, m.offset, m.len));
+            }
+            let key = StorageKey::Chunk(Sha256::of(id.as_bytes()).as_str().to_string());
+            if let Some(data) = self.store.get_blocking(rt, &key)?
+                && let Some(chunk) = DebChunk::from_bytes(&data)
+            {
+                return Ok(chunk);
+            }
+            let selected: Vec<PackageRef> = run.iter().map(|&k| packages[k].clone()).collect();
+            let raw = self.fragments(rt, &selected)?;
+            let stanzas = raw
+                .iter()
+                .map(|b| {
+                    std::str::from_utf8(b).map_err(|_| Error::Corrupt {
+                        key: key.path().to_string(),
+                        reason: "stanza is not UTF-8".into(),
+                    })
+                })
+                .collect::<Result<Vec<&str>>>()?;
+            let chunk = DebChunk::render(&stanzas)?;
+            self.store
+                .put_immutable_blocking(rt, &key, Bytes::from(chunk.to_bytes()))?;
+            Ok(chunk)
+        })?;
+        let mut out: Vec<(String, Vec<DebChunk>)> = members
+            .into_iter()
+            .map(|(arch, _)| (arch, Vec::new()))
+            .collect();
+        for ((i, _), chunk) in work.iter().zip(chunks) {
+            out[*i].1.push(chunk);
+        }
+        Ok(out)
     }
 
     /// The cached index fragments of packages, read from their meta packs

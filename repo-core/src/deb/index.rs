@@ -81,63 +81,41 @@ fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 fn xz(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    // One xz stream of independently compressed blocks, made on every core
-    // (apt reads only the first of concatenated streams, so blocks are how
-    // the work is shared).
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1);
-    let stream = liblzma::stream::MtStreamBuilder::new()
-        .threads(threads)
-        .preset(0)
-        .check(liblzma::stream::Check::Crc64)
-        .encoder()
-        .map_err(std::io::Error::other)?;
-    let mut enc =
-        liblzma::write::XzEncoder::new_stream(Vec::with_capacity(data.len() / 5 + 64), stream);
+    let mut enc = liblzma::write::XzEncoder::new(Vec::with_capacity(data.len() / 5 + 64), 0);
     enc.write_all(data)?;
     enc.finish()
 }
 
-/// Renders `dists/<codename>/` for packages given as (architecture,
-/// stanza); architecture `source` marks a `Sources` stanza.
+/// Renders `dists/<codename>/` from each index's chunks, as
+/// [`index_members`] groups them (`source` is the `Sources` index).
 pub fn render(
     dist: &Dist<'_>,
-    packages: &[(&str, &str)],
+    indexes: &[(String, Vec<&DebChunk>)],
     signer: Option<&mut Signer>,
 ) -> Result<Vec<RenderedFile>> {
     let base = format!("dists/{}", dist.codename);
     let mut files: Vec<RenderedFile> = Vec::new();
     let mut listed: Vec<(String, Digests)> = Vec::new();
-    let source = "source".to_string();
-    for arch in dist.architectures.iter().chain([&source]) {
-        let mut text = String::new();
-        for (a, s) in packages {
-            let include = match arch.as_str() {
-                "all" | "source" => a == arch,
-                _ => *a == arch || *a == "all",
-            };
-            if include {
-                text.push_str(s);
-                text.push('\n');
-            }
-        }
+    for (arch, chunks) in indexes {
         let (dir, index) = if arch == "source" {
             (format!("{}/source", dist.component), "Sources")
         } else {
             (format!("{}/binary-{arch}", dist.component), "Packages")
         };
-        let plain = text.into_bytes();
-        // The two compressions of an index run side by side.
-        let (gz, xz) = std::thread::scope(|s| {
-            let gz = s.spawn(|| gzip(&plain));
-            let xz = xz(&plain);
-            let gz = gz
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("gzip thread panicked")));
-            (gz, xz)
-        });
-        let (gz, xz) = (gz?, xz?);
+        let plain: Vec<u8> = chunks
+            .iter()
+            .flat_map(|c| c.plain.iter().copied())
+            .collect();
+        let (gz, xz) = if chunks.is_empty() {
+            (gzip(b"")?, xz(b"")?)
+        } else {
+            let gz: Vec<u8> = chunks.iter().flat_map(|c| c.gz.iter().copied()).collect();
+            let blocks: Vec<(&[u8], u64, u64)> = chunks
+                .iter()
+                .map(|c| (c.xz_block.as_slice(), c.xz_unpadded, c.plain.len() as u64))
+                .collect();
+            (gz, join_xz_blocks(&blocks))
+        };
         let names = [
             index.to_string(),
             format!("{index}.gz"),
@@ -199,4 +177,239 @@ pub fn render(
         data: release,
     });
     Ok(files)
+}
+
+/// The rendered output of a run of stanzas, cached and reused by later
+/// publishes: the plain text, one gzip member and one xz block (with the
+/// sizes an xz index needs). Concatenated gzip members are one valid gzip
+/// file; xz blocks are joined into one stream by [`join_xz_blocks`], since
+/// apt reads only the first of concatenated xz streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebChunk {
+    pub plain: Vec<u8>,
+    pub gz: Vec<u8>,
+    /// The block bytes, padding included.
+    pub xz_block: Vec<u8>,
+    /// The block's unpadded size, as the xz index records it.
+    pub xz_unpadded: u64,
+}
+
+const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+/// CRC64 checks, what liblzma's presets use.
+const XZ_FLAGS: [u8; 2] = [0, 4];
+
+fn xz_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn read_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..9 {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(data);
+    c.sum()
+}
+
+/// Compresses `plain` as one xz block: (block bytes, unpadded size).
+fn xz_block(plain: &[u8]) -> std::io::Result<(Vec<u8>, u64)> {
+    let mut enc = liblzma::write::XzEncoder::new(Vec::with_capacity(plain.len() / 5 + 64), 0);
+    enc.write_all(plain)?;
+    let stream = enc.finish()?;
+    let bad = || std::io::Error::other("unexpected xz stream layout");
+    // Footer: CRC32, backward size, flags, "YZ"; the index sits before it.
+    let n = stream.len();
+    if n < 24 || stream[..6] != XZ_MAGIC || stream[6..8] != XZ_FLAGS {
+        return Err(bad());
+    }
+    let backward = u32::from_le_bytes(stream[n - 8..n - 4].try_into().map_err(|_| bad())?);
+    let index_size = (backward as usize + 1) * 4;
+    let index_start = n.checked_sub(12 + index_size).ok_or_else(bad)?;
+    let mut pos = index_start + 1;
+    if read_varint(&stream, &mut pos) != Some(1) {
+        return Err(bad());
+    }
+    let unpadded = read_varint(&stream, &mut pos).ok_or_else(bad)?;
+    Ok((stream[12..index_start].to_vec(), unpadded))
+}
+
+/// One xz stream of the given blocks: (block bytes, unpadded size,
+/// uncompressed size) each.
+pub fn join_xz_blocks(blocks: &[(&[u8], u64, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + blocks.iter().map(|b| b.0.len()).sum::<usize>());
+    out.extend_from_slice(&XZ_MAGIC);
+    out.extend_from_slice(&XZ_FLAGS);
+    out.extend_from_slice(&crc32(&XZ_FLAGS).to_le_bytes());
+    for (data, _, _) in blocks {
+        out.extend_from_slice(data);
+    }
+    let mut index = vec![0u8];
+    xz_varint(&mut index, blocks.len() as u64);
+    for (_, unpadded, uncompressed) in blocks {
+        xz_varint(&mut index, *unpadded);
+        xz_varint(&mut index, *uncompressed);
+    }
+    while index.len() % 4 != 0 {
+        index.push(0);
+    }
+    let crc = crc32(&index);
+    index.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&index);
+    let backward = (index.len() / 4 - 1) as u32;
+    let mut tail = backward.to_le_bytes().to_vec();
+    tail.extend_from_slice(&XZ_FLAGS);
+    out.extend_from_slice(&crc32(&tail).to_le_bytes());
+    out.extend_from_slice(&tail);
+    out.extend_from_slice(b"YZ");
+    out
+}
+
+impl DebChunk {
+    /// Renders a run of stanzas.
+    pub fn render(stanzas: &[&str]) -> std::io::Result<DebChunk> {
+        let mut plain = Vec::with_capacity(stanzas.iter().map(|s| s.len() + 1).sum());
+        for s in stanzas {
+            plain.extend_from_slice(s.as_bytes());
+            plain.push(b'\n');
+        }
+        let gz = gzip(&plain)?;
+        let (xz_block, xz_unpadded) = xz_block(&plain)?;
+        Ok(DebChunk {
+            plain,
+            gz,
+            xz_block,
+            xz_unpadded,
+        })
+    }
+
+    /// The stored form: four u64 (BE) — plain, gz and xz lengths and the xz
+    /// unpadded size — then the three byte strings.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(32 + self.plain.len() + self.gz.len() + self.xz_block.len());
+        for v in [
+            self.plain.len() as u64,
+            self.gz.len() as u64,
+            self.xz_block.len() as u64,
+            self.xz_unpadded,
+        ] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(&self.plain);
+        out.extend_from_slice(&self.gz);
+        out.extend_from_slice(&self.xz_block);
+        out
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Option<DebChunk> {
+        let word = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(
+                data.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+            ))
+        };
+        let (p, g, x) = (
+            usize::try_from(word(0)?).ok()?,
+            usize::try_from(word(1)?).ok()?,
+            usize::try_from(word(2)?).ok()?,
+        );
+        let xz_unpadded = word(3)?;
+        let mut pos = 32usize;
+        let mut take = |n: usize| -> Option<Vec<u8>> {
+            let v = data.get(pos..pos.checked_add(n)?)?.to_vec();
+            pos += n;
+            Some(v)
+        };
+        let chunk = DebChunk {
+            plain: take(p)?,
+            gz: take(g)?,
+            xz_block: take(x)?,
+            xz_unpadded,
+        };
+        (pos == data.len()).then_some(chunk)
+    }
+}
+
+/// Which packages go into which index: every configured architecture
+/// (`all` packages in each, and alone in `binary-all`) and `source`.
+/// `archs[i]` is package i's architecture, `source` for a `.dsc`, `None`
+/// for a file of a source package (in no index).
+pub fn index_members(
+    architectures: &[String],
+    archs: &[Option<&str>],
+) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    for arch in architectures.iter().map(String::as_str).chain(["source"]) {
+        let members = archs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| match (arch, a) {
+                (_, None) => false,
+                ("all" | "source", Some(a)) => *a == arch,
+                (_, Some(a)) => *a == arch || *a == "all",
+            })
+            .map(|(i, _)| i)
+            .collect();
+        out.push((arch.to_string(), members));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn chunks_join_into_one_gzip_and_one_xz_stream() {
+        let a =
+            DebChunk::render(&["Package: a\nVersion: 1\n", "Package: b\nVersion: 2\n"]).expect("a");
+        let b = DebChunk::render(&["Package: c\nVersion: 3\n"]).expect("b");
+        let b = DebChunk::from_bytes(&b.to_bytes()).expect("roundtrip");
+        let expected =
+            "Package: a\nVersion: 1\n\nPackage: b\nVersion: 2\n\nPackage: c\nVersion: 3\n\n";
+        let gz: Vec<u8> = [a.gz.clone(), b.gz.clone()].concat();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .expect("gunzip");
+        assert_eq!(text, expected);
+        let xz = join_xz_blocks(&[
+            (&a.xz_block, a.xz_unpadded, a.plain.len() as u64),
+            (&b.xz_block, b.xz_unpadded, b.plain.len() as u64),
+        ]);
+        // A single-stream decoder (as apt uses) reads every block.
+        let mut text = String::new();
+        liblzma::read::XzDecoder::new(&xz[..])
+            .read_to_string(&mut text)
+            .expect("unxz");
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn all_packages_go_into_every_binary_index() {
+        let archs = ["amd64".to_string(), "all".to_string()];
+        let got = index_members(&archs, &[Some("amd64"), Some("all"), Some("source"), None]);
+        assert_eq!(
+            got,
+            vec![
+                ("amd64".to_string(), vec![0, 1]),
+                ("all".to_string(), vec![1]),
+                ("source".to_string(), vec![2]),
+            ]
+        );
+    }
 }
