@@ -1067,7 +1067,7 @@ impl Repokit {
         let written = blocking(move || {
             let rendered = match config.format {
                 Format::Rpm => {
-                    let chunks = this.chunks(&rt, &config, &pkgs)?;
+                    let chunks = this.rpm_chunks(&rt, &config, &pkgs)?;
                     let refs: Vec<&rpm::repodata::Chunk> = chunks.iter().collect();
                     let content = crate::publish::Content::Rpm {
                         chunks: &refs,
@@ -1175,46 +1175,69 @@ impl Repokit {
         Ok(report)
     }
 
-    /// The compressed chunks of a package list: cached ones are read, the
-    /// others rendered from the packages' cached fragments (on every core)
-    /// and stored.
-    fn chunks(
+    /// The chunks of `runs` (runs of packages), cached under what they
+    /// render (`output`) and their records: cached ones are read, the others
+    /// rendered from the packages' cached fragments (on every core) and
+    /// stored. One mechanism for both formats.
+    fn cached_chunks<C: Send>(
+        &self,
+        rt: &tokio::runtime::Handle,
+        output: &str,
+        runs: &[Vec<&PackageRef>],
+        decode: impl Fn(&[u8]) -> Option<C> + Sync,
+        encode: impl Fn(&C) -> Vec<u8> + Sync,
+        render: impl Fn(&[Bytes]) -> Result<C> + Sync,
+    ) -> Result<Vec<C>> {
+        parallel_map(runs, |run| {
+            let records: Vec<&MetaLocation> = run.iter().map(|p| &p.meta).collect();
+            let key = StorageKey::Chunk(crate::chunks::key(output, &records));
+            if let Some(data) = self.store.get_blocking(rt, &key)?
+                && let Some(chunk) = decode(&data)
+            {
+                return Ok(chunk);
+            }
+            let chunk = render(&self.fragments(rt, run)?)?;
+            self.store
+                .put_immutable_blocking(rt, &key, Bytes::from(encode(&chunk)))?;
+            Ok(chunk)
+        })
+    }
+
+    /// The RPM repodata chunks of a package list.
+    fn rpm_chunks(
         &self,
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
     ) -> Result<Vec<rpm::repodata::Chunk>> {
-        use rpm::repodata::{Chunk, chunk_key, chunk_ranges, render_chunk};
+        use rpm::repodata::{Chunk, render_chunk};
         let shas: Vec<&Sha256> = packages.iter().map(|p| &p.sha256).collect();
-        let ranges = chunk_ranges(&shas);
-        parallel_map(&ranges, |range| {
-            let key = StorageKey::Chunk(chunk_key(&shas[range.clone()], config.compression));
-            if let Some(data) = self.store.get_blocking(rt, &key)?
-                && let Some(chunk) = Chunk::from_bytes(&data)
-            {
-                return Ok(chunk);
-            }
-            let frags = self
-                .fragments(rt, &packages[range.clone()])?
-                .iter()
-                .map(|b| {
-                    rpm::xml::Fragments::from_bytes(b).ok_or_else(|| Error::Corrupt {
-                        key: key.path().to_string(),
+        let runs: Vec<Vec<&PackageRef>> = crate::chunks::ranges(&shas)
+            .into_iter()
+            .map(|r| packages[r].iter().collect())
+            .collect();
+        let output = format!("rpm {:?}", config.compression);
+        self.cached_chunks(
+            rt,
+            &output,
+            &runs,
+            Chunk::from_bytes,
+            Chunk::to_bytes,
+            |raw| {
+                let frags = raw
+                    .iter()
+                    .map(|b| rpm::xml::Fragments::from_bytes(b))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::Corrupt {
+                        key: "meta pack".into(),
                         reason: "unreadable rpm fragments".into(),
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let chunk = render_chunk(&frags, config.compression)?;
-            self.store
-                .put_immutable_blocking(rt, &key, Bytes::from(chunk.to_bytes()))?;
-            Ok(chunk)
-        })
+                    })?;
+                Ok(render_chunk(&frags, config.compression)?)
+            },
+        )
     }
 
-    /// Each APT index's chunks: cached ones are read, the others rendered
-    /// from the packages' cached stanzas (on every core) and stored. A
-    /// chunk's key names the metadata records it renders, which carry the
-    /// repository's pool paths.
+    /// Each APT index (architecture or `source`) with its chunks.
     fn deb_chunks(
         &self,
         rt: &tokio::runtime::Handle,
@@ -1231,48 +1254,39 @@ impl Repokit {
             })
             .collect();
         let members = index_members(&config.architectures, &archs);
-        // Every (index, run) to render, cut at content-defined points.
-        let mut work: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut owner = Vec::new();
+        let mut runs: Vec<Vec<&PackageRef>> = Vec::new();
         for (i, (_, idx)) in members.iter().enumerate() {
             let shas: Vec<&Sha256> = idx.iter().map(|&k| &packages[k].sha256).collect();
-            for r in rpm::repodata::chunk_ranges(&shas) {
-                work.push((i, idx[r].to_vec()));
+            for r in crate::chunks::ranges(&shas) {
+                owner.push(i);
+                runs.push(idx[r].iter().map(|&k| &packages[k]).collect());
             }
         }
-        let chunks = parallel_map(&work, |(_, run)| {
-            let mut id = String::from("deb-chunk-v1\n");
-            for &k in run {
-                let m = &packages[k].meta;
-                id.push_str(&format!("{}:{}:{}\n", m.pack, m.offset, m.len));
-            }
-            let key = StorageKey::Chunk(Sha256::of(id.as_bytes()).as_str().to_string());
-            if let Some(data) = self.store.get_blocking(rt, &key)?
-                && let Some(chunk) = DebChunk::from_bytes(&data)
-            {
-                return Ok(chunk);
-            }
-            let selected: Vec<PackageRef> = run.iter().map(|&k| packages[k].clone()).collect();
-            let raw = self.fragments(rt, &selected)?;
-            let stanzas = raw
-                .iter()
-                .map(|b| {
-                    std::str::from_utf8(b).map_err(|_| Error::Corrupt {
-                        key: key.path().to_string(),
+        let chunks = self.cached_chunks(
+            rt,
+            "deb",
+            &runs,
+            DebChunk::from_bytes,
+            DebChunk::to_bytes,
+            |raw| {
+                let stanzas = raw
+                    .iter()
+                    .map(|b| std::str::from_utf8(b))
+                    .collect::<std::result::Result<Vec<&str>, _>>()
+                    .map_err(|_| Error::Corrupt {
+                        key: "meta pack".into(),
                         reason: "stanza is not UTF-8".into(),
-                    })
-                })
-                .collect::<Result<Vec<&str>>>()?;
-            let chunk = DebChunk::render(&stanzas)?;
-            self.store
-                .put_immutable_blocking(rt, &key, Bytes::from(chunk.to_bytes()))?;
-            Ok(chunk)
-        })?;
+                    })?;
+                Ok(DebChunk::render(&stanzas)?)
+            },
+        )?;
         let mut out: Vec<(String, Vec<DebChunk>)> = members
             .into_iter()
             .map(|(arch, _)| (arch, Vec::new()))
             .collect();
-        for ((i, _), chunk) in work.iter().zip(chunks) {
-            out[*i].1.push(chunk);
+        for (i, chunk) in owner.into_iter().zip(chunks) {
+            out[i].1.push(chunk);
         }
         Ok(out)
     }
@@ -1282,7 +1296,7 @@ impl Repokit {
     fn fragments(
         &self,
         rt: &tokio::runtime::Handle,
-        packages: &[PackageRef],
+        packages: &[&PackageRef],
     ) -> Result<Vec<Bytes>> {
         let mut by_pack: BTreeMap<&Sha256, Vec<usize>> = BTreeMap::new();
         for (i, p) in packages.iter().enumerate() {

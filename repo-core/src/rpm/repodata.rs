@@ -1,8 +1,7 @@
 //! Rendering `repodata/` from cached per-package fragments, in chunks.
 //!
-//! The package list (sorted by location) is cut into runs ("chunks") at
-//! content-defined points: after a package whose SHA-256 starts with a byte
-//! below 4 (one in 64), or after [`CHUNK_MAX`] packages. Each chunk's
+//! The package list (sorted by location) is cut into runs ("chunks", see
+//! `crate::chunks`). Each chunk's
 //! primary, filelists and other XML is compressed as one independent gzip
 //! member (or zstd frame); a metadata file is a header member, the chunk
 //! members and a footer member, concatenated, which every gzip and zstd
@@ -15,15 +14,11 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
 use super::xml::Fragments;
 use crate::names::Sha256;
-
-/// The longest run of packages in one chunk.
-pub const CHUNK_MAX: usize = 256;
 
 /// Compression of primary/filelists/other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -99,34 +94,6 @@ impl std::str::FromStr for Compression {
 
 /// The three index kinds, in repomd order.
 const KINDS: [&str; 3] = ["primary", "filelists", "other"];
-
-/// Cuts `shas` (package checksums in publication order) into chunk ranges.
-pub fn chunk_ranges(shas: &[&Sha256]) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, sha) in shas.iter().enumerate() {
-        let boundary = u8::from_str_radix(&sha.as_str()[..2], 16).unwrap_or(255) < 4;
-        if boundary || i + 1 - start == CHUNK_MAX {
-            out.push(start..i + 1);
-            start = i + 1;
-        }
-    }
-    if start < shas.len() {
-        out.push(start..shas.len());
-    }
-    out
-}
-
-/// The cache key of a chunk: its packages and the output format.
-pub fn chunk_key(shas: &[&Sha256], compression: Compression) -> String {
-    let mut s = String::with_capacity(16 + 65 * shas.len());
-    let _ = writeln!(s, "rpm-chunk-v1 {compression:?}");
-    for sha in shas {
-        s.push_str(sha.as_str());
-        s.push('\n');
-    }
-    Sha256::of(s.as_bytes()).as_str().to_string()
-}
 
 /// One compressed member and the size of what it decompresses to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,29 +292,5 @@ mod tests {
         assert!(text.ends_with("</metadata>\n"));
         let repomd = String::from_utf8(rd.repomd).expect("utf8");
         assert!(repomd.contains(&format!("<open-size>{}</open-size>", text.len())));
-    }
-
-    #[test]
-    fn chunk_boundaries_are_local_to_a_change() {
-        let shas: Vec<Sha256> = (0..2000)
-            .map(|i: u32| Sha256::of(&i.to_be_bytes()))
-            .collect();
-        let refs: Vec<&Sha256> = shas.iter().collect();
-        let before = chunk_ranges(&refs);
-        assert!(before.iter().all(|r| r.len() <= CHUNK_MAX));
-        assert_eq!(before.last().map(|r| r.end), Some(2000));
-        // Insert one package in the middle: at most two chunks differ.
-        let extra = Sha256::of(b"new");
-        let mut changed = refs.clone();
-        changed.insert(1000, &extra);
-        let key = |v: &[&Sha256]| -> Vec<String> {
-            chunk_ranges(v)
-                .into_iter()
-                .map(|r| chunk_key(&v[r], Compression::Gz))
-                .collect()
-        };
-        let (old, new) = (key(&refs), key(&changed));
-        let fresh = new.iter().filter(|k| !old.contains(k)).count();
-        assert!(fresh <= 2, "{fresh} chunks changed");
     }
 }
