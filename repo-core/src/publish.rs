@@ -17,6 +17,18 @@ use crate::sign::Signer;
 pub struct RenderedFile {
     pub path: String,
     pub data: Vec<u8>,
+    /// Further paths that serve the same bytes (APT by-hash names).
+    pub also_at: Vec<String>,
+}
+
+impl RenderedFile {
+    pub fn new(path: impl Into<String>, data: Vec<u8>) -> Self {
+        RenderedFile {
+            path: path.into(),
+            data,
+            also_at: Vec::new(),
+        }
+    }
 }
 
 /// What a publication is rendered from.
@@ -46,21 +58,15 @@ pub fn render(
         Content::Rpm { chunks, packages } => {
             let rd = repodata::assemble(chunks, packages, config.compression, now)?;
             for f in rd.files {
-                out.push(RenderedFile {
-                    path: f.path,
-                    data: f.data,
-                });
+                out.push(RenderedFile::new(f.path, f.data));
             }
             if let Some(s) = signer.as_deref_mut() {
-                out.push(RenderedFile {
-                    path: "repodata/repomd.xml.asc".into(),
-                    data: s.detached_armored(&rd.repomd, when)?,
-                });
+                out.push(RenderedFile::new(
+                    "repodata/repomd.xml.asc",
+                    s.detached_armored(&rd.repomd, when)?,
+                ));
             }
-            out.push(RenderedFile {
-                path: "repodata/repomd.xml".into(),
-                data: rd.repomd,
-            });
+            out.push(RenderedFile::new("repodata/repomd.xml", rd.repomd));
         }
         Content::Deb { indexes } => {
             let codename = config
@@ -84,14 +90,8 @@ pub fn render(
         }
     }
     if let Some(s) = signer {
-        out.push(RenderedFile {
-            path: "repo-key.asc".into(),
-            data: s.public_armored()?,
-        });
-        out.push(RenderedFile {
-            path: "repo-key.gpg".into(),
-            data: s.public_binary()?,
-        });
+        out.push(RenderedFile::new("repo-key.asc", s.public_armored()?));
+        out.push(RenderedFile::new("repo-key.gpg", s.public_binary()?));
     }
     Ok(out)
 }

@@ -1092,15 +1092,15 @@ impl Repokit {
                 let sha = Sha256::of(&data);
                 this.store
                     .put_immutable_blocking(&rt, &StorageKey::Blob(sha.clone()), data)?;
-                let content_type = content_type_for(&f.path).to_string();
-                out.push((
-                    f.path,
-                    FileRef {
-                        sha256: sha,
+                for path in std::iter::once(f.path).chain(f.also_at) {
+                    let content_type = content_type_for(&path).to_string();
+                    let file = FileRef {
+                        sha256: sha.clone(),
                         size,
                         content_type,
-                    },
-                ));
+                    };
+                    out.push((path, file));
+                }
             }
             Ok(out)
         })

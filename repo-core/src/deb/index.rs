@@ -104,12 +104,17 @@ pub fn render(
         };
         let plain: Vec<u8> = chunks
             .iter()
-            .flat_map(|c| c.plain.iter().copied())
-            .collect();
+            .map(|c| c.plain.as_slice())
+            .collect::<Vec<_>>()
+            .concat();
         let (gz, xz) = if chunks.is_empty() {
             (gzip(b"")?, xz(b"")?)
         } else {
-            let gz: Vec<u8> = chunks.iter().flat_map(|c| c.gz.iter().copied()).collect();
+            let gz = chunks
+                .iter()
+                .map(|c| c.gz.as_slice())
+                .collect::<Vec<_>>()
+                .concat();
             let blocks: Vec<(&[u8], u64, u64)> = chunks
                 .iter()
                 .map(|c| (c.xz_block.as_slice(), c.xz_unpadded, c.plain.len() as u64))
@@ -123,14 +128,10 @@ pub fn render(
         ];
         for (name, data) in names.iter().zip([plain, gz, xz]) {
             let d = Digests::of(&data);
-            files.push(RenderedFile {
-                path: format!("{base}/{dir}/by-hash/SHA256/{}", d.sha256),
-                data: data.clone(),
-            });
-            files.push(RenderedFile {
-                path: format!("{base}/{dir}/{name}"),
-                data,
-            });
+            let mut file = RenderedFile::new(format!("{base}/{dir}/{name}"), data);
+            file.also_at
+                .push(format!("{base}/{dir}/by-hash/SHA256/{}", d.sha256));
+            files.push(file);
             listed.push((format!("{dir}/{name}"), d));
         }
     }
@@ -163,19 +164,16 @@ pub fn render(
     let release = release.into_bytes();
     if let Some(s) = signer {
         let when = UNIX_EPOCH + Duration::from_secs(dist.now);
-        files.push(RenderedFile {
-            path: format!("{base}/InRelease"),
-            data: s.clearsign(&release, when)?,
-        });
-        files.push(RenderedFile {
-            path: format!("{base}/Release.gpg"),
-            data: s.detached_armored(&release, when)?,
-        });
+        files.push(RenderedFile::new(
+            format!("{base}/InRelease"),
+            s.clearsign(&release, when)?,
+        ));
+        files.push(RenderedFile::new(
+            format!("{base}/Release.gpg"),
+            s.detached_armored(&release, when)?,
+        ));
     }
-    files.push(RenderedFile {
-        path: format!("{base}/Release"),
-        data: release,
-    });
+    files.push(RenderedFile::new(format!("{base}/Release"), release));
     Ok(files)
 }
 
