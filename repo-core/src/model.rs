@@ -163,9 +163,8 @@ pub struct PackageRef {
 
 /// An immutable package list (`revisions/<repo>/<id>`); the id is the
 /// SHA-256 of its stored text (see [`Revision::to_text`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revision {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     pub seq: u64,
     pub created: u64,

@@ -219,3 +219,55 @@ pub fn rpm_crate_fixture(rel: &str) -> Result<PathBuf> {
     anyhow::ensure!(p.is_file(), "missing fixture {}", p.display());
     Ok(p)
 }
+
+/// What an rpm file says it is, read with the rpm crate (independently of
+/// repokit's reader).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nevra {
+    pub name: String,
+    pub epoch: u32,
+    pub version: String,
+    pub release: String,
+    /// `src` for a source package.
+    pub arch: String,
+}
+
+impl Nevra {
+    pub fn of(path: &Path) -> Result<Nevra> {
+        let m = rpm::PackageMetadata::open(path)?;
+        let arch = if m.is_source_package() {
+            "src"
+        } else {
+            m.get_arch()?
+        };
+        Ok(Nevra {
+            name: m.get_name()?.to_string(),
+            epoch: m.get_epoch().unwrap_or(0),
+            version: m.get_version()?.to_string(),
+            release: m.get_release()?.to_string(),
+            arch: arch.to_string(),
+        })
+    }
+
+    /// `name epoch:version-release.arch`, as the tests' repoquery prints it.
+    pub fn query_line(&self) -> String {
+        format!(
+            "{} {}:{}-{}.{}",
+            self.name, self.epoch, self.version, self.release, self.arch
+        )
+    }
+
+    /// Where repokit (and a createrepo_c tree laid out alike) serves it.
+    pub fn location(&self) -> String {
+        let first = self
+            .name
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+            .unwrap_or('_');
+        format!(
+            "Packages/{first}/{}-{}-{}.{}.rpm",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+}

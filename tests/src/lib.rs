@@ -84,9 +84,10 @@ impl Repokit {
         serde_json::from_str(&text).with_context(|| format!("parsing output of {args:?}: {text}"))
     }
 
-    /// Creates an unsigned APT repository `name` for bookworm, amd64 + all.
-    pub fn create_deb_repo(&self, name: &str) -> Result<()> {
-        self.run(&[
+    /// Creates an APT repository `name` for bookworm, amd64 + all, signed
+    /// by `key` when given.
+    pub fn create_deb_repo(&self, name: &str, key: Option<&str>) -> Result<()> {
+        let mut args = vec![
             "repo",
             "create",
             name,
@@ -96,7 +97,11 @@ impl Repokit {
             "bookworm",
             "--arch",
             "amd64,all",
-        ])?;
+        ];
+        if let Some(k) = key {
+            args.extend(["--sign-with", k]);
+        }
+        self.run(&args)?;
         Ok(())
     }
 

@@ -66,7 +66,7 @@ fn bad_debs_are_rejected_and_nothing_is_stored() -> Result<()> {
     let dir = tmp.path();
     let good = debs::generated_debs(&dir.join("gen"))?;
     let kit = Repokit::new(&dir.join("data"));
-    kit.create_deb_repo("d")?;
+    kit.create_deb_repo("d", None)?;
     kit.run(&["add", "d", &good[0].display().to_string()])?;
 
     let bytes = std::fs::read(&good[1])?;

@@ -43,19 +43,7 @@ fn signed_repo(
         "--uid",
         "repokit archive <archive@example.org>",
     ])?;
-    kit.run(&[
-        "repo",
-        "create",
-        "deb",
-        "--format",
-        "deb",
-        "--codename",
-        "bookworm",
-        "--arch",
-        "amd64,all",
-        "--sign-with",
-        "archive",
-    ])?;
+    kit.create_deb_repo("deb", Some("archive"))?;
     let mut all = files.clone();
     all.push(dsc);
     let added = kit.add_files("deb", &all)?;

@@ -43,7 +43,7 @@ fn packages_stanzas_match_apt_ftparchive() -> Result<()> {
     let mut files = debs::real_debs(200)?;
     files.extend(debs::generated_debs(&tmp.path().join("gen"))?);
     let kit = Repokit::new(&tmp.path().join("data"));
-    kit.create_deb_repo("d")?;
+    kit.create_deb_repo("d", None)?;
     kit.add_files("d", &files)?;
     kit.run(&["publish", "d"])?;
     let out = tmp.path().join("out");

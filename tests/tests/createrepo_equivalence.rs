@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Result;
+use repokit_tests::fixtures::Nevra;
 use repokit_tests::repodata::{read_packages, repomd_locations};
 use repokit_tests::{Repokit, fixtures, run_ok};
 
@@ -13,23 +14,7 @@ use repokit_tests::{Repokit, fixtures, run_ok};
 /// createrepo_c sees the same hrefs and file times.
 fn lay_out(dir: &Path, files: &[PathBuf]) -> Result<()> {
     for f in files {
-        let m = rpm::PackageMetadata::open(f)?;
-        let arch = if m.is_source_package() {
-            "src"
-        } else {
-            m.get_arch()?
-        };
-        let name = m.get_name()?;
-        let first = name
-            .chars()
-            .next()
-            .map(|c| c.to_ascii_lowercase())
-            .unwrap_or('_');
-        let dest = dir.join(format!(
-            "Packages/{first}/{name}-{}-{}.{arch}.rpm",
-            m.get_version()?,
-            m.get_release()?
-        ));
+        let dest = dir.join(Nevra::of(f)?.location());
         std::fs::create_dir_all(dest.parent().expect("parent"))?;
         std::fs::copy(f, &dest)?;
         let mtime = std::fs::metadata(f)?.modified()?;

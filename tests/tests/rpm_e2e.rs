@@ -6,26 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use repokit_tests::clients::{Dnf, rpm_verify_signed};
+use repokit_tests::fixtures::Nevra;
 use repokit_tests::{Repokit, fixtures, http_get};
 
 fn expected_nevras(files: &[PathBuf]) -> Result<Vec<String>> {
-    let mut v = Vec::new();
-    for f in files {
-        let m = rpm::PackageMetadata::open(f)?;
-        let arch = if m.is_source_package() {
-            "src"
-        } else {
-            m.get_arch()?
-        };
-        v.push(format!(
-            "{} {}:{}-{}.{}",
-            m.get_name()?,
-            m.get_epoch().unwrap_or(0),
-            m.get_version()?,
-            m.get_release()?,
-            arch
-        ));
-    }
+    let mut v = files
+        .iter()
+        .map(|f| Nevra::of(f).map(|n| n.query_line()))
+        .collect::<Result<Vec<_>>>()?;
     v.sort();
     Ok(v)
 }
@@ -266,15 +254,8 @@ fn dnf_rejects_a_repository_signed_by_another_key() -> Result<()> {
         "dnf accepted a repomd.xml.asc made by another key"
     );
     let dl = tmp.path().join("dl.rpm");
-    let file = files[0]
-        .file_name()
-        .and_then(|f| f.to_str())
-        .unwrap_or_default();
-    let first = file.chars().next().unwrap_or('_').to_ascii_lowercase();
-    let (status, _, body) = http_get(
-        &format!("{}/repos/r/Packages/{first}/{file}", server.url),
-        &[],
-    )?;
+    let location = Nevra::of(&files[0])?.location();
+    let (status, _, body) = http_get(&format!("{}/repos/r/{location}", server.url), &[])?;
     assert_eq!(status, 200);
     std::fs::write(&dl, body)?;
     assert!(

@@ -158,14 +158,6 @@ impl RpmPackage {
         }
     }
 
-    /// `name-version-release.arch.rpm`, the file name rpm itself would give.
-    pub fn canonical_filename(&self) -> String {
-        format!(
-            "{}-{}-{}.{}.rpm",
-            self.name, self.version, self.release, self.arch
-        )
-    }
-
     /// The identity of a package within one repository: two different files
     /// with the same identity cannot both be in it.
     pub fn identity(&self) -> String {

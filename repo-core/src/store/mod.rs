@@ -319,14 +319,6 @@ impl Store {
         }
     }
 
-    /// Stores `data` as a blob and returns its digest.
-    pub async fn put_blob(&self, data: Bytes) -> Result<Sha256> {
-        let sha = Sha256::of(&data);
-        self.put_immutable(&StorageKey::Blob(sha.clone()), data)
-            .await?;
-        Ok(sha)
-    }
-
     /// Stores the file at `path` as the blob `sha` (already computed by the
     /// caller), streaming it in parts when large.
     pub async fn put_blob_file(&self, path: &FsPath, sha: &Sha256, size: u64) -> Result<()> {
