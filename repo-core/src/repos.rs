@@ -320,7 +320,7 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
                 f.check(&d, name)?;
                 files.push((p, d));
             }
-            let digests = digest_deb(path)?;
+            let digests = crate::deb::index::Digests::of(text.as_bytes());
             Ok(Checked {
                 sha: Sha256::new(digests.sha256.clone())?,
                 size: digests.size,
@@ -328,10 +328,18 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
             })
         }
         Format::Deb => {
-            let mut reader = std::io::BufReader::new(&mut file);
-            let pkg = crate::deb::package::read(&mut reader, size, name, limits)?;
-            drop(reader);
-            let digests = digest_deb(path)?;
+            // One read: small packages are parsed and hashed in memory.
+            let (pkg, digests) = if size <= IN_MEMORY_MAX {
+                let mut data = Vec::with_capacity(size as usize);
+                file.read_to_end(&mut data)?;
+                let pkg = crate::deb::package::read_bytes(&data, name, limits)?;
+                (pkg, crate::deb::index::Digests::of(&data))
+            } else {
+                let mut reader = std::io::BufReader::new(&mut file);
+                let pkg = crate::deb::package::read(&mut reader, size, name, limits)?;
+                drop(reader);
+                (pkg, digest_deb(path)?)
+            };
             Ok(Checked {
                 sha: Sha256::new(digests.sha256.clone())?,
                 size: digests.size,
