@@ -6,6 +6,7 @@
 //! `keyring`) does all IO.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod chunks;
 pub mod deb;
 pub mod error;

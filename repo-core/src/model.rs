@@ -80,6 +80,13 @@ pub struct RepoConfig {
     /// APT: the architectures indexed; `all` adds a `binary-all` index.
     #[serde(default = "default_architectures")]
     pub architectures: Vec<String>,
+    /// Test and composite repositories: seconds without a change after
+    /// which the repository expires (is deleted; its blobs go to GC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
+    /// Composite repositories: the member repositories, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<RepoName>,
     /// Unix seconds.
     pub created: u64,
 }
@@ -132,6 +139,32 @@ pub struct RepoRef {
     pub published: Option<Live>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<Retired>,
+    /// Unix seconds of the last change (new revision or publication); 0
+    /// means never changed since creation. Test repositories expire from here.
+    #[serde(default)]
+    pub updated: u64,
+}
+
+impl RepoRef {
+    /// Unix seconds after which the repository expires, if it does.
+    pub fn expires(&self) -> Option<u64> {
+        let last = self.updated.max(self.config.created);
+        self.config.ttl.map(|t| last.saturating_add(t))
+    }
+}
+
+/// Where a promoted package came from: provenance kept in every revision
+/// that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    /// The repository it was promoted from.
+    pub from: RepoName,
+    /// The change (review) it belongs to.
+    pub change: String,
+    /// The id of the token that promoted it (`-` for the command line).
+    pub token: String,
+    /// Unix seconds.
+    pub at: u64,
 }
 
 /// Where a package's metadata record lives: a byte range of a meta pack.
@@ -159,6 +192,9 @@ pub struct PackageRef {
     /// Path of the package inside a publication.
     pub location: String,
     pub meta: MetaLocation,
+    /// Set on packages that entered the repository by promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// An immutable package list (`revisions/<repo>/<id>`); the id is the
@@ -185,7 +221,8 @@ impl Revision {
     /// seq <n>
     /// created <unix seconds>
     /// pack <sha256>                              (one per meta pack, in index order)
-    /// pkg <sha256> <size> <pack index> <offset> <len> <name> <location> <identity>
+    /// origin <from> <change> <token> <at>        (one per provenance, in index order)
+    /// pkg <sha256> <size> <pack index> <offset> <len> <name> <location> <identity> [<origin index>]
     /// ```
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
@@ -197,6 +234,15 @@ impl Revision {
                 packs.len() - 1
             });
         }
+        let mut origins: Vec<&Origin> = Vec::new();
+        let mut origin_index: std::collections::HashMap<&Origin, usize> =
+            std::collections::HashMap::new();
+        for o in self.packages.iter().filter_map(|p| p.origin.as_ref()) {
+            origin_index.entry(o).or_insert_with(|| {
+                origins.push(o);
+                origins.len() - 1
+            });
+        }
         let mut out = String::with_capacity(64 * packs.len() + 220 * self.packages.len() + 128);
         out.push_str("repokit-revision 1\n");
         let _ = writeln!(out, "parent {}", self.parent.as_deref().unwrap_or("-"));
@@ -205,8 +251,11 @@ impl Revision {
         for p in &packs {
             let _ = writeln!(out, "pack {p}");
         }
+        for o in &origins {
+            let _ = writeln!(out, "origin {} {} {} {}", o.from, o.change, o.token, o.at);
+        }
         for p in &self.packages {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "pkg {} {} {} {} {} {} {} {}",
                 p.sha256,
@@ -218,8 +267,27 @@ impl Revision {
                 p.location,
                 p.identity
             );
+            match &p.origin {
+                Some(o) => {
+                    let _ = writeln!(out, " {}", origin_index[o]);
+                }
+                None => out.push('\n'),
+            }
         }
         out
+    }
+
+    /// The parent, seq, created time and package count of a stored
+    /// revision, without parsing its package lines.
+    pub fn summary_from_text(text: &str) -> Option<(Option<String>, u64, u64, usize)> {
+        let mut lines = text.lines();
+        (lines.next()? == "repokit-revision 1").then_some(())?;
+        let parent = lines.next()?.strip_prefix("parent ")?;
+        let parent = (parent != "-").then(|| parent.to_string());
+        let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
+        let created = lines.next()?.strip_prefix("created ")?.parse().ok()?;
+        let count = lines.filter(|l| l.starts_with("pkg ")).count();
+        Some((parent, seq, created, count))
     }
 
     /// Parses [`Revision::to_text`] output.
@@ -231,10 +299,21 @@ impl Revision {
         let seq = lines.next()?.strip_prefix("seq ")?.parse().ok()?;
         let created = lines.next()?.strip_prefix("created ")?.parse().ok()?;
         let mut packs: Vec<Sha256> = Vec::new();
+        let mut origins: Vec<Origin> = Vec::new();
         let mut packages = Vec::new();
         for line in lines {
             if let Some(p) = line.strip_prefix("pack ") {
                 packs.push(Sha256::new(p).ok()?);
+                continue;
+            }
+            if let Some(o) = line.strip_prefix("origin ") {
+                let mut f = o.split(' ');
+                origins.push(Origin {
+                    from: RepoName::new(f.next()?).ok()?,
+                    change: f.next()?.to_string(),
+                    token: f.next()?.to_string(),
+                    at: f.next()?.parse().ok()?,
+                });
                 continue;
             }
             let mut f = line.strip_prefix("pkg ")?.split(' ');
@@ -246,6 +325,10 @@ impl Revision {
             let name = f.next()?.to_string();
             let location = f.next()?.to_string();
             let identity = f.next()?.to_string();
+            let origin = match f.next() {
+                Some(i) => Some(origins.get(i.parse::<usize>().ok()?)?.clone()),
+                None => None,
+            };
             f.next().is_none().then_some(())?;
             packages.push(PackageRef {
                 identity,
@@ -254,6 +337,7 @@ impl Revision {
                 size,
                 location,
                 meta: MetaLocation { pack, offset, len },
+                origin,
             });
         }
         Some(Revision {
@@ -337,6 +421,7 @@ impl PackageMeta {
             size: self.size,
             location: self.location.clone(),
             meta,
+            origin: None,
         }
     }
 }
@@ -411,11 +496,22 @@ mod tests {
                         offset: 100 * i,
                         len: 100,
                     },
+                    origin: (i > 0).then(|| Origin {
+                        from: RepoName::new("change-1").expect("name"),
+                        change: format!("I{i}"),
+                        token: "-".into(),
+                        at: 1_700_000_000 + i,
+                    }),
                 })
                 .collect(),
         };
         let text = rev.to_text();
         assert_eq!(text.matches("pack ").count(), 1, "packs are listed once");
+        assert_eq!(
+            text.matches("origin ").count(),
+            2,
+            "origins are listed once"
+        );
         assert_eq!(Revision::from_text(&text), Some(rev));
         assert_eq!(Revision::from_text("repokit-revision 2\n"), None);
     }

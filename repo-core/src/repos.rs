@@ -16,12 +16,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::access::{Actor, audit};
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::limits::Limits;
 use crate::model::{
-    FileRef, Format, Head, Live, MetaLocation, PackageInfo, PackageMeta, PackageRef, Publication,
-    RepoConfig, RepoRef, Retired, Revision, Role, content_type_for,
+    FileRef, Format, Head, Live, MetaLocation, Origin, PackageInfo, PackageMeta, PackageRef,
+    Publication, RepoConfig, RepoRef, Retired, Revision, Role, content_type_for,
 };
 use crate::names::{KeyName, RepoName, Sha256, check_file_name};
 use crate::rpm;
@@ -35,6 +36,9 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// How long replaced publications stay reachable at their old paths: longer
 /// than dnf's default metadata cache (48 h).
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(48 * 3600);
+
+/// How long a test repository lives without a change, unless told.
+pub const DEFAULT_TEST_TTL: u64 = 20 * 86_400;
 
 /// How many publication manifests are kept parsed in memory.
 const PUBLICATION_CACHE: usize = 64;
@@ -59,6 +63,76 @@ pub struct CreateRepo {
     /// APT: the architectures (default `amd64`).
     #[serde(default)]
     pub architectures: Vec<String>,
+    /// Test and composite repositories: seconds without a change before
+    /// the repository expires (test default: 20 days; composite: never).
+    #[serde(default)]
+    pub ttl: Option<u64>,
+    /// Composite repositories: the members, in order (earlier ones first
+    /// in the merged view).
+    #[serde(default)]
+    pub members: Vec<RepoName>,
+}
+
+/// Parameters of `promote`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Promote {
+    /// The repository whose published packages are promoted.
+    pub from: RepoName,
+    /// Package specs (as for `remove`); empty means all.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// The change the packages belong to (default: the source repository's
+    /// name); recorded as provenance.
+    #[serde(default)]
+    pub change: Option<String>,
+}
+
+/// What `promote` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromoteReport {
+    pub repo: RepoName,
+    pub from: RepoName,
+    /// The source revision the packages were taken from (its live one).
+    pub source_revision: String,
+    /// Packages new in the target, as stored there (re-signed RPMs are new
+    /// blobs with the same payload).
+    pub promoted: Vec<PackageRef>,
+    /// Packages the target already had with the same bytes.
+    pub unchanged: Vec<PackageRef>,
+    pub revision: Option<String>,
+}
+
+/// One entry of a repository's history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevisionSummary {
+    pub id: String,
+    pub parent: Option<String>,
+    pub seq: u64,
+    pub created: u64,
+    pub packages: usize,
+}
+
+/// What `rollback` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackReport {
+    pub repo: RepoName,
+    /// The revision whose package list was restored.
+    pub restored: String,
+    /// The new head revision (same packages, a new place in the history).
+    pub revision: String,
+    pub packages: usize,
+}
+
+/// A composite republished because one of its members was published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompositeResult {
+    pub repo: RepoName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publication: Option<String>,
+    /// `{"code", "message"}` when the composite could not be published
+    /// (e.g. a conflict between members); its old publication stays live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
 }
 
 /// A distribution, component or architecture name: lowercase letters,
@@ -137,6 +211,9 @@ pub struct PublishReport {
     /// True when nothing had changed since the live publication.
     pub noop: bool,
     pub packages: usize,
+    /// Composite repositories that list this one, republished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub composites: Vec<CompositeResult>,
 }
 
 /// A repository as shown to users.
@@ -147,6 +224,11 @@ pub struct RepoInfo {
     pub head: Option<String>,
     pub published: Option<String>,
     pub packages: usize,
+    /// Unix seconds of the last change.
+    pub updated: u64,
+    /// Unix seconds when the repository expires, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
 }
 
 /// Progress callbacks for long operations (a terminal progress bar).
@@ -169,6 +251,7 @@ pub struct Repokit {
     limits: Limits,
     clock: Clock,
     grace: Duration,
+    actor: Actor,
     publications: Cache<Publication>,
     package_files: Cache<HashMap<String, FileRef>>,
 }
@@ -453,6 +536,7 @@ impl Repokit {
             limits: Limits::default(),
             clock: Arc::new(SystemTime::now),
             grace: DEFAULT_GRACE,
+            actor: Actor::default(),
             publications: Arc::new(Mutex::new(HashMap::new())),
             package_files: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -471,6 +555,36 @@ impl Repokit {
     pub fn with_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
+    }
+
+    /// A handle whose operations are recorded as done by `actor`
+    /// (provenance, audit log); shares the store and caches.
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Repokit {
+            actor,
+            ..self.clone()
+        }
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// Appends to the audit log. The operation has already happened, so a
+    /// failure here is logged rather than reported as the operation's.
+    async fn record(&self, action: &str, repo: &RepoName, detail: serde_json::Value) {
+        if let Err(e) = audit(
+            &self.store,
+            self.now_secs(),
+            &self.actor,
+            action,
+            Some(repo),
+            detail,
+        )
+        .await
+        {
+            tracing::error!(error = %e, %repo, action, "audit record not written");
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -566,10 +680,50 @@ impl Repokit {
                 )
             }
         };
-        if spec.role == Role::Composite {
-            return Err(Error::InvalidInput(
-                "composite repositories are not supported by this version".into(),
-            ));
+        let ttl = match (spec.role, spec.ttl) {
+            (Role::Stable, Some(_)) => {
+                return Err(Error::InvalidInput(
+                    "stable repositories do not expire (no ttl)".into(),
+                ));
+            }
+            (Role::Test, None) => Some(DEFAULT_TEST_TTL),
+            (_, t) => t,
+        };
+        if ttl == Some(0) {
+            return Err(Error::InvalidInput("ttl must be positive".into()));
+        }
+        match spec.role {
+            Role::Composite => {
+                if spec.members.is_empty() {
+                    return Err(Error::InvalidInput(
+                        "a composite repository needs members".into(),
+                    ));
+                }
+                let mut seen = std::collections::HashSet::new();
+                for m in &spec.members {
+                    if !seen.insert(m) || *m == spec.name {
+                        return Err(Error::InvalidInput(format!("member {m} listed twice")));
+                    }
+                    let mr = self.repo_ref(m).await?;
+                    if mr.config.role == Role::Composite {
+                        return Err(Error::InvalidInput(format!(
+                            "member {m} is composite; members are test or stable repositories"
+                        )));
+                    }
+                    if mr.config.format != spec.format || mr.config.component != component {
+                        return Err(Error::InvalidInput(format!(
+                            "member {m} is a {:?} repository with component {}",
+                            mr.config.format, mr.config.component
+                        )));
+                    }
+                }
+            }
+            _ if !spec.members.is_empty() => {
+                return Err(Error::InvalidInput(
+                    "only composite repositories have members".into(),
+                ));
+            }
+            _ => {}
         }
         if let Some(key) = &spec.sign_with {
             self.keyring.signer(key)?;
@@ -584,15 +738,26 @@ impl Repokit {
                 codename,
                 component,
                 architectures,
+                ttl,
+                members: spec.members,
                 created: self.now_secs(),
             },
             head: None,
             published: None,
             retired: Vec::new(),
+            updated: 0,
         };
         self.store.create_ref(&r).await?;
         tracing::info!(repo = %r.config.name, "created repository");
+        self.record(
+            "create",
+            &r.config.name,
+            serde_json::to_value(&r.config).unwrap_or_default(),
+        )
+        .await;
         Ok(RepoInfo {
+            expires: r.expires(),
+            updated: r.config.created,
             config: r.config,
             head: None,
             published: None,
@@ -608,6 +773,8 @@ impl Repokit {
     async fn info(&self, r: RepoRef) -> Result<RepoInfo> {
         let packages = self.head_packages(&r).await?.len();
         Ok(RepoInfo {
+            expires: r.expires(),
+            updated: r.updated.max(r.config.created),
             head: r.head.map(|h| h.revision),
             published: r.published.map(|p| p.publication),
             packages,
@@ -625,7 +792,14 @@ impl Repokit {
 
     /// Deletes a repository; its files are collected later as garbage.
     pub async fn delete_repo(&self, name: &RepoName) -> Result<()> {
-        self.store.delete_ref(name).await
+        self.store.delete_ref(name).await?;
+        self.record("delete", name, serde_json::json!({})).await;
+        Ok(())
+    }
+
+    /// The role of a repository (what the server checks scopes against).
+    pub async fn role(&self, name: &RepoName) -> Result<Role> {
+        Ok(self.repo_ref(name).await?.config.role)
     }
 
     /// The packages of the head revision.
@@ -859,6 +1033,19 @@ impl Repokit {
         progress: Arc<dyn Progress>,
     ) -> Result<AddReport> {
         let r = self.repo_ref(name).await?;
+        match r.config.role {
+            Role::Stable => {
+                return Err(Error::Forbidden(format!(
+                    "{name} is a stable repository: packages enter it only by promotion"
+                )));
+            }
+            Role::Composite => {
+                return Err(Error::Forbidden(format!(
+                    "{name} is a composite repository: add packages to one of its members"
+                )));
+            }
+            Role::Test => {}
+        }
         if uploads.is_empty() {
             return Err(Error::InvalidInput("no package files given".into()));
         }
@@ -901,9 +1088,17 @@ impl Repokit {
         })
         .await?;
         progress.finish();
-        let report = self.add_refs(name, refs).await;
+        let report = self.add_refs(name, refs).await?;
         tracing::debug!("revision written");
-        report
+        if !report.added.is_empty() {
+            self.record(
+                "add",
+                name,
+                changed_packages(&report.added, &report.revision),
+            )
+            .await;
+        }
+        Ok(report)
     }
 
     /// Adds already stored packages to a repository as one new revision.
@@ -950,6 +1145,7 @@ impl Repokit {
                 current.sort_by(|a, b| a.location.cmp(&b.location));
                 let rev = self.write_revision(&r, current, now).await?;
                 r.head = Some(rev.clone());
+                r.updated = now;
                 Ok(Update::Write(
                     Box::new(r),
                     AddReport {
@@ -997,8 +1193,14 @@ impl Repokit {
             return Err(Error::InvalidInput("no package given to remove".into()));
         }
         let now = self.now_secs();
-        self.store
+        let report = self
+            .store
             .update_ref(name, async |mut r: RepoRef| {
+                if r.config.role == Role::Composite {
+                    return Err(Error::Forbidden(format!(
+                        "{name} is a composite repository: remove from one of its members"
+                    )));
+                }
                 let packages = self.head_packages(&r).await?;
                 let mut keep = Vec::with_capacity(packages.len());
                 let mut removed = Vec::new();
@@ -1022,6 +1224,7 @@ impl Repokit {
                 }
                 let rev = self.write_revision(&r, keep, now).await?;
                 r.head = Some(rev.clone());
+                r.updated = now;
                 Ok(Update::Write(
                     Box::new(r),
                     RemoveReport {
@@ -1031,13 +1234,57 @@ impl Repokit {
                     },
                 ))
             })
-            .await
+            .await?;
+        self.record(
+            "remove",
+            name,
+            changed_packages(&report.removed, &report.revision),
+        )
+        .await;
+        Ok(report)
     }
 
     /// Renders the head revision, stores it and makes it live with one
-    /// compare-and-swap. A publish with nothing changed is a no-op.
+    /// compare-and-swap. A publish with nothing changed is a no-op. A
+    /// composite first takes its members' live packages; the composites
+    /// listing a published repository are republished after it.
     pub async fn publish(&self, name: &RepoName) -> Result<PublishReport> {
-        let r = self.repo_ref(name).await?;
+        let mut report = self.publish_one(name).await?;
+        if report.noop {
+            return Ok(report);
+        }
+        for r in self.store.list_refs().await? {
+            if r.config.role != Role::Composite || !r.config.members.contains(name) {
+                continue;
+            }
+            let result = match self.publish_one(&r.config.name).await {
+                Ok(p) => CompositeResult {
+                    repo: r.config.name,
+                    publication: Some(p.publication),
+                    error: None,
+                },
+                Err(e) => {
+                    tracing::warn!(composite = %r.config.name, error = %e, "composite not republished");
+                    CompositeResult {
+                        repo: r.config.name,
+                        publication: None,
+                        error: Some(
+                            serde_json::json!({"code": e.code(), "message": e.to_string()}),
+                        ),
+                    }
+                }
+            };
+            report.composites.push(result);
+        }
+        Ok(report)
+    }
+
+    async fn publish_one(&self, name: &RepoName) -> Result<PublishReport> {
+        let mut r = self.repo_ref(name).await?;
+        if r.config.role == Role::Composite {
+            self.refresh_composite(&r).await?;
+            r = self.repo_ref(name).await?;
+        }
         let (head_id, seq) = match &r.head {
             Some(h) => (h.revision.clone(), h.seq),
             None => (String::new(), 0),
@@ -1063,6 +1310,7 @@ impl Repokit {
                 revision: head_id,
                 noop: true,
                 packages: self.head_packages(&r).await?.len(),
+                composites: Vec::new(),
             });
         }
         let packages = self.head_packages(&r).await?;
@@ -1149,6 +1397,7 @@ impl Repokit {
                             revision: live.revision.clone(),
                             noop: true,
                             packages: count,
+                            composites: Vec::new(),
                         }));
                     }
                 }
@@ -1166,6 +1415,7 @@ impl Repokit {
                     at: now,
                     inputs: inputs.clone(),
                 });
+                cur.updated = now;
                 Ok(Update::Write(
                     Box::new(cur),
                     PublishReport {
@@ -1174,13 +1424,398 @@ impl Repokit {
                         revision: head_id.clone(),
                         noop: false,
                         packages: count,
+                        composites: Vec::new(),
                     },
                 ))
             })
             .await?;
         self.cache_publication(Arc::new(publication));
         tracing::info!(repo = %name, publication = %report.publication, noop = report.noop, "published");
+        if !report.noop {
+            self.record(
+                "publish",
+                name,
+                serde_json::json!({"publication": report.publication, "revision": report.revision}),
+            )
+            .await;
+        }
         Ok(report)
+    }
+
+    /// The merged package list of a composite: its members' live packages,
+    /// in member order. The same identity or location with different bytes
+    /// in two members is a `Conflict` naming both.
+    async fn composite_packages(&self, config: &RepoConfig) -> Result<Vec<PackageRef>> {
+        let mut by_location: HashMap<String, (PackageRef, RepoName)> = HashMap::new();
+        let mut by_identity: HashMap<String, (Sha256, RepoName)> = HashMap::new();
+        let mut conflicts = Vec::new();
+        for m in &config.members {
+            let r = self.repo_ref(m).await?;
+            let live = r.published.ok_or_else(|| {
+                Error::Conflict(format!("member {m} of {} has no publication", config.name))
+            })?;
+            let packages = if live.revision.is_empty() {
+                Vec::new()
+            } else {
+                self.revision(m, &live.revision).await?.packages
+            };
+            for p in packages {
+                if let Some((sha, other)) = by_identity.get(&p.identity)
+                    && *sha != p.sha256
+                {
+                    conflicts.push(format!(
+                        "{} differs between {other} ({}) and {m} ({})",
+                        p.identity,
+                        &sha.as_str()[..12],
+                        &p.sha256.as_str()[..12]
+                    ));
+                    continue;
+                }
+                if let Some((q, other)) = by_location.get(&p.location) {
+                    if q.sha256 != p.sha256 {
+                        conflicts.push(format!("{} differs between {other} and {m}", p.location));
+                    }
+                    continue;
+                }
+                by_identity.insert(p.identity.clone(), (p.sha256.clone(), m.clone()));
+                by_location.insert(p.location.clone(), (p, m.clone()));
+            }
+        }
+        if !conflicts.is_empty() {
+            conflicts.sort();
+            return Err(Error::Conflict(format!(
+                "members of {} disagree: {}",
+                config.name,
+                conflicts.join("; ")
+            )));
+        }
+        let mut out: Vec<PackageRef> = by_location.into_values().map(|(p, _)| p).collect();
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    /// Moves a composite's head to its members' current live packages.
+    async fn refresh_composite(&self, r: &RepoRef) -> Result<()> {
+        let merged = self.composite_packages(&r.config).await?;
+        let now = self.now_secs();
+        self.store
+            .update_ref(&r.config.name, async |mut cur: RepoRef| {
+                let current = self.head_packages(&cur).await?;
+                let same = cur.head.is_some()
+                    && current.len() == merged.len()
+                    && current
+                        .iter()
+                        .zip(&merged)
+                        .all(|(a, b)| a.location == b.location && a.sha256 == b.sha256);
+                if same {
+                    return Ok(Update::Keep(()));
+                }
+                let rev = self.write_revision(&cur, merged.clone(), now).await?;
+                cur.head = Some(rev);
+                cur.updated = now;
+                Ok(Update::Write(Box::new(cur), ()))
+            })
+            .await
+    }
+
+    /// Promotes packages of `req.from`'s live publication (what was tested)
+    /// into `to`, by reference: the same blobs, except RPMs for a signing
+    /// target, which are re-signed with its key (a new blob; the payload is
+    /// unchanged). Every promoted package records its origin.
+    pub async fn promote(&self, to: &RepoName, req: Promote) -> Result<PromoteReport> {
+        if req.from == *to {
+            return Err(Error::InvalidInput(
+                "a repository cannot be promoted into itself".into(),
+            ));
+        }
+        let change = req.change.clone().unwrap_or_else(|| req.from.to_string());
+        if change.is_empty()
+            || change.len() > 128
+            || !change
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:/+-@#".contains(&b))
+        {
+            return Err(Error::InvalidInput(format!("invalid change id {change:?}")));
+        }
+        let src = self.repo_ref(&req.from).await?;
+        let dst = self.repo_ref(to).await?;
+        if dst.config.role == Role::Composite {
+            return Err(Error::Forbidden(format!(
+                "{to} is a composite repository: promote into one of its members"
+            )));
+        }
+        if src.config.format != dst.config.format || src.config.component != dst.config.component {
+            return Err(Error::InvalidInput(format!(
+                "{} ({:?}, component {}) and {to} ({:?}, component {}) do not match",
+                req.from,
+                src.config.format,
+                src.config.component,
+                dst.config.format,
+                dst.config.component
+            )));
+        }
+        let source_revision = src
+            .published
+            .as_ref()
+            .map(|l| l.revision.clone())
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "{} has no publication: promote what was published and tested",
+                    req.from
+                ))
+            })?;
+        let packages = if source_revision.is_empty() {
+            Vec::new()
+        } else {
+            self.revision(&req.from, &source_revision).await?.packages
+        };
+        let selected: Vec<PackageRef> = if req.packages.is_empty() {
+            packages
+        } else {
+            let mut matched = vec![false; req.packages.len()];
+            let out = packages
+                .into_iter()
+                .filter(|p| {
+                    let mut hit = false;
+                    for (i, s) in req.packages.iter().enumerate() {
+                        if spec_matches(s, p) {
+                            matched[i] = true;
+                            hit = true;
+                        }
+                    }
+                    hit
+                })
+                .collect();
+            if let Some(i) = matched.iter().position(|m| !m) {
+                return Err(Error::not_found("package", req.packages[i].clone()));
+            }
+            out
+        };
+        if selected.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "{} has no packages to promote",
+                req.from
+            )));
+        }
+        if dst.config.format == Format::Deb {
+            for p in &selected {
+                let arch = p.identity.rsplit('_').next().unwrap_or("");
+                if !p.identity.contains("_source/")
+                    && arch != "all"
+                    && arch != "source"
+                    && !dst.config.architectures.iter().any(|a| a == arch)
+                {
+                    return Err(Error::InvalidInput(format!(
+                        "{} is for {arch}, which {to} does not carry",
+                        p.identity
+                    )));
+                }
+            }
+        }
+        let mut refs = match (&dst.config.sign_with, dst.config.format) {
+            (Some(_), Format::Rpm) => {
+                let this = self.clone();
+                let config = dst.config.clone();
+                let rt = tokio::runtime::Handle::current();
+                blocking(move || {
+                    let prepared = parallel_map(&selected, |p| this.resign(&rt, &config, p))?;
+                    this.write_pack(&rt, prepared.into_iter().flatten().collect())
+                })
+                .await?
+            }
+            _ => selected,
+        };
+        let origin = Origin {
+            from: req.from.clone(),
+            change,
+            token: self.actor.token.clone(),
+            at: self.now_secs(),
+        };
+        for r in &mut refs {
+            r.origin = Some(origin.clone());
+        }
+        let added = self.add_refs(to, refs).await?;
+        let report = PromoteReport {
+            repo: to.clone(),
+            from: req.from.clone(),
+            source_revision,
+            promoted: added.added,
+            unchanged: added.unchanged,
+            revision: added.revision,
+        };
+        if !report.promoted.is_empty() {
+            let mut detail = changed_packages(&report.promoted, &report.revision);
+            detail["from"] = serde_json::json!(report.from);
+            detail["change"] = serde_json::json!(origin.change);
+            self.record("promote", to, detail).await;
+        }
+        Ok(report)
+    }
+
+    /// One RPM of a promotion, signed for `config`'s key (reusing an
+    /// earlier signature of the same bytes). Runs on a blocking thread.
+    fn resign(
+        &self,
+        rt: &tokio::runtime::Handle,
+        config: &RepoConfig,
+        p: &PackageRef,
+    ) -> Result<Vec<Prepared>> {
+        let record = self.store.get_ranges_blocking(
+            rt,
+            &StorageKey::MetaPack(p.meta.pack.clone()),
+            std::slice::from_ref(&(p.meta.offset..p.meta.offset + p.meta.len)),
+        )?;
+        let meta = record
+            .first()
+            .and_then(|r| crate::metapack::meta(r))
+            .ok_or_else(|| Error::Corrupt {
+                key: p.meta.pack.to_string(),
+                reason: format!("unreadable record for {}", p.identity),
+            })?;
+        if let Some(key) = &config.sign_with
+            && meta.signed_by.as_deref() == Some(self.keyring.signer(key)?.fingerprint().as_str())
+        {
+            return Ok(vec![Prepared::Known(p.clone())]);
+        }
+        let blob = StorageKey::Blob(p.sha256.clone());
+        let tmp;
+        let path = match self.store.local_path(&blob) {
+            Some(path) => path,
+            None => {
+                tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?;
+                let data = rt.block_on(self.store.get_bytes(&blob))?;
+                std::fs::write(tmp.path(), &data)?;
+                tmp.path().to_path_buf()
+            }
+        };
+        let up = Upload {
+            path,
+            file_name: meta.uploaded_as.clone(),
+            mtime: meta.mtime,
+            take: false,
+        };
+        let checked = check_package(&up.path, &up.file_name, &self.limits, config.format)?;
+        self.store_checked(rt, config, &up, checked)
+    }
+
+    /// The package of `name`'s head that an upload with SHA-256 `sha`
+    /// became (directly, or as its signed variant): lets a repeated upload
+    /// answer without parsing or storing anything.
+    pub async fn find_upload(&self, name: &RepoName, sha: &Sha256) -> Result<Option<PackageRef>> {
+        let r = self.repo_ref(name).await?;
+        let mut wanted = sha.clone();
+        if let (Some(key), Format::Rpm) = (&r.config.sign_with, r.config.format) {
+            let variant = StorageKey::SignedVariant {
+                fingerprint: self.keyring.signer(key)?.fingerprint(),
+                source: sha.clone(),
+            };
+            match self.store.get_json::<PackageRef>(&variant).await? {
+                Some(v) => wanted = v.sha256,
+                None => return Ok(None),
+            }
+        }
+        Ok(self
+            .head_packages(&r)
+            .await?
+            .into_iter()
+            .find(|p| p.sha256 == wanted))
+    }
+
+    /// A repository's history, newest first: the head and its ancestors.
+    pub async fn revisions(&self, name: &RepoName, limit: usize) -> Result<Vec<RevisionSummary>> {
+        let r = self.repo_ref(name).await?;
+        let mut out = Vec::new();
+        let mut next = r.head.map(|h| h.revision);
+        while let Some(id) = next {
+            if out.len() >= limit {
+                break;
+            }
+            let key = StorageKey::Revision {
+                repo: name.clone(),
+                id: id.clone(),
+            };
+            let data = self.store.get_bytes(&key).await?;
+            let text = std::str::from_utf8(&data).unwrap_or_default();
+            let summary = Revision::summary_from_text(text).ok_or_else(|| Error::Corrupt {
+                key: key.path().to_string(),
+                reason: "unreadable revision".into(),
+            })?;
+            next = summary.0.clone();
+            out.push(RevisionSummary {
+                id,
+                parent: summary.0,
+                seq: summary.1,
+                created: summary.2,
+                packages: summary.3,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Makes an earlier revision's package list the head again (as a new
+    /// revision, so the history keeps what happened). Publish to make it live.
+    pub async fn rollback(&self, name: &RepoName, revision: &str) -> Result<RollbackReport> {
+        if revision.is_empty() || !revision.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidInput(format!(
+                "invalid revision {revision:?}"
+            )));
+        }
+        let old = self.revision(name, revision).await?;
+        let now = self.now_secs();
+        let report = self
+            .store
+            .update_ref(name, async |mut r: RepoRef| {
+                if r.config.role == Role::Composite {
+                    return Err(Error::Forbidden(format!(
+                        "{name} is a composite repository: it follows its members"
+                    )));
+                }
+                let rev = self.write_revision(&r, old.packages.clone(), now).await?;
+                r.head = Some(rev.clone());
+                r.updated = now;
+                Ok(Update::Write(
+                    Box::new(r),
+                    RollbackReport {
+                        repo: name.clone(),
+                        restored: revision.to_string(),
+                        revision: rev.revision,
+                        packages: old.packages.len(),
+                    },
+                ))
+            })
+            .await?;
+        self.record(
+            "rollback",
+            name,
+            serde_json::json!({"restored": report.restored, "revision": report.revision}),
+        )
+        .await;
+        Ok(report)
+    }
+
+    /// Deletes every test or composite repository whose TTL has run out
+    /// since its last change; returns their names. Their blobs are left to GC.
+    pub async fn expire(&self) -> Result<Vec<RepoName>> {
+        let now = self.now_secs();
+        let mut gone = Vec::new();
+        for r in self.store.list_refs().await? {
+            if r.config.role == Role::Stable || r.expires().is_none_or(|t| t > now) {
+                continue;
+            }
+            match self.store.delete_ref(&r.config.name).await {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            tracing::info!(repo = %r.config.name, "expired");
+            self.record(
+                "expire",
+                &r.config.name,
+                serde_json::json!({"expired_at": r.expires()}),
+            )
+            .await;
+            gone.push(r.config.name);
+        }
+        Ok(gone)
     }
 
     /// The chunks of `runs` (runs of packages), cached under what they
@@ -1485,6 +2120,15 @@ impl Repokit {
     }
 }
 
+/// Audit detail of an add or remove: the packages and the new revision.
+fn changed_packages(packages: &[PackageRef], revision: &Option<String>) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = packages
+        .iter()
+        .map(|p| serde_json::json!({"identity": p.identity, "sha256": p.sha256}))
+        .collect();
+    serde_json::json!({"packages": list, "revision": revision})
+}
+
 fn spec_matches(spec: &str, p: &PackageRef) -> bool {
     let file = p.location.rsplit('/').next().unwrap_or("");
     if spec == file || spec == p.identity || spec == p.name {
@@ -1520,6 +2164,152 @@ mod tests {
         path
     }
 
+    fn spec(name: &RepoName, role: Role, sign_with: Option<&str>) -> CreateRepo {
+        CreateRepo {
+            name: name.clone(),
+            format: Format::Rpm,
+            role,
+            sign_with: sign_with.map(|k| KeyName::new(k).expect("key")),
+            compression: Compression::Gz,
+            codename: None,
+            component: None,
+            architectures: Vec::new(),
+            ttl: None,
+            members: Vec::new(),
+        }
+    }
+
+    /// Roles: stable takes packages only by promotion (re-signed, with
+    /// provenance), composites merge their members and report conflicts,
+    /// rollback restores a package list, test repositories expire.
+    #[tokio::test]
+    async fn roles_promotion_composites_rollback_expiry() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let kit = Repokit::new(Store::memory(), Keyring::new(dir.path().join("keys")));
+        let t0 = kit.now();
+        for k in ["ci", "release"] {
+            kit.keyring()
+                .generate(
+                    &KeyName::new(k).expect("key"),
+                    "t",
+                    crate::sign::KeyAlgo::Ed25519,
+                    t0,
+                )
+                .expect("key");
+        }
+        let change = RepoName::new("change-1").expect("name");
+        let stable = RepoName::new("stable").expect("name");
+        let gate = RepoName::new("gate").expect("name");
+        kit.create_repo(spec(&change, Role::Test, Some("ci")))
+            .await
+            .expect("create");
+        kit.create_repo(spec(&stable, Role::Stable, Some("release")))
+            .await
+            .expect("create");
+        let mut g = spec(&gate, Role::Composite, None);
+        g.members = vec![stable.clone(), change.clone()];
+        kit.create_repo(g).await.expect("create composite");
+        let up = Upload::from_path(&build_rpm(dir.path(), "alpha")).expect("upload");
+        let err = kit
+            .add(&stable, std::slice::from_ref(&up), Arc::new(NoProgress))
+            .await
+            .expect_err("stable refuses uploads");
+        assert_eq!(err.code(), "forbidden");
+        kit.add(&change, &[up], Arc::new(NoProgress))
+            .await
+            .expect("add");
+        let empty = kit.publish(&stable).await.expect("publish empty stable");
+        let p = kit.publish(&change).await.expect("publish change");
+        assert_eq!(p.composites.len(), 1);
+        assert!(p.composites[0].publication.is_some(), "{p:?}");
+        assert_eq!(kit.packages(&gate).await.expect("gate").len(), 1);
+
+        let promoted = kit
+            .acting_as(crate::access::Actor {
+                token: "abc123".into(),
+                name: "ci".into(),
+            })
+            .promote(
+                &stable,
+                Promote {
+                    from: change.clone(),
+                    packages: vec!["alpha".into()],
+                    change: Some("I42".into()),
+                },
+            )
+            .await
+            .expect("promote");
+        assert_eq!(promoted.promoted.len(), 1);
+        let in_change = &kit.packages(&change).await.expect("change")[0];
+        let in_stable = &kit.packages(&stable).await.expect("stable")[0];
+        assert_ne!(in_stable.sha256, in_change.sha256, "re-signed: a new blob");
+        let origin = in_stable.origin.as_ref().expect("provenance");
+        assert_eq!(
+            (
+                origin.from.as_str(),
+                origin.change.as_str(),
+                origin.token.as_str()
+            ),
+            ("change-1", "I42", "abc123")
+        );
+        // The gate now holds two different alpha builds: reported.
+        let p = kit.publish(&stable).await.expect("publish stable");
+        let err = p.composites[0].error.as_ref().expect("conflict reported");
+        assert_eq!(err["code"], "conflict");
+        assert!(err["message"].as_str().unwrap_or("").contains("alpha"));
+        // Promoting the same package again changes nothing.
+        let again = kit
+            .promote(
+                &stable,
+                Promote {
+                    from: change.clone(),
+                    packages: Vec::new(),
+                    change: None,
+                },
+            )
+            .await
+            .expect("promote again");
+        assert_eq!((again.promoted.len(), again.unchanged.len()), (0, 1));
+
+        let history = kit.revisions(&stable, 10).await.expect("history");
+        assert_eq!(history.len(), 1);
+        let r = kit
+            .rollback(&stable, &empty.revision)
+            .await
+            .expect_err("an empty repository has no revision to restore");
+        assert_eq!(r.code(), "invalid_input");
+        let first = kit.revisions(&change, 10).await.expect("history")[0].clone();
+        assert_eq!(first.packages, 1);
+        let rb = kit
+            .rollback(&stable, &history[0].id)
+            .await
+            .expect("rollback");
+        assert_eq!(rb.packages, 1);
+        assert_eq!(kit.revisions(&stable, 10).await.expect("history").len(), 2);
+
+        let log = crate::access::audit_log(kit.store(), Some(&stable), 100)
+            .await
+            .expect("audit");
+        let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+        assert!(actions.contains(&"promote") && actions.contains(&"rollback"));
+        assert_eq!(
+            log.iter()
+                .find(|r| r.action == "promote")
+                .map(|r| r.actor.token.as_str()),
+            Some("abc123")
+        );
+
+        let later = kit.clone().with_clock(Arc::new(move || {
+            t0 + Duration::from_secs(DEFAULT_TEST_TTL + 3600)
+        }));
+        assert_eq!(later.expire().await.expect("expire"), vec![change.clone()]);
+        assert_eq!(
+            kit.repo(&change).await.expect_err("gone").code(),
+            "not_found"
+        );
+        assert!(kit.repo(&stable).await.is_ok() && kit.repo(&gate).await.is_ok());
+    }
+
     /// The same flow on every backend: add, publish, resolve, no-op publish.
     async fn storage_suite(store: Store, dir: &Path) {
         let kit = Repokit::new(store, Keyring::new(dir.join("keys")));
@@ -1533,6 +2323,8 @@ mod tests {
             codename: None,
             component: None,
             architectures: Vec::new(),
+            ttl: None,
+            members: Vec::new(),
         })
         .await
         .expect("create");
@@ -1651,6 +2443,7 @@ mod tests {
                 offset: 0,
                 len: 0,
             },
+            origin: None,
         };
         for yes in [
             "foo",

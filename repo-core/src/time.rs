@@ -66,3 +66,44 @@ mod tests {
         assert_eq!(rfc2822_utc(951_782_400), "Tue, 29 Feb 2000 00:00:00 UTC");
     }
 }
+
+/// Parses a duration such as `20d`, `12h`, `30m`, `45s` or plain seconds.
+pub fn parse_duration(s: &str) -> crate::Result<u64> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| bad_duration(s))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad_duration(s)),
+    };
+    n.checked_mul(mult).ok_or_else(|| bad_duration(s))
+}
+
+fn bad_duration(s: &str) -> crate::Error {
+    crate::Error::InvalidInput(format!(
+        "invalid duration {s:?} (a number with s, m, h, d or w, e.g. 20d)"
+    ))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("20d").ok(), Some(20 * 86_400));
+        assert_eq!(parse_duration("90").ok(), Some(90));
+        assert_eq!(parse_duration("2h").ok(), Some(7200));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+}

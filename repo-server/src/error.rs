@@ -6,31 +6,57 @@ use actix_web::{HttpResponse, ResponseError};
 
 /// An error as the HTTP API reports it.
 #[derive(Debug)]
-pub struct ApiError(pub repo_core::Error);
+pub enum ApiError {
+    /// Anything repo-core reports.
+    Core(repo_core::Error),
+    /// No token, or one that is not known (401).
+    Unauthorized(String),
+    /// A request body or query that does not parse (400).
+    BadRequest(String),
+}
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        match self {
+            ApiError::Core(e) => e.fmt(f),
+            ApiError::Unauthorized(m) => write!(f, "unauthorized: {m}"),
+            ApiError::BadRequest(m) => write!(f, "invalid input: {m}"),
+        }
     }
 }
 
 impl From<repo_core::Error> for ApiError {
     fn from(e: repo_core::Error) -> Self {
-        ApiError(e)
+        ApiError::Core(e)
+    }
+}
+
+impl ApiError {
+    /// The stable machine-readable code (docs/API.md lists them).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Core(e) => e.code(),
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::BadRequest(_) => "invalid_input",
+        }
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         use repo_core::Error as E;
-        match &self.0 {
-            E::InvalidInput(_) => StatusCode::BAD_REQUEST,
-            E::InvalidPackage { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            E::NotFound { .. } => StatusCode::NOT_FOUND,
-            E::Conflict(_) => StatusCode::CONFLICT,
-            E::Forbidden(_) => StatusCode::FORBIDDEN,
-            E::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Core(e) => match e {
+                E::InvalidInput(_) => StatusCode::BAD_REQUEST,
+                E::InvalidPackage { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                E::NotFound { .. } => StatusCode::NOT_FOUND,
+                E::Conflict(_) => StatusCode::CONFLICT,
+                E::Forbidden(_) => StatusCode::FORBIDDEN,
+                E::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
@@ -38,13 +64,17 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         // Internal details (paths, backend messages) stay in the log.
         let message = if status.is_server_error() {
-            tracing::error!(error = %self.0, "request failed");
+            tracing::error!(error = %self, "request failed");
             "internal error".to_string()
         } else {
-            self.0.to_string()
+            self.to_string()
         };
-        HttpResponse::build(status).json(serde_json::json!({
-            "error": {"code": self.0.code(), "message": message}
+        let mut b = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            b.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        b.json(serde_json::json!({
+            "error": {"code": self.code(), "message": message}
         }))
     }
 }

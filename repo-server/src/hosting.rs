@@ -11,7 +11,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use repo_core::Repokit;
-use repo_core::model::FileRef;
+use repo_core::model::{FileRef, Format};
 use repo_core::names::{RepoName, RepoPath};
 use repo_core::store::StorageKey;
 
@@ -19,25 +19,6 @@ use crate::error::ApiError;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/healthz", web::head().to(healthz))
-        .route("/repos/{name}/{path:.*}", web::get().to(live))
-        .route("/repos/{name}/{path:.*}", web::head().to(live))
-        .route(
-            "/snapshots/{name}/{publication}/{path:.*}",
-            web::get().to(snapshot),
-        )
-        .route(
-            "/snapshots/{name}/{publication}/{path:.*}",
-            web::head().to(snapshot),
-        );
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
 
 fn parse_target(name: &str, path: &str) -> Result<(RepoName, Option<RepoPath>), ApiError> {
     let name = RepoName::new(name)?;
@@ -48,13 +29,13 @@ fn parse_target(name: &str, path: &str) -> Result<(RepoName, Option<RepoPath>), 
 }
 
 fn not_found(what: String) -> ApiError {
-    ApiError(repo_core::Error::NotFound {
+    ApiError::Core(repo_core::Error::NotFound {
         kind: "file",
         name: what,
     })
 }
 
-async fn live(
+pub async fn live(
     req: HttpRequest,
     kit: web::Data<Arc<Repokit>>,
     p: web::Path<(String, String)>,
@@ -64,6 +45,9 @@ async fn live(
     let Some(path) = path else {
         return Err(not_found(format!("{name}/")));
     };
+    if path.as_str() == format!("{name}.repo") || path.as_str() == format!("{name}.sources") {
+        return client_config(&req, &kit, &name, path.as_str().ends_with(".repo")).await;
+    }
     let file = kit
         .resolve_live(&name, path.as_str())
         .await?
@@ -92,7 +76,7 @@ fn is_moving_index(path: &str) -> bool {
     ) || (path.contains("/binary-") || path.contains("/source/")) && !path.contains("/by-hash/")
 }
 
-async fn snapshot(
+pub async fn snapshot(
     req: HttpRequest,
     kit: web::Data<Arc<Repokit>>,
     p: web::Path<(String, String, String)>,
@@ -107,6 +91,98 @@ async fn snapshot(
         .await?
         .ok_or_else(|| not_found(format!("{name}/{publication}/{path}")))?;
     serve(&req, &kit, &file, IMMUTABLE).await
+}
+
+/// A ready-to-use client configuration: a dnf `.repo` file or a deb822
+/// `.sources` file with the key inline (`Signed-By`).
+async fn client_config(
+    req: &HttpRequest,
+    kit: &Repokit,
+    name: &RepoName,
+    dnf: bool,
+) -> Result<HttpResponse, ApiError> {
+    let info = kit.repo(name).await?;
+    let c = &info.config;
+    let base = {
+        let conn = req.connection_info();
+        format!("{}://{}", conn.scheme(), conn.host())
+    };
+    let url = format!("{base}/repos/{name}/");
+    let wanted = if dnf { Format::Rpm } else { Format::Deb };
+    if c.format != wanted {
+        return Err(not_found(format!(
+            "{name}/{name}.{} ({name} is a {:?} repository)",
+            if dnf { "repo" } else { "sources" },
+            c.format
+        )));
+    }
+    let body = if dnf {
+        // A composite's packages carry their members' signatures: every
+        // member's key is listed, and package checks are on only when every
+        // member signs.
+        let mut keys = Vec::new();
+        let mut all_signed = c.sign_with.is_some();
+        if c.sign_with.is_some() {
+            keys.push(format!("{url}repo-key.asc"));
+        }
+        for m in &c.members {
+            let member = kit.repo(m).await?;
+            if member.config.sign_with.is_some() {
+                keys.push(format!("{base}/repos/{m}/repo-key.asc"));
+            } else {
+                all_signed = false;
+            }
+        }
+        let check = u8::from(all_signed);
+        let repo_check = u8::from(c.sign_with.is_some());
+        let mut s = format!(
+            "[{name}]\nname={name}\nbaseurl={url}\nenabled=1\ngpgcheck={check}\nrepo_gpgcheck={repo_check}\nmetadata_expire=60\nskip_if_unavailable=0\n"
+        );
+        if !keys.is_empty() {
+            s.push_str(&format!("gpgkey={}\n", keys.join(" ")));
+        }
+        s
+    } else {
+        let live = match kit.live_publication(name).await {
+            Ok(p) => Some(p),
+            Err(repo_core::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let codename = c.codename.as_deref().unwrap_or_default();
+        let has_sources = live.as_ref().is_some_and(|p| {
+            p.files
+                .contains_key(&format!("dists/{codename}/{}/source/Sources", c.component))
+        });
+        let types = if has_sources { "deb deb-src" } else { "deb" };
+        let mut s = format!(
+            "Types: {types}\nURIs: {url}\nSuites: {codename}\nComponents: {}\nArchitectures: {}\n",
+            c.component,
+            c.architectures
+                .iter()
+                .filter(|a| *a != "all")
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if let Some(key) = &c.sign_with {
+            let armored = kit.keyring().export_public(key)?;
+            s.push_str("Signed-By:\n");
+            for line in String::from_utf8_lossy(&armored).lines() {
+                if line.trim().is_empty() {
+                    s.push_str(" .\n");
+                } else {
+                    s.push(' ');
+                    s.push_str(line);
+                    s.push('\n');
+                }
+            }
+        }
+        s
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, REVALIDATE))
+        .content_type("text/plain; charset=utf-8")
+        .body(body))
 }
 
 enum RangeSpec {

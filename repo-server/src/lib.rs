@@ -4,24 +4,121 @@
 //! the CLI and a running server see each other's changes.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod error;
 pub mod hosting;
+pub mod metrics;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use repo_core::Repokit;
 
-/// Serves `kit` on the given listener until the process is stopped.
-pub async fn serve(kit: Arc<Repokit>, listener: std::net::TcpListener) -> std::io::Result<()> {
-    let data = web::Data::new(kit);
-    HttpServer::new(move || {
+use crate::error::ApiError;
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// API reads need no token.
+    pub public_reads: bool,
+    /// How often expired test repositories are removed.
+    pub expire_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            public_reads: true,
+            expire_every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counts every request under its route pattern (not its path, which
+/// would make one series per file).
+async fn count(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<Arc<api::State>>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        state
+            .metrics
+            .request(&method, &route, res.status().as_u16(), started.elapsed());
+    }
+    Ok(res)
+}
+
+/// Serves `kit` on the given listener until the process is stopped, and
+/// removes expired test repositories every `options.expire_every`. Must be
+/// called on a multi-threaded tokio runtime: repository operations run there.
+pub async fn serve(
+    kit: Arc<Repokit>,
+    listener: std::net::TcpListener,
+    options: Options,
+) -> std::io::Result<()> {
+    let state = Arc::new(api::State {
+        kit: kit.clone(),
+        rt: tokio::runtime::Handle::current(),
+        public_reads: options.public_reads,
+        jobs: api::Jobs::default(),
+        metrics: metrics::Metrics::default(),
+    });
+    let expirer = {
+        let kit = kit.clone();
+        let every = options.expire_every.max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            loop {
+                match kit.expire().await {
+                    Ok(gone) if !gone.is_empty() => tracing::info!(?gone, "expired repositories"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "expiry failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
+    let data = web::Data::new(state);
+    let kit_data = web::Data::new(kit);
+    let result = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(kit_data.clone())
+            .app_data(web::PayloadConfig::new(64 << 10))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(format!("query: {e}")).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()),
+            )
+            .wrap(from_fn(count))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms"))
-            .configure(hosting::configure)
+            .configure(api::configure)
+            .default_service(web::to(not_found))
     })
     .listen(listener)?
     .run()
-    .await
+    .await;
+    expirer.abort();
+    result
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::Core(repo_core::Error::NotFound {
+        kind: "route",
+        name: format!("{} {}", req.method(), req.path()),
+    }))
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use repo_core::access::{self, Scope};
 use repo_core::keyring::Keyring;
 use repo_core::names::{KeyName, RepoName};
-use repo_core::repos::{CreateRepo, NoProgress, Progress, Upload};
+use repo_core::repos::{CreateRepo, NoProgress, Progress, Promote, Upload};
 use repo_core::sign::KeyAlgo;
 use repo_core::store::Store;
+use repo_core::time::{parse_duration, unix};
 use repo_core::{Error, Repokit};
 use serde::Serialize;
 
@@ -72,12 +74,64 @@ enum Command {
     },
     /// Render, sign and atomically switch the live publication.
     Publish { name: String },
+    /// Promote the published packages of FROM (all, or those matching the
+    /// specs) into TO by reference, re-signing RPMs for TO's key.
+    Promote {
+        from: String,
+        to: String,
+        specs: Vec<String>,
+        /// The change the packages belong to (default: FROM).
+        #[arg(long)]
+        change: Option<String>,
+    },
+    /// Make an earlier revision the head again (then `publish`).
+    Rollback { name: String, revision: String },
+    /// A repository's revisions, newest first.
+    History {
+        name: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Delete test and composite repositories whose TTL ran out.
+    Expire,
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log, newest first.
+    Audit {
+        #[arg(long)]
+        repo: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Write the live publication into a directory (atomic symlink swap).
     Export { name: String, dir: PathBuf },
     /// Serve repositories over HTTP.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Require a token with the `read` scope for API reads (repository
+        /// contents over /repos and /snapshots stay public).
+        #[arg(long)]
+        private_reads: bool,
+        /// How often expired test repositories are removed.
+        #[arg(long, default_value = "60s")]
+        expire_every: String,
+        /// Seeds an admin token with this secret at start.
+        #[arg(long, env = "REPOKIT_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret (shown only once).
+    Create {
+        /// read, publish:test, publish:stable or admin (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long, default_value = "token")]
+        name: String,
     },
 }
 
@@ -98,6 +152,7 @@ enum KeyCommand {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum RepoCommand {
     /// Create a repository.
     Create {
@@ -119,6 +174,16 @@ enum RepoCommand {
         /// for a binary-all index).
         #[arg(long, value_delimiter = ',')]
         arch: Vec<String>,
+        /// test (default), stable or composite.
+        #[arg(long, default_value = "test")]
+        role: String,
+        /// Test and composite repositories: lifetime without a change
+        /// (e.g. 20d, the default for test repositories).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Composite repositories: the members, in order, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
     },
     /// List repositories.
     List,
@@ -299,17 +364,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             codename,
             component,
             arch,
+            role,
+            ttl,
+            members,
         }) => {
             let info = kit
                 .create_repo(CreateRepo {
                     name: RepoName::new(name)?,
                     format: format.parse()?,
-                    role: Default::default(),
+                    role: role.parse()?,
                     sign_with: sign_with.map(KeyName::new).transpose()?,
                     compression: compression.parse()?,
                     codename,
                     component,
                     architectures: arch,
+                    ttl: ttl.as_deref().map(parse_duration).transpose()?,
+                    members: members
+                        .into_iter()
+                        .map(RepoName::new)
+                        .collect::<Result<_, _>>()?,
                 })
                 .await?;
             print(json, &info, |i| format!("created {}", i.config.name))
@@ -390,6 +463,91 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             })
         }
+        Command::Promote {
+            from,
+            to,
+            specs,
+            change,
+        } => {
+            let report = kit
+                .promote(
+                    &RepoName::new(to)?,
+                    Promote {
+                        from: RepoName::new(from)?,
+                        packages: specs,
+                        change,
+                    },
+                )
+                .await?;
+            print(json, &report, |r| {
+                format!(
+                    "{} -> {}: {} promoted, {} unchanged, revision {}",
+                    r.from,
+                    r.repo,
+                    r.promoted.len(),
+                    r.unchanged.len(),
+                    r.revision.as_deref().unwrap_or("-")
+                )
+            })
+        }
+        Command::Rollback { name, revision } => {
+            let report = kit.rollback(&RepoName::new(name)?, &revision).await?;
+            print(json, &report, |r| {
+                format!(
+                    "{}: head is now {} (the packages of {})",
+                    r.repo, r.revision, r.restored
+                )
+            })
+        }
+        Command::History { name, limit } => {
+            let revs = kit.revisions(&RepoName::new(name)?, limit).await?;
+            print(json, &revs, |rs| {
+                rs.iter()
+                    .map(|r| format!("{}\t{}\t{} packages", r.seq, r.id, r.packages))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Expire => {
+            let gone = kit.expire().await?;
+            print(json, &gone, |g| {
+                g.iter()
+                    .map(|n| format!("expired {n}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Token(TokenCommand::Create { scopes, name }) => {
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<Scope>, _>>()?;
+            let (secret, token) =
+                access::create_token(kit.store(), &name, scopes, unix(kit.now())).await?;
+            print(
+                json,
+                &serde_json::json!({"secret": secret, "token": token}),
+                |_| secret.clone(),
+            )
+        }
+        Command::Audit { repo, limit } => {
+            let repo = repo.map(RepoName::new).transpose()?;
+            let log = access::audit_log(kit.store(), repo.as_ref(), limit).await?;
+            print(json, &log, |l| {
+                l.iter()
+                    .map(|r| {
+                        format!(
+                            "{}\t{}\t{}\t{}",
+                            r.id,
+                            r.actor.name,
+                            r.action,
+                            r.repo.as_ref().map(|n| n.as_str()).unwrap_or("-")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
         Command::Export { name, dir } => {
             let report = repo_sync::dir::export(&kit, &RepoName::new(name)?, &dir).await?;
             print(json, &report, |r| {
@@ -402,14 +560,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            private_reads,
+            expire_every,
+            admin_token,
+        } => {
+            if let Some(secret) = admin_token {
+                access::seed_token(
+                    kit.store(),
+                    &secret,
+                    "admin",
+                    vec![Scope::Admin],
+                    unix(kit.now()),
+                )
+                .await
+                .context("REPOKIT_ADMIN_TOKEN")?;
+            }
             let listener = std::net::TcpListener::bind(&listen)
                 .with_context(|| format!("binding {listen}"))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, data = %Path::display(&cli.data), "serving");
             // The resolved address on stdout lets callers use port 0.
             println!("listening on http://{addr}");
-            repo_server::serve(Arc::new(kit), listener).await?;
+            let options = repo_server::Options {
+                public_reads: !private_reads,
+                expire_every: std::time::Duration::from_secs(parse_duration(&expire_every)?),
+            };
+            repo_server::serve(Arc::new(kit), listener, options).await?;
             Ok(())
         }
     }

@@ -33,6 +33,11 @@ pub enum StorageKey {
     Publication { repo: RepoName, id: String },
     /// A repository's config and pointers, changed only by compare-and-swap.
     RepoRef(RepoName),
+    /// An API token's record, named by the SHA-256 of the secret (the
+    /// secret itself is never stored).
+    Token(Sha256),
+    /// One audit record; ids sort by time.
+    Audit { day: String, id: String },
 }
 
 fn fan(kind: &str, sha: &Sha256, suffix: &str) -> String {
@@ -54,6 +59,8 @@ impl StorageKey {
             StorageKey::Revision { repo, id } => format!("revisions/{repo}/{id}"),
             StorageKey::Publication { repo, id } => format!("publications/{repo}/{id}.json"),
             StorageKey::RepoRef(repo) => format!("refs/repos/{repo}.json"),
+            StorageKey::Token(sha) => format!("tokens/{sha}.json"),
+            StorageKey::Audit { day, id } => format!("audit/{day}/{id}.json"),
         };
         Path::from(s)
     }
@@ -68,5 +75,10 @@ impl StorageKey {
     /// The prefix under which all repository refs live.
     pub fn repo_refs_prefix() -> Path {
         Path::from("refs/repos")
+    }
+
+    /// The prefix under which the audit log lives.
+    pub fn audit_prefix() -> Path {
+        Path::from("audit")
     }
 }

@@ -411,6 +411,26 @@ impl Store {
         self.get_json(&StorageKey::RepoRef(name.clone())).await
     }
 
+    /// The paths of every object under `prefix`, sorted.
+    pub async fn list_paths(&self, prefix: &object_store::path::Path) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut listing = self.os.list(Some(prefix));
+        while let Some(meta) = listing.next().await {
+            out.push(meta?.location.to_string());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Reads an object by a path that [`Store::list_paths`] returned.
+    pub async fn get_path_bytes(&self, path: &str) -> Result<Bytes> {
+        match self.os.get(&object_store::path::Path::from(path)).await {
+            Ok(r) => Ok(r.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::not_found("object", path)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Every repository ref, sorted by name.
     pub async fn list_refs(&self) -> Result<Vec<RepoRef>> {
         let prefix = StorageKey::repo_refs_prefix();

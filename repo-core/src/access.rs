@@ -1,0 +1,289 @@
+//! Who may do what, and the record of what was done: API tokens (stored
+//! by the SHA-256 of their secret, never the secret) and the append-only
+//! audit log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::{RepoName, Sha256};
+use crate::store::{StorageKey, Store};
+use crate::time::compact_utc;
+
+/// What a token may do. `admin` implies every other scope; every scope
+/// implies `read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Scope {
+    /// Read the API (when reads are not public).
+    #[serde(rename = "read")]
+    Read,
+    /// Create, fill, publish and delete test and composite repositories.
+    #[serde(rename = "publish:test")]
+    PublishTest,
+    /// Promote into, publish, roll back and remove from stable repositories.
+    #[serde(rename = "publish:stable")]
+    PublishStable,
+    /// Everything, including creating and deleting stable repositories.
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::Read,
+        Scope::PublishTest,
+        Scope::PublishStable,
+        Scope::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::PublishTest => "publish:test",
+            Scope::PublishStable => "publish:stable",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "unknown scope {s:?} (read, publish:test, publish:stable or admin)"
+                ))
+            })
+    }
+}
+
+/// A stored token: `tokens/<sha256 of the secret>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    /// Public id (a prefix of the secret's hash): what provenance and the
+    /// audit log record.
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl Token {
+    /// Whether the token grants `scope`.
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes
+            .iter()
+            .any(|&s| s == scope || s == Scope::Admin || scope == Scope::Read)
+    }
+}
+
+/// Secrets are `rk_` and 64 hex digits; anything else is not a token.
+fn check_secret(secret: &str) -> Option<Sha256> {
+    let hex = secret.strip_prefix("rk_")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| Sha256::of(secret.as_bytes()))
+}
+
+/// `n` random bytes as hex.
+pub fn random_hex(n: usize) -> Result<String> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    Ok(hex::encode(buf))
+}
+
+/// Creates a token; returns the secret (shown once) and its record.
+pub async fn create_token(
+    store: &Store,
+    name: &str,
+    scopes: Vec<Scope>,
+    now: u64,
+) -> Result<(String, Token)> {
+    let secret = format!("rk_{}", random_hex(32)?);
+    let token = seed_token(store, &secret, name, scopes, now).await?;
+    Ok((secret, token))
+}
+
+/// Stores a token with a given secret (e.g. `REPOKIT_ADMIN_TOKEN`);
+/// idempotent.
+pub async fn seed_token(
+    store: &Store,
+    secret: &str,
+    name: &str,
+    mut scopes: Vec<Scope>,
+    now: u64,
+) -> Result<Token> {
+    let hash = check_secret(secret).ok_or_else(|| {
+        Error::InvalidInput("a token is \"rk_\" followed by 64 hex digits".into())
+    })?;
+    if scopes.is_empty() {
+        return Err(Error::InvalidInput(
+            "a token needs at least one scope".into(),
+        ));
+    }
+    scopes.sort();
+    scopes.dedup();
+    let key = StorageKey::Token(hash.clone());
+    if let Some(existing) = store.get_json::<Token>(&key).await? {
+        return Ok(existing);
+    }
+    let token = Token {
+        id: hash.as_str()[..12].to_string(),
+        name: name.to_string(),
+        scopes,
+        created: now,
+    };
+    store.put_json_immutable(&key, &token).await?;
+    Ok(token)
+}
+
+/// The token a secret names, if any.
+pub async fn authenticate(store: &Store, secret: &str) -> Result<Option<Token>> {
+    match check_secret(secret) {
+        Some(hash) => store.get_json(&StorageKey::Token(hash)).await,
+        None => Ok(None),
+    }
+}
+
+/// Who performs an operation: recorded in provenance and the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Token id, or `-` for the command line.
+    pub token: String,
+    /// Token name, or `cli`.
+    pub name: String,
+}
+
+impl Default for Actor {
+    fn default() -> Self {
+        Actor {
+            token: "-".into(),
+            name: "cli".into(),
+        }
+    }
+}
+
+impl From<&Token> for Actor {
+    fn from(t: &Token) -> Self {
+        Actor {
+            token: t.id.clone(),
+            name: t.name.clone(),
+        }
+    }
+}
+
+/// One audit record: `audit/<day>/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// `<compact UTC time>-<random>`: sorts by time.
+    pub id: String,
+    /// Unix seconds.
+    pub at: u64,
+    pub actor: Actor,
+    /// `create`, `delete`, `add`, `remove`, `publish`, `promote`,
+    /// `rollback`, `expire`, `token`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<RepoName>,
+    /// What changed (packages, revision, publication).
+    pub detail: serde_json::Value,
+}
+
+/// Appends a record to the audit log.
+pub async fn audit(
+    store: &Store,
+    at: u64,
+    actor: &Actor,
+    action: &str,
+    repo: Option<&RepoName>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let stamp = compact_utc(at);
+    let id = format!("{stamp}-{}", random_hex(6)?);
+    let record = AuditRecord {
+        id: id.clone(),
+        at,
+        actor: actor.clone(),
+        action: action.to_string(),
+        repo: repo.cloned(),
+        detail,
+    };
+    let key = StorageKey::Audit {
+        day: stamp[..8].to_string(),
+        id,
+    };
+    store.put_json_immutable(&key, &record).await
+}
+
+/// The newest `limit` audit records (newest first), optionally of one
+/// repository.
+pub async fn audit_log(
+    store: &Store,
+    repo: Option<&RepoName>,
+    limit: usize,
+) -> Result<Vec<AuditRecord>> {
+    let paths = store.list_paths(&StorageKey::audit_prefix()).await?;
+    let mut out = Vec::new();
+    for path in paths.iter().rev() {
+        if out.len() >= limit {
+            break;
+        }
+        let data = store.get_path_bytes(path).await?;
+        let record: AuditRecord = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            key: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if repo.is_none_or(|r| record.repo.as_ref() == Some(r)) {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tokens_are_found_by_secret_only() -> Result<()> {
+        let store = Store::memory();
+        let (secret, token) = create_token(&store, "ci", vec![Scope::PublishTest], 5).await?;
+        assert_eq!(authenticate(&store, &secret).await?, Some(token.clone()));
+        assert!(token.allows(Scope::Read) && token.allows(Scope::PublishTest));
+        assert!(!token.allows(Scope::PublishStable) && !token.allows(Scope::Admin));
+        let other = format!("rk_{}", "0".repeat(64));
+        assert_eq!(authenticate(&store, &other).await?, None);
+        assert_eq!(authenticate(&store, "not a token").await?, None);
+        // The secret is not stored anywhere.
+        for path in store
+            .list_paths(&object_store::path::Path::from(""))
+            .await?
+        {
+            let data = store.get_path_bytes(&path).await?;
+            assert!(!String::from_utf8_lossy(&data).contains(&secret[3..]));
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn audit_log_is_newest_first_and_filters_by_repo() -> Result<()> {
+        let store = Store::memory();
+        let a = RepoName::new("a")?;
+        let b = RepoName::new("b")?;
+        let actor = Actor::default();
+        for (at, repo) in [(100, &a), (200, &b), (300, &a)] {
+            audit(&store, at, &actor, "add", Some(repo), serde_json::json!({})).await?;
+        }
+        let all = audit_log(&store, None, 10).await?;
+        assert_eq!(
+            all.iter().map(|r| r.at).collect::<Vec<_>>(),
+            [300, 200, 100]
+        );
+        let only_a = audit_log(&store, Some(&a), 10).await?;
+        assert_eq!(only_a.iter().map(|r| r.at).collect::<Vec<_>>(), [300, 100]);
+        assert_eq!(audit_log(&store, None, 1).await?.len(), 1);
+        Ok(())
+    }
+}
