@@ -20,6 +20,19 @@ impl Dnf {
     /// Configures one repository `repo` at `baseurl`, signed by the key at
     /// `key` (armored), with every signature check on.
     pub fn new(dir: &Path, repo: &str, baseurl: &str, key: &Path) -> Result<Dnf> {
+        Self::from_repo_file(
+            dir,
+            repo,
+            &format!(
+                "[{repo}]\nname={repo}\nbaseurl={baseurl}\ngpgkey=file://{}\ngpgcheck=1\nrepo_gpgcheck=1\nmetadata_expire=0\nskip_if_unavailable=0\nenabled=1\n",
+                key.display()
+            ),
+        )
+    }
+
+    /// Configures one repository `repo` from a `.repo` file's text (e.g.
+    /// the one repokit serves), with metadata never taken from a cache.
+    pub fn from_repo_file(dir: &Path, repo: &str, text: &str) -> Result<Dnf> {
         let root = dir.join("root");
         let reposd = dir.join("repos.d");
         for d in [
@@ -42,13 +55,13 @@ impl Dnf {
                 dir.join("persist").display(),
             ),
         )?;
-        std::fs::write(
-            reposd.join(format!("{repo}.repo")),
-            format!(
-                "[{repo}]\nname={repo}\nbaseurl={baseurl}\ngpgkey=file://{}\ngpgcheck=1\nrepo_gpgcheck=1\nmetadata_expire=0\nskip_if_unavailable=0\nenabled=1\n",
-                key.display()
-            ),
-        )?;
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("metadata_expire="))
+            .map(|l| format!("{l}\n"))
+            .chain(std::iter::once("metadata_expire=0\n".to_string()))
+            .collect();
+        std::fs::write(reposd.join(format!("{repo}.repo")), text)?;
         Ok(Dnf {
             root,
             config,
@@ -136,6 +149,23 @@ pub struct Apt {
 impl Apt {
     /// Configures one source `deb [signed-by=key] url codename component`.
     pub fn new(dir: &Path, url: &str, codename: &str, component: &str, key: &Path) -> Result<Apt> {
+        Self::with_sources(
+            dir,
+            &format!(
+                "deb [signed-by={k} arch=amd64] {url} {codename} {component}\ndeb-src [signed-by={k}] {url} {codename} {component}\n",
+                k = key.display()
+            ),
+            None,
+        )
+    }
+
+    /// Configures the sources of a deb822 `.sources` file's text (e.g. the
+    /// one repokit serves, with its key inline).
+    pub fn from_sources_file(dir: &Path, text: &str) -> Result<Apt> {
+        Self::with_sources(dir, "", Some(text))
+    }
+
+    fn with_sources(dir: &Path, list: &str, deb822: Option<&str>) -> Result<Apt> {
         let root = dir.join("root");
         let etc = dir.join("etc");
         for d in [
@@ -152,13 +182,10 @@ impl Apt {
             std::fs::create_dir_all(d)?;
         }
         std::fs::write(root.join("var/lib/dpkg/status"), "")?;
-        std::fs::write(
-            etc.join("sources.list"),
-            format!(
-                "deb [signed-by={k} arch=amd64] {url} {codename} {component}\ndeb-src [signed-by={k}] {url} {codename} {component}\n",
-                k = key.display()
-            ),
-        )?;
+        std::fs::write(etc.join("sources.list"), list)?;
+        if let Some(text) = deb822 {
+            std::fs::write(etc.join("sources.list.d/repokit.sources"), text)?;
+        }
         let config = dir.join("apt.conf");
         let d = dir.display();
         let r = root.display();

@@ -100,6 +100,22 @@ pub fn build_deb(
     Ok(deb)
 }
 
+/// A package with one file and no dependencies: installs into an empty root.
+pub fn leaf_deb(out_dir: &Path, name: &str, version: &str) -> Result<PathBuf> {
+    let file = format!("/usr/share/{name}/VERSION");
+    build_deb(
+        out_dir,
+        &[
+            ("Package", name),
+            ("Version", version),
+            ("Architecture", "all"),
+            ("Maintainer", "repokit tests <tests@example.org>"),
+            ("Description", "a leaf package\n made for the tests."),
+        ],
+        &[(file.as_str(), version)],
+    )
+}
+
 /// Generated packages with every relationship kind: `rk-app` depends on
 /// `rk-lib` (Architecture: all), pre-depends, provides, breaks.
 pub fn generated_debs(out_dir: &Path) -> Result<Vec<PathBuf>> {

@@ -168,6 +168,21 @@ pub fn varied_rpms(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// A package with one file and no dependencies: installs into an empty root.
+pub fn leaf_rpm(dir: &Path, name: &str, version: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let mut b = PackageBuilder::new(name, version, "MIT", "noarch", &format!("{name} summary"));
+    b.using_config(config())
+        .release("1")
+        .description(format!("{name}, a leaf package."))
+        .add_changelog_entry("Tests <tests@example.org>", "- built", BUILD_TIME);
+    b.with_file_contents(
+        format!("{name} {version}\n").into_bytes(),
+        FileOptions::new(format!("/usr/share/{name}/VERSION")),
+    )?;
+    write(dir, b.build()?)
+}
+
 /// A plain package with `files` files (for large corpora).
 pub fn simple_rpm(dir: &Path, name: &str, version: &str, files: usize) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;

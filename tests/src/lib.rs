@@ -3,6 +3,7 @@
 //! subprocess on 127.0.0.1, and the real clients (dnf, rpmkeys, createrepo_c)
 //! driven in isolated configurations.
 
+pub mod api;
 pub mod clients;
 pub mod debs;
 pub mod fixtures;
@@ -122,9 +123,17 @@ impl Repokit {
 
     /// Starts `repokit serve` on a free loopback port.
     pub fn serve(&self) -> Result<Server> {
-        let mut child = self
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        self.serve_with(&[], &[])
+    }
+
+    /// `repokit serve` on a free port with extra arguments and environment.
+    pub fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Server> {
+        let mut cmd = self.command();
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
