@@ -544,8 +544,11 @@ async fn upload(
     let path = tmp.to_path_buf();
     let n = name.clone();
     let (pref, created, revision) = on_core(&state, move || async move {
-        // The same bytes again: answer from the head without parsing.
-        if let Some(p) = kit.find_upload(&n, &sha).await? {
+        // The same bytes again: answer from the head without parsing (only
+        // where uploads are allowed at all; `add` says why not elsewhere).
+        if kit.role(&n).await? == Role::Test
+            && let Some(p) = kit.find_upload(&n, &sha).await?
+        {
             let head = kit.repo(&n).await?.head;
             return Ok((p, false, head));
         }

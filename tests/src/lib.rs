@@ -193,6 +193,23 @@ pub fn http_get(url: &str, headers: &[&str]) -> Result<(u16, String, Vec<u8>)> {
 }
 
 /// Runs a command, failing with its output unless it exits 0.
+/// The status of a HEAD request to each URL, with one curl run.
+pub fn http_head_statuses(urls: &[String]) -> Result<Vec<u16>> {
+    if urls.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut c = Command::new("curl");
+    c.args(["-s", "--head", "-w", "%{http_code}\\n"]);
+    for u in urls {
+        c.args(["-o", "/dev/null", u]);
+    }
+    let out = c.output().context("running curl")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().context("status"))
+        .collect()
+}
+
 pub fn run_ok(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -226,6 +243,8 @@ pub fn stored_objects(data: &Path) -> Vec<PathBuf> {
         "revisions",
         "publications",
         "signed",
+        "audit",
+        "refs",
     ]
     .iter()
     .map(|d| data.join(d))

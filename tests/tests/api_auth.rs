@@ -1,0 +1,335 @@
+//! Every mutating route of the REST API × every kind of caller (no token,
+//! an unknown token, each scope): exactly the allowed combinations succeed,
+//! the others get 401 or 403 with the JSON error envelope and change
+//! nothing; a `publish:test` token never changes a stable repository.
+
+use anyhow::{Context, Result, ensure};
+use repokit_tests::Repokit;
+use repokit_tests::api::{Api, Body, admin_secret};
+use repokit_tests::fixtures::leaf_rpm;
+use serde_json::json;
+
+const CALLERS: [&str; 6] = [
+    "none",
+    "wrong",
+    "read",
+    "publish:test",
+    "publish:stable",
+    "admin",
+];
+
+/// One mutating route: how to prepare for it, how to call it, and which
+/// scopes may.
+struct Case {
+    name: &'static str,
+    allowed: &'static [&'static str],
+    /// Whether the route changes `stable` (checked unchanged otherwise).
+    touches_stable: bool,
+}
+
+#[test]
+fn every_mutating_route_by_every_scope() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["key", "generate", "k", "--algo", "ed25519"])?;
+    let secret = admin_secret();
+    let server = kit.serve_with(
+        &["--private-reads"],
+        &[("REPOKIT_ADMIN_TOKEN", secret.as_str())],
+    )?;
+    let admin = Api::new(&server.url, Some(&secret));
+    let mut secrets = std::collections::HashMap::new();
+    for scope in ["read", "publish:test", "publish:stable", "admin"] {
+        secrets.insert(scope, admin.create_token(scope, &[scope])?.0);
+    }
+    let wrong = format!("rk_{}", "0".repeat(64));
+    let as_caller = |c: &str| -> Api {
+        match c {
+            "none" => admin.as_token(None),
+            "wrong" => admin.as_token(Some(&wrong)),
+            s => admin.as_token(Some(&secrets[s])),
+        }
+    };
+
+    // Fixtures: a published source repository, a test and a stable one.
+    let pkgs = tmp.path().join("pkgs");
+    let pkg = leaf_rpm(&pkgs, "rk-auth", "1.0")?;
+    let admin_ok = |m: &str, p: &str, b: Body<'_>| admin.ok(m, p, b);
+    admin_ok(
+        "POST",
+        "/api/v1/repos",
+        Body::Json(json!({"name": "src", "format": "rpm"})),
+    )?;
+    admin.upload("src", &pkg)?;
+    admin.publish("src")?;
+    admin_ok(
+        "POST",
+        "/api/v1/repos",
+        Body::Json(json!({"name": "t", "format": "rpm"})),
+    )?;
+    admin_ok(
+        "POST",
+        "/api/v1/repos",
+        Body::Json(json!({"name": "s", "format": "rpm", "role": "stable"})),
+    )?;
+    admin_ok(
+        "POST",
+        "/api/v1/repos/s/promote",
+        Body::Json(json!({"from": "src"})),
+    )?;
+    let first_rev = admin_ok("GET", "/api/v1/repos/s/revisions", Body::None)?[0]["id"]
+        .as_str()
+        .context("revision")?
+        .to_string();
+
+    let test_only: &[&str] = &["publish:test", "admin"];
+    let stable_only: &[&str] = &["publish:stable", "admin"];
+    let admin_only: &[&str] = &["admin"];
+    let cases = [
+        Case {
+            name: "create test repo",
+            allowed: test_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "create stable repo",
+            allowed: admin_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "upload into test",
+            allowed: test_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "upload into stable",
+            allowed: &[],
+            touches_stable: true,
+        },
+        Case {
+            name: "remove from test",
+            allowed: test_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "remove from stable",
+            allowed: stable_only,
+            touches_stable: true,
+        },
+        Case {
+            name: "publish test",
+            allowed: test_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "publish stable",
+            allowed: stable_only,
+            touches_stable: true,
+        },
+        Case {
+            name: "promote into test",
+            allowed: test_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "promote into stable",
+            allowed: stable_only,
+            touches_stable: true,
+        },
+        Case {
+            name: "rollback test",
+            allowed: test_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "rollback stable",
+            allowed: stable_only,
+            touches_stable: true,
+        },
+        Case {
+            name: "delete test repo",
+            allowed: test_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "delete stable repo",
+            allowed: admin_only,
+            touches_stable: false,
+        },
+        Case {
+            name: "create token",
+            allowed: admin_only,
+            touches_stable: false,
+        },
+    ];
+    let mut n = 0;
+    let mut checked = 0;
+    for case in &cases {
+        for caller in CALLERS {
+            n += 1;
+            // Put the state each call needs back in place (as admin).
+            match case.name {
+                "remove from test" | "rollback test" => {
+                    admin.upload("t", &pkg)?;
+                }
+                "remove from stable" => {
+                    admin_ok(
+                        "POST",
+                        "/api/v1/repos/s/promote",
+                        Body::Json(json!({"from": "src"})),
+                    )?;
+                }
+                "delete test repo" => {
+                    admin_ok(
+                        "POST",
+                        "/api/v1/repos",
+                        Body::Json(json!({"name": format!("victim-{n}"), "format": "rpm"})),
+                    )?;
+                }
+                "delete stable repo" => {
+                    admin_ok(
+                        "POST",
+                        "/api/v1/repos",
+                        Body::Json(
+                            json!({"name": format!("victim-{n}"), "format": "rpm", "role": "stable"}),
+                        ),
+                    )?;
+                }
+                _ => {}
+            }
+            let t_rev = admin_ok("GET", "/api/v1/repos/t/revisions?limit=1", Body::None)?
+                .get(0)
+                .and_then(|r| r["id"].as_str())
+                .unwrap_or(&first_rev)
+                .to_string();
+            let before = admin_ok("GET", "/api/v1/repos/s", Body::None)?;
+            let api = as_caller(caller);
+            let (method, path, body) = match case.name {
+                "create test repo" => (
+                    "POST",
+                    "/api/v1/repos".to_string(),
+                    Body::Json(json!({"name": format!("new-{n}"), "format": "rpm"})),
+                ),
+                "create stable repo" => (
+                    "POST",
+                    "/api/v1/repos".to_string(),
+                    Body::Json(
+                        json!({"name": format!("new-{n}"), "format": "rpm", "role": "stable"}),
+                    ),
+                ),
+                "upload into test" => (
+                    "PUT",
+                    "/api/v1/repos/t/packages/rk-auth-1.0-1.noarch.rpm".to_string(),
+                    Body::File(&pkg),
+                ),
+                "upload into stable" => (
+                    "PUT",
+                    "/api/v1/repos/s/packages/rk-auth-1.0-1.noarch.rpm".to_string(),
+                    Body::File(&pkg),
+                ),
+                "remove from test" => (
+                    "DELETE",
+                    "/api/v1/repos/t/packages/rk-auth".to_string(),
+                    Body::None,
+                ),
+                "remove from stable" => (
+                    "DELETE",
+                    "/api/v1/repos/s/packages/rk-auth".to_string(),
+                    Body::None,
+                ),
+                "publish test" => ("POST", "/api/v1/repos/t/publish".to_string(), Body::None),
+                "publish stable" => ("POST", "/api/v1/repos/s/publish".to_string(), Body::None),
+                "promote into test" => (
+                    "POST",
+                    "/api/v1/repos/t/promote".to_string(),
+                    Body::Json(json!({"from": "src"})),
+                ),
+                "promote into stable" => (
+                    "POST",
+                    "/api/v1/repos/s/promote".to_string(),
+                    Body::Json(json!({"from": "src"})),
+                ),
+                "rollback test" => (
+                    "POST",
+                    "/api/v1/repos/t/rollback".to_string(),
+                    Body::Json(json!({"revision": t_rev})),
+                ),
+                "rollback stable" => (
+                    "POST",
+                    "/api/v1/repos/s/rollback".to_string(),
+                    Body::Json(json!({"revision": first_rev})),
+                ),
+                "delete test repo" | "delete stable repo" => {
+                    ("DELETE", format!("/api/v1/repos/victim-{n}"), Body::None)
+                }
+                "create token" => (
+                    "POST",
+                    "/api/v1/tokens".to_string(),
+                    Body::Json(json!({"scopes": ["read"]})),
+                ),
+                other => anyhow::bail!("unknown case {other}"),
+            };
+            let (status, answer) = api.call(method, &path, body)?;
+            let allowed = case.allowed.contains(&caller);
+            if allowed {
+                ensure!(
+                    (200..300).contains(&status),
+                    "{} as {caller}: {status} {answer}",
+                    case.name
+                );
+            } else {
+                let want = match caller {
+                    "none" | "wrong" => 401,
+                    _ => 403,
+                };
+                ensure!(
+                    status == want,
+                    "{} as {caller}: {status} (want {want}) {answer}",
+                    case.name
+                );
+                let code = &answer["error"]["code"];
+                ensure!(
+                    code == if want == 401 {
+                        "unauthorized"
+                    } else {
+                        "forbidden"
+                    } && answer["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| !m.is_empty()),
+                    "{} as {caller}: envelope {answer}",
+                    case.name
+                );
+            }
+            if !allowed || !case.touches_stable {
+                let after = admin_ok("GET", "/api/v1/repos/s", Body::None)?;
+                ensure!(
+                    before["head"] == after["head"] && before["published"] == after["published"],
+                    "{} as {caller} changed stable",
+                    case.name
+                );
+            }
+            checked += 1;
+        }
+    }
+    ensure!(checked == cases.len() * CALLERS.len());
+    // Reads are private on this server: no token is 401, any token reads.
+    ensure!(
+        as_caller("none")
+            .call("GET", "/api/v1/repos", Body::None)?
+            .0
+            == 401
+    );
+    ensure!(
+        as_caller("wrong")
+            .call("GET", "/api/v1/repos", Body::None)?
+            .0
+            == 401
+    );
+    for c in ["read", "publish:test", "publish:stable", "admin"] {
+        ensure!(
+            as_caller(c).call("GET", "/api/v1/repos", Body::None)?.0 == 200,
+            "{c} reads"
+        );
+    }
+    Ok(())
+}
