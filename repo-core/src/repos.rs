@@ -2077,7 +2077,11 @@ impl Repokit {
     /// then publications retired less than the grace period ago, so a client
     /// that read the old index just before a switch still gets its files.
     pub async fn resolve_live(&self, repo: &RepoName, path: &str) -> Result<Option<FileRef>> {
-        let r = self.repo_ref(repo).await?;
+        let r = self
+            .store
+            .get_ref_shared(repo)
+            .await?
+            .ok_or_else(|| Error::not_found("repository", repo.as_str()))?;
         let Some(live) = &r.published else {
             return Ok(None);
         };

@@ -69,9 +69,30 @@ fn none() -> serde_json::Value {
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $needs:expr, $ok:literal, $body:expr, $summary:literal; )*) => {
-        /// Registers every route of the table.
+        /// Registers hosting, then every route of the table, each resource
+        /// named by its index in [`all_routes`] (the metrics count by it
+        /// without allocating).
         pub fn configure(cfg: &mut web::ServiceConfig) {
-            $( cfg.route($path, web::$method().to($handler)); )*
+            // Hosting is most of the traffic: its two prefixes are matched as
+            // plain strings and the handlers split the rest themselves, so a
+            // download costs no pattern matching.
+            cfg.service(web::scope("/repos").default_service(web::to(hosting::live)))
+                .service(web::scope("/snapshots").default_service(web::to(hosting::snapshot)));
+            let mut index = HOSTING.len();
+            $(
+                let method = actix_web::http::Method::from_bytes(
+                    stringify!($method).to_uppercase().as_bytes(),
+                )
+                .expect("an HTTP method");
+                cfg.service(
+                    web::resource($path)
+                        .name(&index.to_string())
+                        .guard(actix_web::guard::Method(method))
+                        .to($handler),
+                );
+                index += 1;
+            )*
+            debug_assert_eq!(index, HOSTING.len() + ROUTES.len());
         }
         /// The route table (what `openapi.json` describes).
         pub const ROUTES: &[RouteDoc] = &[
@@ -106,10 +127,62 @@ routes! {
     get "/api/v1/jobs/{id}" => job, Needs::Read, 200, none, "A background job's state and result.";
     get "/api/v1/audit" => audit_log, Needs::Read, 200, none, "The audit log, newest first (?repo=, ?limit=).";
     post "/api/v1/tokens" => create_token, Needs::Scope(Scope::Admin), 201, token_schema, "Create an API token; the secret is in the answer only.";
-    get "/repos/{name}/{path:.*}" => hosting::live, Needs::Public, 200, none, "A file of the live publication (also {name}.repo and {name}.sources client configs).";
-    head "/repos/{name}/{path:.*}" => hosting::live, Needs::Public, 200, none, "Headers of a live file.";
-    get "/snapshots/{name}/{publication}/{path:.*}" => hosting::snapshot, Needs::Public, 200, none, "A file of one fixed publication; cacheable forever.";
-    head "/snapshots/{name}/{publication}/{path:.*}" => hosting::snapshot, Needs::Public, 200, none, "Headers of a snapshot file.";
+}
+
+/// The hosting routes (registered by prefix in `configure`).
+pub const HOSTING: &[RouteDoc] = &[
+    RouteDoc {
+        method: "get",
+        path: "/repos/{name}/{path:.*}",
+        summary: "A file of the live publication (also {name}.repo and {name}.sources client configs).",
+        needs: Needs::Public,
+        body: none,
+        ok: 200,
+    },
+    RouteDoc {
+        method: "head",
+        path: "/repos/{name}/{path:.*}",
+        summary: "Headers of a live file.",
+        needs: Needs::Public,
+        body: none,
+        ok: 200,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/snapshots/{name}/{publication}/{path:.*}",
+        summary: "A file of one fixed publication; cacheable forever.",
+        needs: Needs::Public,
+        body: none,
+        ok: 200,
+    },
+    RouteDoc {
+        method: "head",
+        path: "/snapshots/{name}/{publication}/{path:.*}",
+        summary: "Headers of a snapshot file.",
+        needs: Needs::Public,
+        body: none,
+        ok: 200,
+    },
+];
+
+/// Every route: hosting, then the table; a route's index here names it.
+pub fn all_routes() -> impl Iterator<Item = &'static RouteDoc> {
+    HOSTING.iter().chain(ROUTES.iter())
+}
+
+/// The index in [`all_routes`] of a hosting request, by method and prefix.
+pub fn hosting_route(method: &actix_web::http::Method, path: &str) -> Option<usize> {
+    let head = usize::from(method == actix_web::http::Method::HEAD);
+    if method != actix_web::http::Method::GET && head == 0 {
+        return None;
+    }
+    if path.starts_with("/repos/") {
+        Some(head)
+    } else if path.starts_with("/snapshots/") {
+        Some(2 + head)
+    } else {
+        None
+    }
 }
 
 fn create_schema() -> serde_json::Value {
@@ -323,7 +396,7 @@ async fn openapi() -> HttpResponse {
 /// The OpenAPI 3.1 description of [`ROUTES`].
 pub fn openapi_document() -> serde_json::Value {
     let mut paths = serde_json::Map::new();
-    for r in ROUTES {
+    for r in all_routes() {
         // `{path:.*}` is actix's pattern syntax; OpenAPI wants `{path}`.
         let path = r.path.replace(":.*}", "}");
         let params: Vec<serde_json::Value> = path

@@ -35,12 +35,70 @@ fn not_found(what: String) -> ApiError {
     })
 }
 
+/// Splits the percent-decoded request path after `prefix` into `n` leading
+/// segments and the rest; only GET and HEAD are hosting requests.
+fn split_request(
+    req: &HttpRequest,
+    prefix: &str,
+    n: usize,
+) -> Result<(Vec<String>, String), ApiError> {
+    let route_not_found = || {
+        ApiError::Core(repo_core::Error::NotFound {
+            kind: "route",
+            name: format!("{} {}", req.method(), req.path()),
+        })
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(route_not_found());
+    }
+    let raw = req
+        .path()
+        .strip_prefix(prefix)
+        .ok_or_else(route_not_found)?;
+    let decoded = percent_decode(raw)
+        .ok_or_else(|| ApiError::BadRequest(format!("path {raw:?} is not valid UTF-8")))?;
+    let mut parts = decoded.splitn(n + 1, '/');
+    let mut segments = Vec::with_capacity(n);
+    for _ in 0..n {
+        match parts.next() {
+            Some(s) if !s.is_empty() => segments.push(s.to_string()),
+            _ => return Err(route_not_found()),
+        }
+    }
+    let rest = parts.next().ok_or_else(route_not_found)?.to_string();
+    Ok((segments, rest))
+}
+
+/// `%XX` escapes decoded; `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_string());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 pub async fn live(
     req: HttpRequest,
     kit: web::Data<Arc<Repokit>>,
-    p: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, path) = p.into_inner();
+    let (mut segs, path) = split_request(&req, "/repos/", 1)?;
+    let name = segs.pop().unwrap_or_default();
     let (name, path) = parse_target(&name, &path)?;
     let Some(path) = path else {
         return Err(not_found(format!("{name}/")));
@@ -79,10 +137,10 @@ fn is_moving_index(path: &str) -> bool {
 pub async fn snapshot(
     req: HttpRequest,
     kit: web::Data<Arc<Repokit>>,
-    p: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, publication, path) = p.into_inner();
-    let (name, path) = parse_target(&name, &path)?;
+    let (segs, path) = split_request(&req, "/snapshots/", 2)?;
+    let (name, publication) = (&segs[0], segs[1].clone());
+    let (name, path) = parse_target(name, &path)?;
     let Some(path) = path else {
         return Err(not_found(format!("{name}/{publication}/")));
     };
@@ -299,18 +357,116 @@ async fn serve(
             futures::stream::empty::<Result<bytes::Bytes, actix_web::Error>>(),
         )));
     }
+    let blob = StorageKey::Blob(file.sha256.clone());
+    if let Some(path) = kit.store().direct_file(&blob) {
+        let f = match req.app_data::<web::Data<OpenFiles>>() {
+            Some(open) => open.get(&file.sha256, &path),
+            None => std::fs::File::open(&path).map(Arc::new),
+        }
+        .map_err(io_error)?;
+        if len <= LOCAL_INLINE {
+            // One buffer: headers and body leave in one write.
+            return Ok(b.body(local_read(&f, start, len)?));
+        }
+        return Ok(b.body(SizedStream::new(len, local_stream(f, start, len))));
+    }
     let range = (status == StatusCode::PARTIAL_CONTENT).then_some(start..start + len);
     let stream = kit
         .store()
-        .get_stream(&StorageKey::Blob(file.sha256.clone()), range)
+        .get_stream(&blob, range)
         .await?
         .map(|r| r.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string())));
     Ok(b.body(SizedStream::new(len, stream)))
 }
 
+/// Local blobs up to this size are answered from one read.
+const LOCAL_INLINE: u64 = 256 << 10;
+
+/// Bytes read from a local blob per step of a larger response.
+const LOCAL_CHUNK: u64 = 1 << 20;
+
+/// How many blob files are kept open.
+const OPEN_FILES: usize = 1024;
+
+/// Open blob files of a local store, shared by requests: blobs are
+/// immutable, so a file opened once serves every later read of it (with
+/// positioned reads), saving an open and a close per download.
+#[derive(Default)]
+pub struct OpenFiles(
+    std::sync::Mutex<std::collections::HashMap<repo_core::names::Sha256, Arc<std::fs::File>>>,
+);
+
+impl OpenFiles {
+    fn get(
+        &self,
+        sha: &repo_core::names::Sha256,
+        path: &std::path::Path,
+    ) -> std::io::Result<Arc<std::fs::File>> {
+        if let Ok(m) = self.0.lock()
+            && let Some(f) = m.get(sha)
+        {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(std::fs::File::open(path)?);
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= OPEN_FILES {
+                m.clear();
+            }
+            m.insert(sha.clone(), f.clone());
+        }
+        Ok(f)
+    }
+}
+
+fn io_error(e: std::io::Error) -> ApiError {
+    ApiError::Core(repo_core::Error::Io(e))
+}
+
+/// `len` bytes of a local blob from `start`, in one positioned read.
+fn local_read(f: &std::fs::File, start: u64, len: u64) -> Result<bytes::Bytes, ApiError> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact_at(&mut buf, start).map_err(io_error)?;
+    Ok(bytes::Bytes::from(buf))
+}
+
+/// `len` bytes of a local blob from `start`, in steps of up to 1 MiB read
+/// inline (page-cache reads of microseconds; a hand-off to a blocking
+/// thread per step would cost more than the read).
+fn local_stream(
+    f: Arc<std::fs::File>,
+    start: u64,
+    len: u64,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, actix_web::Error>> + 'static {
+    futures::stream::unfold((f, start, len), |(f, pos, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(LOCAL_CHUNK);
+        match local_read(&f, pos, n) {
+            Ok(b) => Some((Ok(b), (f, pos + n, left - n))),
+            Err(e) => Some((
+                Err(actix_web::error::ErrorInternalServerError(e.to_string())),
+                (f, pos, 0),
+            )),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_percent_decoded() {
+        assert_eq!(
+            percent_decode("a%2bb_1.0.deb").as_deref(),
+            Some("a+b_1.0.deb")
+        );
+        assert_eq!(percent_decode("plain/x").as_deref(), Some("plain/x"));
+        assert_eq!(percent_decode("bad%zz%2").as_deref(), Some("bad%zz%2"));
+        assert_eq!(percent_decode("%ff"), None);
+    }
 
     #[test]
     fn ranges_follow_rfc_9110() {

@@ -38,25 +38,32 @@ impl Default for Options {
     }
 }
 
-/// Counts every request under its route pattern (not its path, which
-/// would make one series per file).
+/// Counts every request under its route (not its path, which would make
+/// one series per file) and logs it at `info` (free when not enabled).
 async fn count(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
     let state = req.app_data::<web::Data<Arc<api::State>>>().cloned();
     let res = next.call(req).await?;
+    let took = started.elapsed();
+    let status = res.status().as_u16();
     if let Some(state) = state {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        state
-            .metrics
-            .request(&method, &route, res.status().as_u16(), started.elapsed());
+        let r = res.request();
+        let route = match r.match_name() {
+            Some(n) => n.parse().ok(),
+            None => api::hosting_route(r.method(), r.path()),
+        };
+        state.metrics.request(route, status, took);
     }
+    tracing::info!(
+        method = %res.request().method(),
+        path = res.request().path(),
+        status,
+        micros = took.as_micros() as u64,
+        "request"
+    );
     Ok(res)
 }
 
@@ -91,10 +98,12 @@ pub async fn serve(
     };
     let data = web::Data::new(state);
     let kit_data = web::Data::new(kit);
+    let open_files = web::Data::new(hosting::OpenFiles::default());
     let result = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(kit_data.clone())
+            .app_data(open_files.clone())
             .app_data(web::PayloadConfig::new(64 << 10))
             .app_data(
                 web::QueryConfig::default()
@@ -105,7 +114,6 @@ pub async fn serve(
                     .error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()),
             )
             .wrap(from_fn(count))
-            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms"))
             .configure(api::configure)
             .default_service(web::to(not_found))
     })

@@ -1,18 +1,29 @@
-//! Prometheus metrics: request counts and latencies per route pattern,
-//! upload and publish counters. Rendered in the text exposition format.
+//! Prometheus metrics: request counts and time per route of the route
+//! table and status, upload and publish counters. Lock-free counters,
+//! rendered in the text exposition format.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// (method, route pattern, status) -> (count, seconds in total).
-type RequestCounts = BTreeMap<(String, String, u16), (u64, f64)>;
+use crate::api::all_routes;
+
+/// The statuses counted one by one; any other is counted as `other`.
+const STATUSES: [u16; 17] = [
+    200, 201, 202, 206, 304, 400, 401, 403, 404, 405, 409, 413, 416, 422, 500, 503, 0,
+];
+
+fn status_slot(status: u16) -> usize {
+    STATUSES
+        .iter()
+        .position(|&s| s == status)
+        .unwrap_or(STATUSES.len() - 1)
+}
 
 /// Counters shared by every worker.
-#[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<RequestCounts>,
+    /// Per route (the last slot: no route matched) and status: count and
+    /// microseconds spent.
+    requests: Vec<[(AtomicU64, AtomicU64); STATUSES.len()]>,
     uploads: AtomicU64,
     upload_bytes: AtomicU64,
     publishes: AtomicU64,
@@ -20,15 +31,29 @@ pub struct Metrics {
     publish_time: AtomicU64,
 }
 
-impl Metrics {
-    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
-        if let Ok(mut m) = self.requests.lock() {
-            let e = m
-                .entry((method.to_string(), route.to_string(), status))
-                .or_default();
-            e.0 += 1;
-            e.1 += took.as_secs_f64();
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: (0..=all_routes().count())
+                .map(|_| std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))))
+                .collect(),
+            uploads: AtomicU64::new(0),
+            upload_bytes: AtomicU64::new(0),
+            publishes: AtomicU64::new(0),
+            publish_time: AtomicU64::new(0),
         }
+    }
+}
+
+impl Metrics {
+    /// Counts a request answered by route `route` (an index into
+    /// [`all_routes`]; `None` when no route matched).
+    pub fn request(&self, route: Option<usize>, status: u16, took: Duration) {
+        let last = self.requests.len() - 1;
+        let r = route.filter(|&i| i < last).unwrap_or(last);
+        let (n, t) = &self.requests[r][status_slot(status)];
+        n.fetch_add(1, Ordering::Relaxed);
+        t.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub fn upload(&self, bytes: u64) {
@@ -44,30 +69,44 @@ impl Metrics {
 
     pub fn render(&self, jobs: &[(&str, usize)]) -> String {
         use std::fmt::Write;
+        let mut counts = String::new();
+        let mut times = String::new();
+        let routes: Vec<_> = all_routes().collect();
+        for (r, per_status) in self.requests.iter().enumerate() {
+            let (method, route) = routes
+                .get(r)
+                .map(|d| (d.method.to_uppercase(), d.path))
+                .unwrap_or_else(|| ("-".into(), "unmatched"));
+            for (slot, (n, t)) in per_status.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let status = match STATUSES[slot] {
+                    0 => "other".to_string(),
+                    s => s.to_string(),
+                };
+                let labels = format!(
+                    "method=\"{method}\",route=\"{}\",status=\"{status}\"",
+                    escape(route)
+                );
+                let _ = writeln!(counts, "repokit_http_requests_total{{{labels}}} {n}");
+                let secs = t.load(Ordering::Relaxed) as f64 / 1e6;
+                let _ = writeln!(
+                    times,
+                    "repokit_http_request_seconds_total{{{labels}}} {secs:.6}"
+                );
+            }
+        }
         let mut out = String::new();
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "# HELP repokit_http_requests_total HTTP requests by method, route and status.\n# TYPE repokit_http_requests_total counter"
+            "# HELP repokit_http_requests_total HTTP requests by method, route and status.\n# TYPE repokit_http_requests_total counter\n{counts}"
         );
-        let requests = self.requests.lock().map(|m| m.clone()).unwrap_or_default();
-        for ((method, route, status), (n, _)) in &requests {
-            let _ = writeln!(
-                out,
-                "repokit_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
-        }
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "# HELP repokit_http_request_seconds_total Time spent answering, by method, route and status.\n# TYPE repokit_http_request_seconds_total counter"
+            "# HELP repokit_http_request_seconds_total Time spent answering, by method, route and status.\n# TYPE repokit_http_request_seconds_total counter\n{times}"
         );
-        for ((method, route, status), (_, secs)) in &requests {
-            let _ = writeln!(
-                out,
-                "repokit_http_request_seconds_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {secs:.6}",
-                escape(route)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP repokit_uploads_total Package files uploaded.\n# TYPE repokit_uploads_total counter\nrepokit_uploads_total {}",
@@ -110,23 +149,18 @@ mod tests {
     #[test]
     fn renders_counters_per_route() {
         let m = Metrics::default();
-        m.request(
-            "GET",
-            "/repos/{name}/{path:.*}",
-            200,
-            Duration::from_millis(2),
-        );
-        m.request(
-            "GET",
-            "/repos/{name}/{path:.*}",
-            200,
-            Duration::from_millis(3),
-        );
+        let live = all_routes()
+            .position(|r| r.method == "get" && r.path.starts_with("/repos/"))
+            .expect("hosting route");
+        m.request(Some(live), 200, Duration::from_millis(2));
+        m.request(Some(live), 200, Duration::from_millis(3));
+        m.request(None, 404, Duration::from_millis(1));
         m.upload(10);
         let text = m.render(&[("running", 1)]);
         assert!(text.contains(
             "repokit_http_requests_total{method=\"GET\",route=\"/repos/{name}/{path:.*}\",status=\"200\"} 2"
-        ));
+        ), "{text}");
+        assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"));
         assert!(text.contains("repokit_upload_bytes_total 10"));
         assert!(text.contains("repokit_jobs{state=\"running\"} 1"));
     }

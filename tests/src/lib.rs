@@ -7,6 +7,7 @@ pub mod api;
 pub mod clients;
 pub mod debs;
 pub mod fixtures;
+pub mod load;
 pub mod repodata;
 
 use std::io::{BufRead, BufReader};

@@ -10,6 +10,7 @@
 pub mod fault;
 pub mod keys;
 
+use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
@@ -62,7 +63,17 @@ pub struct Store {
     /// file + link each), the same layout object_store's local backend uses,
     /// without an async round trip per object.
     direct: bool,
+    /// Parsed repository refs of a direct local store, with the identity of
+    /// the file each was read from (a ref is replaced by rename, so a new
+    /// version is a new file): hosting reads a ref per request.
+    refs: Arc<std::sync::Mutex<RefCache>>,
 }
+
+/// (inode, length, mtime seconds, mtime nanoseconds) of a file.
+type FileStamp = (u64, u64, i64, i64);
+
+/// Parsed refs by repository, with the stamp of the file each came from.
+type RefCache = HashMap<RepoName, (FileStamp, Arc<RepoRef>)>;
 
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -82,6 +93,7 @@ impl Store {
             local_root: Some(dir),
             tmp,
             direct: true,
+            refs: Default::default(),
         })
     }
 
@@ -93,6 +105,7 @@ impl Store {
             local_root: None,
             tmp: std::env::temp_dir(),
             direct: false,
+            refs: Default::default(),
         }
     }
 
@@ -110,6 +123,7 @@ impl Store {
             local_root,
             tmp,
             direct: false,
+            refs: Default::default(),
         }
     }
 
@@ -128,6 +142,12 @@ impl Store {
         self.local_root
             .as_ref()
             .map(|root| root.join(key.path().as_ref()))
+    }
+
+    /// The file of a key when the store is a plain local directory whose
+    /// files may be read directly (hosting streams blobs from it).
+    pub fn direct_file(&self, key: &StorageKey) -> Option<PathBuf> {
+        self.direct_path(key)
     }
 
     fn direct_path(&self, key: &StorageKey) -> Option<PathBuf> {
@@ -409,6 +429,47 @@ impl Store {
 
     pub async fn get_ref(&self, name: &RepoName) -> Result<Option<RepoRef>> {
         self.get_json(&StorageKey::RepoRef(name.clone())).await
+    }
+
+    /// A ref for reading, shared. On a direct local store it costs one
+    /// `stat` while the ref is unchanged (the file is small and local, so
+    /// this runs inline); elsewhere it is read from the backend.
+    pub async fn get_ref_shared(&self, name: &RepoName) -> Result<Option<Arc<RepoRef>>> {
+        use std::os::unix::fs::MetadataExt;
+        let Some(path) = self.direct_path(&StorageKey::RepoRef(name.clone())) else {
+            return Ok(self.get_ref(name).await?.map(Arc::new));
+        };
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Ok(mut refs) = self.refs.lock() {
+                    refs.remove(name);
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let stamp = (meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec());
+        if let Ok(refs) = self.refs.lock()
+            && let Some((s, r)) = refs.get(name)
+            && *s == stamp
+        {
+            return Ok(Some(r.clone()));
+        }
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let r: RepoRef = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            key: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let r = Arc::new(r);
+        if let Ok(mut refs) = self.refs.lock() {
+            refs.insert(name.clone(), (stamp, r.clone()));
+        }
+        Ok(Some(r))
     }
 
     /// The paths of every object under `prefix`, sorted.

@@ -32,9 +32,15 @@ struct Args {
     /// Exit non-zero when a target ratio is missed.
     #[arg(long)]
     check: bool,
-    /// Which formats to measure: rpm, deb or all.
+    /// What to measure: rpm, deb, http or all.
     #[arg(long, default_value = "all")]
     format: String,
+    /// Seconds of each HTTP load measurement.
+    #[arg(long, default_value_t = 5)]
+    http_seconds: u64,
+    /// Size of the large package of the HTTP measurement, in MiB.
+    #[arg(long, default_value_t = 16)]
+    http_big_mib: usize,
 }
 
 /// A corpus directory `<kind>-<packages>x<files>`, made by `generate` once
@@ -260,6 +266,21 @@ fn main() -> Result<()> {
     if args.format == "deb" || args.format == "all" {
         rows.extend(deb_rows(&args, work.path())?);
     }
+    let mut load = Vec::new();
+    if args.format == "http" || args.format == "all" {
+        let pkgs = corpus(&args)?.join("pkgs");
+        let mut small: Vec<PathBuf> = std::fs::read_dir(&pkgs)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        small.sort();
+        small.truncate(200);
+        load = repokit_tests::load::measure(
+            work.path(),
+            &small,
+            args.http_big_mib << 20,
+            args.http_seconds,
+        )?;
+    }
     println!(
         "| measurement | repokit | reference | reference time | ratio (ref/repokit) | target |"
     );
@@ -279,6 +300,29 @@ fn main() -> Result<()> {
             r.target,
             if ok { "met" } else { "MISSED" }
         );
+    }
+    if !load.is_empty() {
+        println!();
+        println!(
+            "| HTTP downloads (wrk, 2 threads, {} s) | repokit | nginx | ratio (repokit/nginx) | target |",
+            args.http_seconds
+        );
+        println!("|---|---|---|---|---|");
+        for r in &load {
+            let ratio = r.repokit.bytes_per_sec / r.nginx.bytes_per_sec;
+            let ok = ratio >= 0.8;
+            missed |= !ok;
+            println!(
+                "| {} | {:.0} req/s, {:.1} MiB/s | {:.0} req/s, {:.1} MiB/s | {:.2}x | >= 0.8x {} |",
+                r.what,
+                r.repokit.requests_per_sec,
+                r.repokit.bytes_per_sec / 1048576.0,
+                r.nginx.requests_per_sec,
+                r.nginx.bytes_per_sec / 1048576.0,
+                ratio,
+                if ok { "met" } else { "MISSED" }
+            );
+        }
     }
     println!();
     for n in notes {
