@@ -19,6 +19,8 @@ pub struct RenderedFile {
     pub data: Vec<u8>,
     /// Further paths that serve the same bytes (APT by-hash names).
     pub also_at: Vec<String>,
+    /// The SHA-256 of `data` when the renderer computed it already.
+    pub sha256: Option<String>,
 }
 
 impl RenderedFile {
@@ -27,6 +29,7 @@ impl RenderedFile {
             path: path.into(),
             data,
             also_at: Vec::new(),
+            sha256: None,
         }
     }
 }
@@ -39,9 +42,12 @@ pub enum Content<'a> {
         chunks: &'a [&'a Chunk],
         packages: usize,
     },
-    /// APT: each index (architecture or `source`) with its chunks.
+    /// APT: each index (architecture or `source`) with its chunks and
+    /// their keys; `memo` keeps hash states of index prefixes between
+    /// publishes.
     Deb {
-        indexes: &'a [(String, Vec<&'a crate::deb::index::DebChunk>)],
+        indexes: &'a [(String, Vec<(&'a str, &'a crate::deb::index::DebChunk)>)],
+        memo: Option<&'a crate::deb::index::HashMemo>,
     },
 }
 
@@ -68,7 +74,7 @@ pub fn render(
             }
             out.push(RenderedFile::new("repodata/repomd.xml", rd.repomd));
         }
-        Content::Deb { indexes } => {
+        Content::Deb { indexes, memo } => {
             let codename = config
                 .codename
                 .as_deref()
@@ -86,6 +92,7 @@ pub fn render(
                 &dist,
                 indexes,
                 signer.as_deref_mut(),
+                memo,
             )?);
         }
     }

@@ -254,7 +254,38 @@ pub struct Repokit {
     actor: Actor,
     publications: Cache<Publication>,
     package_files: Cache<HashMap<String, FileRef>>,
+    revisions: Cache<Revision>,
+    deb_chunks: Arc<Mutex<ChunkMemo<crate::deb::index::DebChunk>>>,
+    rpm_chunks: Arc<Mutex<ChunkMemo<rpm::repodata::Chunk>>>,
+    /// Hash states of index prefixes (see `deb::index::HashMemo`).
+    hash_memo: Arc<crate::deb::index::HashMemo>,
 }
+
+/// Decoded index chunks by key, kept while their total size is under
+/// [`CHUNK_MEMO_BYTES`]: a publish of a large repository reads none of the
+/// unchanged ones again.
+struct ChunkMemo<C> {
+    map: HashMap<String, Arc<C>>,
+    bytes: usize,
+}
+
+impl<C> Default for ChunkMemo<C> {
+    fn default() -> Self {
+        ChunkMemo {
+            map: HashMap::new(),
+            bytes: 0,
+        }
+    }
+}
+
+/// An APT index (architecture or `source`) with its chunks by key.
+type DebIndexChunks = (String, Vec<(String, Arc<crate::deb::index::DebChunk>)>);
+
+/// Bytes of decoded chunks kept in memory.
+const CHUNK_MEMO_BYTES: usize = 64 << 20;
+
+/// Parsed revisions kept in memory (a 50,000-package one is tens of MB).
+const REVISION_CACHE: usize = 4;
 
 /// Immutable objects parsed once, keyed by (repository, id).
 type Cache<T> = Arc<Mutex<HashMap<(RepoName, String), Arc<T>>>>;
@@ -539,6 +570,10 @@ impl Repokit {
             actor: Actor::default(),
             publications: Arc::new(Mutex::new(HashMap::new())),
             package_files: Arc::new(Mutex::new(HashMap::new())),
+            revisions: Arc::new(Mutex::new(HashMap::new())),
+            deb_chunks: Default::default(),
+            rpm_chunks: Default::default(),
+            hash_memo: Default::default(),
         }
     }
 
@@ -614,7 +649,29 @@ impl Repokit {
             .ok_or_else(|| Error::not_found("repository", name.as_str()))
     }
 
-    async fn revision(&self, repo: &RepoName, id: &str) -> Result<Revision> {
+    /// A revision, from memory when seen before (they are immutable).
+    async fn revision(&self, repo: &RepoName, id: &str) -> Result<Arc<Revision>> {
+        let cache_key = (repo.clone(), id.to_string());
+        if let Ok(cache) = self.revisions.lock()
+            && let Some(r) = cache.get(&cache_key)
+        {
+            return Ok(r.clone());
+        }
+        let rev = Arc::new(self.read_revision(repo, id).await?);
+        self.cache_revision(cache_key, rev.clone());
+        Ok(rev)
+    }
+
+    fn cache_revision(&self, key: (RepoName, String), rev: Arc<Revision>) {
+        if let Ok(mut cache) = self.revisions.lock() {
+            if cache.len() >= REVISION_CACHE {
+                cache.clear();
+            }
+            cache.insert(key, rev);
+        }
+    }
+
+    async fn read_revision(&self, repo: &RepoName, id: &str) -> Result<Revision> {
         let key = StorageKey::Revision {
             repo: repo.clone(),
             id: id.to_string(),
@@ -634,9 +691,19 @@ impl Repokit {
     }
 
     async fn head_packages(&self, r: &RepoRef) -> Result<Vec<PackageRef>> {
+        Ok(self.head_revision(r).await?.packages.clone())
+    }
+
+    /// The head revision (an empty one for a repository without packages).
+    async fn head_revision(&self, r: &RepoRef) -> Result<Arc<Revision>> {
         match &r.head {
-            Some(h) => Ok(self.revision(&r.config.name, &h.revision).await?.packages),
-            None => Ok(Vec::new()),
+            Some(h) => self.revision(&r.config.name, &h.revision).await,
+            None => Ok(Arc::new(Revision {
+                parent: None,
+                seq: 0,
+                created: 0,
+                packages: Vec::new(),
+            })),
         }
     }
 
@@ -771,7 +838,7 @@ impl Repokit {
     }
 
     async fn info(&self, r: RepoRef) -> Result<RepoInfo> {
-        let packages = self.head_packages(&r).await?.len();
+        let packages = self.head_revision(&r).await?.packages.len();
         Ok(RepoInfo {
             expires: r.expires(),
             updated: r.updated.max(r.config.created),
@@ -1032,6 +1099,7 @@ impl Repokit {
         uploads: &[Upload],
         progress: Arc<dyn Progress>,
     ) -> Result<AddReport> {
+        let t0 = std::time::Instant::now();
         let r = self.repo_ref(name).await?;
         match r.config.role {
             Role::Stable => {
@@ -1089,7 +1157,7 @@ impl Repokit {
         .await?;
         progress.finish();
         let report = self.add_refs(name, refs).await?;
-        tracing::debug!("revision written");
+        tracing::debug!(elapsed = ?t0.elapsed(), "revision written");
         if !report.added.is_empty() {
             self.record(
                 "add",
@@ -1182,6 +1250,8 @@ impl Repokit {
                 data,
             )
             .await?;
+        // The publish that usually follows finds it parsed.
+        self.cache_revision((r.config.name.clone(), id.clone()), Arc::new(rev));
         Ok(Head { revision: id, seq })
     }
 
@@ -1313,18 +1383,21 @@ impl Repokit {
                 composites: Vec::new(),
             });
         }
-        let packages = self.head_packages(&r).await?;
+        let started = std::time::Instant::now();
+        let head = self.head_revision(&r).await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "publish: revision read");
         let now = self.now_secs();
         let this = self.clone();
         let config = r.config.clone();
-        let count = packages.len();
-        let pkgs = packages;
+        let count = head.packages.len();
         let rt = tokio::runtime::Handle::current();
         let written = blocking(move || {
+            let pkgs = &head.packages;
             let rendered = match config.format {
                 Format::Rpm => {
-                    let chunks = this.rpm_chunks(&rt, &config, &pkgs)?;
-                    let refs: Vec<&rpm::repodata::Chunk> = chunks.iter().collect();
+                    let chunks = this.rpm_chunks(&rt, &config, pkgs)?;
+                    let refs: Vec<&rpm::repodata::Chunk> =
+                        chunks.iter().map(|(_, c)| c.as_ref()).collect();
                     let content = crate::publish::Content::Rpm {
                         chunks: &refs,
                         packages: pkgs.len(),
@@ -1332,20 +1405,32 @@ impl Repokit {
                     crate::publish::render(&config, content, signer.as_mut(), now)?
                 }
                 Format::Deb => {
-                    let indexes = this.deb_chunks(&rt, &config, &pkgs)?;
-                    let refs: Vec<(String, Vec<&crate::deb::index::DebChunk>)> = indexes
+                    let indexes = this.deb_chunks(&rt, &config, pkgs)?;
+                    tracing::debug!(elapsed = ?started.elapsed(), "publish: chunks");
+                    type Keyed<'a> = (String, Vec<(&'a str, &'a crate::deb::index::DebChunk)>);
+                    let refs: Vec<Keyed<'_>> = indexes
                         .iter()
-                        .map(|(arch, chunks)| (arch.clone(), chunks.iter().collect()))
+                        .map(|(arch, chunks)| {
+                            let keyed = chunks.iter().map(|(k, c)| (k.as_str(), c.as_ref()));
+                            (arch.clone(), keyed.collect())
+                        })
                         .collect();
-                    let content = crate::publish::Content::Deb { indexes: &refs };
+                    let content = crate::publish::Content::Deb {
+                        indexes: &refs,
+                        memo: Some(&this.hash_memo),
+                    };
                     crate::publish::render(&config, content, signer.as_mut(), now)?
                 }
             };
+            tracing::debug!(elapsed = ?started.elapsed(), "publish: rendered");
             let mut out = Vec::with_capacity(rendered.len());
             for f in rendered {
                 let size = f.data.len() as u64;
                 let data = Bytes::from(f.data);
-                let sha = Sha256::of(&data);
+                let sha = match f.sha256 {
+                    Some(known) => Sha256::new(known)?,
+                    None => Sha256::of(&data),
+                };
                 this.store
                     .put_immutable_blocking(&rt, &StorageKey::Blob(sha.clone()), data)?;
                 for path in std::iter::once(f.path).chain(f.also_at) {
@@ -1383,6 +1468,7 @@ impl Repokit {
                 &publication,
             )
             .await?;
+        tracing::debug!(elapsed = ?started.elapsed(), "publish: manifest written");
         let id = publication.id.clone();
         let grace = self.grace.as_secs();
         let report = self
@@ -1457,7 +1543,7 @@ impl Repokit {
             let packages = if live.revision.is_empty() {
                 Vec::new()
             } else {
-                self.revision(m, &live.revision).await?.packages
+                self.revision(m, &live.revision).await?.packages.clone()
             };
             for p in packages {
                 if let Some((sha, other)) = by_identity.get(&p.identity)
@@ -1567,7 +1653,10 @@ impl Repokit {
         let packages = if source_revision.is_empty() {
             Vec::new()
         } else {
-            self.revision(&req.from, &source_revision).await?.packages
+            self.revision(&req.from, &source_revision)
+                .await?
+                .packages
+                .clone()
         };
         let selected: Vec<PackageRef> = if req.packages.is_empty() {
             packages
@@ -1822,27 +1911,55 @@ impl Repokit {
     /// render (`output`) and their records: cached ones are read, the others
     /// rendered from the packages' cached fragments (on every core) and
     /// stored. One mechanism for both formats.
-    fn cached_chunks<C: Send>(
+    #[allow(clippy::too_many_arguments)] // one call per format
+    fn cached_chunks<C: Send + Sync>(
         &self,
         rt: &tokio::runtime::Handle,
         output: &str,
         runs: &[Vec<&PackageRef>],
+        memo: &Mutex<ChunkMemo<C>>,
+        size: impl Fn(&C) -> usize + Sync,
         decode: impl Fn(&[u8]) -> Option<C> + Sync,
         encode: impl Fn(&C) -> Vec<u8> + Sync,
         render: impl Fn(&[Bytes]) -> Result<C> + Sync,
-    ) -> Result<Vec<C>> {
+    ) -> Result<Vec<(String, Arc<C>)>> {
+        let remember = |key: &str, chunk: C| -> Arc<C> {
+            let chunk = Arc::new(chunk);
+            if let Ok(mut m) = memo.lock() {
+                let n = size(&chunk);
+                if m.bytes + n > CHUNK_MEMO_BYTES {
+                    m.map.clear();
+                    m.bytes = 0;
+                }
+                m.bytes += n;
+                m.map.insert(key.to_string(), chunk.clone());
+            }
+            chunk
+        };
         parallel_map(runs, |run| {
             let records: Vec<&MetaLocation> = run.iter().map(|p| &p.meta).collect();
-            let key = StorageKey::Chunk(crate::chunks::key(output, &records));
+            let id = crate::chunks::key(output, &records);
+            if let Ok(m) = memo.lock()
+                && let Some(c) = m.map.get(&id)
+            {
+                return Ok((id, c.clone()));
+            }
+            let key = StorageKey::Chunk(id.clone());
             if let Some(data) = self.store.get_blocking(rt, &key)?
                 && let Some(chunk) = decode(&data)
             {
-                return Ok(chunk);
+                let chunk = remember(&id, chunk);
+                return Ok((id, chunk));
             }
-            let chunk = render(&self.fragments(rt, run)?)?;
+            let t = std::time::Instant::now();
+            let frags = self.fragments(rt, run)?;
+            let read = t.elapsed();
+            let chunk = render(&frags)?;
+            tracing::debug!(packages = run.len(), ?read, rendered = ?t.elapsed(), "chunk made");
             self.store
                 .put_immutable_blocking(rt, &key, Bytes::from(encode(&chunk)))?;
-            Ok(chunk)
+            let chunk = remember(&id, chunk);
+            Ok((id, chunk))
         })
     }
 
@@ -1852,7 +1969,7 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-    ) -> Result<Vec<rpm::repodata::Chunk>> {
+    ) -> Result<Vec<(String, Arc<rpm::repodata::Chunk>)>> {
         use rpm::repodata::{Chunk, render_chunk};
         let shas: Vec<&Sha256> = packages.iter().map(|p| &p.sha256).collect();
         let runs: Vec<Vec<&PackageRef>> = crate::chunks::ranges(&shas)
@@ -1864,6 +1981,8 @@ impl Repokit {
             rt,
             &output,
             &runs,
+            &self.rpm_chunks,
+            |c| c.to_bytes().len(),
             Chunk::from_bytes,
             Chunk::to_bytes,
             |raw| {
@@ -1886,7 +2005,7 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-    ) -> Result<Vec<(String, Vec<crate::deb::index::DebChunk>)>> {
+    ) -> Result<Vec<DebIndexChunks>> {
         use crate::deb::index::{DebChunk, index_members};
         let archs: Vec<Option<&str>> = packages
             .iter()
@@ -1906,10 +2025,13 @@ impl Repokit {
                 runs.push(idx[r].iter().map(|&k| &packages[k]).collect());
             }
         }
+        tracing::debug!(runs = runs.len(), "deb runs cut");
         let chunks = self.cached_chunks(
             rt,
             "deb",
             &runs,
+            &self.deb_chunks,
+            |c| c.plain.len() + c.gz.len() + c.xz_block.len(),
             DebChunk::from_bytes,
             DebChunk::to_bytes,
             |raw| {
@@ -1924,7 +2046,7 @@ impl Repokit {
                 Ok(DebChunk::render(&stanzas)?)
             },
         )?;
-        let mut out: Vec<(String, Vec<DebChunk>)> = members
+        let mut out: Vec<DebIndexChunks> = members
             .into_iter()
             .map(|(arch, _)| (arch, Vec::new()))
             .collect();
@@ -2022,7 +2144,7 @@ impl Repokit {
         let packages = if revision.is_empty() {
             Vec::new()
         } else {
-            self.revision(repo, revision).await?.packages
+            self.revision(repo, revision).await?.packages.clone()
         };
         let map: HashMap<String, FileRef> = packages
             .into_iter()

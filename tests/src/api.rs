@@ -135,3 +135,45 @@ impl Api {
 pub fn admin_secret() -> String {
     format!("rk_{}", "ad".repeat(32))
 }
+
+/// One HTTP/1.1 request over a plain TCP connection, without starting a
+/// process (for timing the server itself). Returns the status and body.
+pub fn raw_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>)> {
+    use std::io::Read;
+    let addr = base
+        .strip_prefix("http://")
+        .context("an http:// base URL")?
+        .trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut req = head.into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req)?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
+    let status_line = String::from_utf8_lossy(&answer[..split]);
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .context("status")?
+        .parse()?;
+    Ok((status, answer[split + 4..].to_vec()))
+}

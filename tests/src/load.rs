@@ -32,7 +32,17 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM lets the master stop its workers (SIGKILL would orphan them).
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

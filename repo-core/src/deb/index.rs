@@ -43,6 +43,145 @@ impl Digests {
     }
 }
 
+/// An index file as `Release` sees it: fixed `head` bytes, then cached
+/// chunk outputs named by their chunk keys, then `tail` bytes.
+#[derive(Debug)]
+pub struct Pieces<'a> {
+    /// What the file is (path and encoding): part of every memo key.
+    pub kind: String,
+    pub head: &'a [u8],
+    pub segments: Vec<(&'a str, &'a [u8])>,
+    pub tail: &'a [u8],
+}
+
+type Md5State = md5::Md5;
+type ShaStates = (sha1::Sha1, sha2::Sha256);
+
+/// Hash states after each chunk of the index files of earlier publishes,
+/// keyed by the chain of chunk keys before them: MD5, SHA1 and SHA-256
+/// are computed block by block from the front, so a publish resumes from
+/// the state after the longest unchanged prefix and hashes only the rest
+/// (a package added at the end re-hashes one chunk, not the whole index).
+#[derive(Debug, Default)]
+pub struct HashMemo {
+    states: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Md5State, ShaStates)>>,
+}
+
+/// Prefix states kept before the memo starts over.
+const HASH_MEMO_ENTRIES: usize = 1 << 16;
+
+impl HashMemo {
+    fn get(&self, key: &[u8; 32]) -> Option<(Md5State, ShaStates)> {
+        self.states.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, entries: Vec<([u8; 32], (Md5State, ShaStates))>) {
+        if let Ok(mut m) = self.states.lock() {
+            if m.len() + entries.len() > HASH_MEMO_ENTRIES {
+                m.clear();
+            }
+            m.extend(entries);
+        }
+    }
+}
+
+/// MD5, SHA1 and SHA-256 of each file (no SHA512: `Release` lists none),
+/// resuming from `memo` where a prefix was hashed before; MD5 (the slowest,
+/// with no CPU support) runs on a second thread.
+fn release_digests(files: &[Pieces<'_>], memo: Option<&HashMemo>) -> Vec<Digests> {
+    files.iter().map(|f| file_digests(f, memo)).collect()
+}
+
+fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
+    // chain[i]: identifies head + the first i segments.
+    let mut chain = Vec::with_capacity(f.segments.len() + 1);
+    let mut h = sha2::Sha256::new();
+    h.update(f.kind.as_bytes());
+    h.update([0]);
+    h.update(f.head);
+    chain.push(<[u8; 32]>::from(h.clone().finalize()));
+    for (key, _) in &f.segments {
+        h.update(key.as_bytes());
+        h.update([0]);
+        chain.push(<[u8; 32]>::from(h.clone().finalize()));
+    }
+    let (start, (md5_state, sha_state)) = memo
+        .and_then(|m| {
+            (0..chain.len())
+                .rev()
+                .find_map(|i| m.get(&chain[i]).map(|s| (i, s)))
+        })
+        .unwrap_or_else(|| {
+            let mut m = md5::Md5::new();
+            let mut s1 = sha1::Sha1::new();
+            let mut s2 = sha2::Sha256::new();
+            m.update(f.head);
+            s1.update(f.head);
+            s2.update(f.head);
+            (0, (m, (s1, s2)))
+        });
+    let rest = &f.segments[start..];
+    let keep = memo.is_some();
+    let (md5_out, sha_out) = std::thread::scope(|s| {
+        let md5_job = s.spawn(move || {
+            let mut m = md5_state;
+            let mut states = Vec::new();
+            for (_, data) in rest {
+                m.update(data);
+                if keep {
+                    states.push(m.clone());
+                }
+            }
+            m.update(f.tail);
+            (hex::encode(m.finalize()), states)
+        });
+        let (mut s1, mut s2) = sha_state;
+        let mut states = Vec::new();
+        for (_, data) in rest {
+            s1.update(data);
+            s2.update(data);
+            if keep {
+                states.push((s1.clone(), s2.clone()));
+            }
+        }
+        s1.update(f.tail);
+        s2.update(f.tail);
+        let sha = (hex::encode(s1.finalize()), hex::encode(s2.finalize()));
+        (md5_job.join(), (sha, states))
+    });
+    let ((md5_hex, md5_states), ((sha1_hex, sha256_hex), sha_states)) = match md5_out {
+        Ok(m) => (m, sha_out),
+        // Unreachable in practice (hashing does not panic); recompute.
+        Err(_) => {
+            let mut m = md5::Md5::new();
+            m.update(f.head);
+            for (_, d) in &f.segments {
+                m.update(d);
+            }
+            m.update(f.tail);
+            ((hex::encode(m.finalize()), Vec::new()), sha_out)
+        }
+    };
+    if let Some(memo) = memo {
+        let entries = md5_states
+            .into_iter()
+            .zip(sha_states)
+            .enumerate()
+            .map(|(i, st)| (chain[start + i + 1], st))
+            .collect();
+        memo.put(entries);
+    }
+    let size =
+        (f.head.len() + f.tail.len() + f.segments.iter().map(|s| s.1.len()).sum::<usize>()) as u64;
+    Digests {
+        md5: md5_hex,
+        sha1: sha1_hex,
+        sha256: sha256_hex,
+        sha512: String::new(),
+        size,
+    }
+}
+
 /// The `Packages` stanza of one package (without the separating blank line).
 pub fn stanza(pkg: &DebPackage, filename: &str, d: &Digests) -> String {
     let mut out = String::with_capacity(1024);
@@ -90,8 +229,9 @@ fn xz(data: &[u8]) -> std::io::Result<Vec<u8>> {
 /// [`index_members`] groups them (`source` is the `Sources` index).
 pub fn render(
     dist: &Dist<'_>,
-    indexes: &[(String, Vec<&DebChunk>)],
+    indexes: &[(String, Vec<(&str, &DebChunk)>)],
     signer: Option<&mut Signer>,
+    memo: Option<&HashMemo>,
 ) -> Result<Vec<RenderedFile>> {
     let base = format!("dists/{}", dist.codename);
     let mut files: Vec<RenderedFile> = Vec::new();
@@ -102,35 +242,81 @@ pub fn render(
         } else {
             (format!("{}/binary-{arch}", dist.component), "Packages")
         };
-        let plain: Vec<u8> = chunks
-            .iter()
-            .map(|c| c.plain.as_slice())
-            .collect::<Vec<_>>()
-            .concat();
-        let (gz, xz) = if chunks.is_empty() {
-            (gzip(b"")?, xz(b"")?)
-        } else {
-            let gz = chunks
-                .iter()
-                .map(|c| c.gz.as_slice())
-                .collect::<Vec<_>>()
-                .concat();
-            let blocks: Vec<(&[u8], u64, u64)> = chunks
-                .iter()
-                .map(|c| (c.xz_block.as_slice(), c.xz_unpadded, c.plain.len() as u64))
-                .collect();
-            (gz, join_xz_blocks(&blocks))
-        };
         let names = [
             index.to_string(),
             format!("{index}.gz"),
             format!("{index}.xz"),
         ];
-        for (name, data) in names.iter().zip([plain, gz, xz]) {
-            let d = Digests::of(&data);
+        let kind = |name: &str| format!("{base}/{dir}/{name}");
+        let plain_pieces = Pieces {
+            kind: kind(&names[0]),
+            head: b"",
+            segments: chunks
+                .iter()
+                .map(|(k, c)| (*k, c.plain.as_slice()))
+                .collect(),
+            tail: b"",
+        };
+        let (empty_gz, empty_xz, xz_head, xz_tail);
+        let (gz_pieces, xz_pieces) = if chunks.is_empty() {
+            empty_gz = gzip(b"")?;
+            empty_xz = xz(b"")?;
+            (
+                Pieces {
+                    kind: kind(&names[1]),
+                    head: &empty_gz,
+                    segments: Vec::new(),
+                    tail: b"",
+                },
+                Pieces {
+                    kind: kind(&names[2]),
+                    head: &empty_xz,
+                    segments: Vec::new(),
+                    tail: b"",
+                },
+            )
+        } else {
+            let blocks: Vec<(u64, u64)> = chunks
+                .iter()
+                .map(|(_, c)| (c.xz_unpadded, c.plain.len() as u64))
+                .collect();
+            (xz_head, xz_tail) = xz_stream_frame(&blocks);
+            (
+                Pieces {
+                    kind: kind(&names[1]),
+                    head: b"",
+                    segments: chunks.iter().map(|(k, c)| (*k, c.gz.as_slice())).collect(),
+                    tail: b"",
+                },
+                Pieces {
+                    kind: kind(&names[2]),
+                    head: &xz_head,
+                    segments: chunks
+                        .iter()
+                        .map(|(k, c)| (*k, c.xz_block.as_slice()))
+                        .collect(),
+                    tail: &xz_tail,
+                },
+            )
+        };
+        let pieces = [plain_pieces, gz_pieces, xz_pieces];
+        let digests = release_digests(&pieces, memo);
+        let [plain, gz, xz] = pieces.map(|p| {
+            let mut out = Vec::with_capacity(
+                p.head.len() + p.tail.len() + p.segments.iter().map(|s| s.1.len()).sum::<usize>(),
+            );
+            out.extend_from_slice(p.head);
+            for (_, d) in &p.segments {
+                out.extend_from_slice(d);
+            }
+            out.extend_from_slice(p.tail);
+            out
+        });
+        for ((name, data), d) in names.iter().zip([plain, gz, xz]).zip(digests) {
             let mut file = RenderedFile::new(format!("{base}/{dir}/{name}"), data);
             file.also_at
                 .push(format!("{base}/{dir}/by-hash/SHA256/{}", d.sha256));
+            file.sha256 = Some(d.sha256.clone());
             files.push(file);
             listed.push((format!("{dir}/{name}"), d));
         }
@@ -248,16 +434,31 @@ fn xz_block(plain: &[u8]) -> std::io::Result<(Vec<u8>, u64)> {
 /// One xz stream of the given blocks: (block bytes, unpadded size,
 /// uncompressed size) each.
 pub fn join_xz_blocks(blocks: &[(&[u8], u64, u64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + blocks.iter().map(|b| b.0.len()).sum::<usize>());
-    out.extend_from_slice(&XZ_MAGIC);
-    out.extend_from_slice(&XZ_FLAGS);
-    out.extend_from_slice(&crc32(&XZ_FLAGS).to_le_bytes());
+    let sizes: Vec<(u64, u64)> = blocks.iter().map(|b| (b.1, b.2)).collect();
+    let (head, tail) = xz_stream_frame(&sizes);
+    let mut out = Vec::with_capacity(
+        head.len() + tail.len() + blocks.iter().map(|b| b.0.len()).sum::<usize>(),
+    );
+    out.extend_from_slice(&head);
     for (data, _, _) in blocks {
         out.extend_from_slice(data);
     }
+    out.extend_from_slice(&tail);
+    out
+}
+
+/// The bytes before and after the blocks of an xz stream whose blocks
+/// have these (unpadded, uncompressed) sizes: stream header; index and
+/// stream footer.
+fn xz_stream_frame(blocks: &[(u64, u64)]) -> (Vec<u8>, Vec<u8>) {
+    let mut head = Vec::with_capacity(12);
+    head.extend_from_slice(&XZ_MAGIC);
+    head.extend_from_slice(&XZ_FLAGS);
+    head.extend_from_slice(&crc32(&XZ_FLAGS).to_le_bytes());
+    let mut out = Vec::new();
     let mut index = vec![0u8];
     xz_varint(&mut index, blocks.len() as u64);
-    for (_, unpadded, uncompressed) in blocks {
+    for (unpadded, uncompressed) in blocks {
         xz_varint(&mut index, *unpadded);
         xz_varint(&mut index, *uncompressed);
     }
@@ -273,7 +474,7 @@ pub fn join_xz_blocks(blocks: &[(&[u8], u64, u64)]) -> Vec<u8> {
     out.extend_from_slice(&crc32(&tail).to_le_bytes());
     out.extend_from_slice(&tail);
     out.extend_from_slice(b"YZ");
-    out
+    (head, out)
 }
 
 impl DebChunk {
@@ -368,6 +569,61 @@ pub fn index_members(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn memoised_prefix_hashes_equal_whole_file_hashes() {
+        let memo = HashMemo::default();
+        let a = b"Package: a\n\n".repeat(50);
+        let b = b"Package: b\n\n".repeat(70);
+        let c = b"Package: c\n\n".repeat(30);
+        let d = b"Package: d\n\n".repeat(10);
+        fn pieces<'a>(segs: Vec<(&'a str, &'a [u8])>) -> Pieces<'a> {
+            Pieces {
+                kind: "dists/x/main/binary-amd64/Packages".into(),
+                head: b"H",
+                segments: segs,
+                tail: b"T",
+            }
+        }
+        let whole = |segs: &[&[u8]]| {
+            let mut v = b"H".to_vec();
+            for s in segs {
+                v.extend_from_slice(s);
+            }
+            v.extend_from_slice(b"T");
+            Digests::of(&v)
+        };
+        let check = |got: Digests, want: Digests| {
+            assert_eq!(
+                (got.md5, got.sha1, got.sha256, got.size),
+                (want.md5, want.sha1, want.sha256, want.size)
+            );
+        };
+        // Cold, then warm with a changed last chunk, then an inserted one.
+        check(
+            file_digests(
+                &pieces(vec![("ka", &a), ("kb", &b), ("kc", &c)]),
+                Some(&memo),
+            ),
+            whole(&[&a, &b, &c]),
+        );
+        check(
+            file_digests(
+                &pieces(vec![("ka", &a), ("kb", &b), ("kd", &d)]),
+                Some(&memo),
+            ),
+            whole(&[&a, &b, &d]),
+        );
+        check(
+            file_digests(
+                &pieces(vec![("ka", &a), ("kd", &d), ("kb", &b), ("kc", &c)]),
+                Some(&memo),
+            ),
+            whole(&[&a, &d, &b, &c]),
+        );
+        check(file_digests(&pieces(vec![]), Some(&memo)), whole(&[]));
+        check(file_digests(&pieces(vec![("ka", &a)]), None), whole(&[&a]));
+    }
     use super::*;
     use std::io::Read;
 

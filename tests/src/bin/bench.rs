@@ -232,6 +232,62 @@ fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
         })?);
         one_ours.push(add_and_publish(&kit, &extra)?);
     }
+    let one_theirs_copy = one_theirs.clone();
+    // The same one-package change through a running server: PUT + publish.
+    let last = work.join(format!("deb-data-{}", args.rounds - 1));
+    let server_kit = Repokit::new(&last);
+    let secret = repokit_tests::api::admin_secret();
+    let server = server_kit.serve_with(
+        &[],
+        &[
+            ("REPOKIT_ADMIN_TOKEN", secret.as_str()),
+            ("RUST_LOG", "warn"),
+        ],
+    )?;
+    let mut one_server = Vec::new();
+    let extras = work.join("deb-server-extra");
+    for r in 0..=args.rounds {
+        let deb = repokit_tests::debs::quick_deb(
+            &extras,
+            &format!("bench-server-{r}"),
+            "3.0-1",
+            args.files,
+        )?;
+        let body = std::fs::read(&deb)?;
+        let name = deb.file_name().and_then(|n| n.to_str()).context("name")?;
+        let took = time(|| {
+            let (status, answer) = repokit_tests::api::raw_request(
+                &server.url,
+                "PUT",
+                &format!("/api/v1/repos/bench/packages/{name}"),
+                Some(&secret),
+                &body,
+            )?;
+            anyhow::ensure!(
+                status == 201,
+                "upload: {status} {}",
+                String::from_utf8_lossy(&answer)
+            );
+            let (status, answer) = repokit_tests::api::raw_request(
+                &server.url,
+                "POST",
+                "/api/v1/repos/bench/publish",
+                Some(&secret),
+                b"",
+            )?;
+            anyhow::ensure!(
+                status == 200,
+                "publish: {status} {}",
+                String::from_utf8_lossy(&answer)
+            );
+            Ok(())
+        })?;
+        // The first round warms the server's caches.
+        if r > 0 {
+            one_server.push(took);
+        }
+    }
+    drop(server);
     Ok(vec![
         Row {
             what: format!(
@@ -247,6 +303,16 @@ fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
             what: format!("DEB +1 package into {}", args.packages),
             ours: median(one_ours),
             theirs: median(one_theirs),
+            reference: "reprepro includedeb",
+            target: 10.0,
+        },
+        Row {
+            what: format!(
+                "DEB +1 package into {} through the server (PUT + publish)",
+                args.packages
+            ),
+            ours: median(one_server),
+            theirs: median(one_theirs_copy),
             reference: "reprepro includedeb",
             target: 10.0,
         },
