@@ -36,13 +36,17 @@ pub fn ranges(shas: &[&Sha256]) -> Vec<Range<usize>> {
 /// The cache key of a chunk: what it renders (`output`, e.g. the format and
 /// compression) and the records of its packages.
 pub fn key(output: &str, records: &[&MetaLocation]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(32 + 90 * records.len());
-    let _ = writeln!(s, "chunk-v2 {output}");
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"chunk-v3 ");
+    h.update(output.as_bytes());
+    h.update(b"\n");
     for r in records {
-        let _ = writeln!(s, "{} {} {}", r.pack, r.offset, r.len);
+        h.update(r.pack.as_str().as_bytes());
+        h.update(r.offset.to_le_bytes());
+        h.update(r.len.to_le_bytes());
     }
-    Sha256::of(s.as_bytes()).as_str().to_string()
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

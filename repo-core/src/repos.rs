@@ -553,8 +553,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| Error::Io(std::io::Error::other(e)))?
 }
 
-fn revision_id(rev: &Revision) -> (String, Bytes) {
-    let data = rev.to_text().into_bytes();
+fn revision_id(text: String) -> (String, Bytes) {
+    let data = text.into_bytes();
     let id = Sha256::of(&data).as_str()[..32].to_string();
     (id, Bytes::from(data))
 }
@@ -681,13 +681,21 @@ impl Repokit {
             Err(Error::NotFound { .. }) => return Err(Error::not_found("revision", id)),
             Err(e) => return Err(e),
         };
-        std::str::from_utf8(&data)
-            .ok()
-            .and_then(Revision::from_text)
-            .ok_or_else(|| Error::Corrupt {
-                key: key.path().to_string(),
-                reason: "unreadable revision".into(),
-            })
+        let corrupt = || Error::Corrupt {
+            key: key.path().to_string(),
+            reason: "unreadable revision".into(),
+        };
+        let text = std::str::from_utf8(&data).map_err(|_| corrupt())?;
+        if let Some(rev) = Revision::from_text(text) {
+            return Ok(rev);
+        }
+        let delta = Revision::delta_from_text(text).ok_or_else(corrupt)?;
+        // A base is always a whole revision, so this recurses once.
+        let base = Box::pin(self.revision(repo, &delta.base)).await?;
+        if base.base.is_some() {
+            return Err(corrupt());
+        }
+        Ok(delta.apply(&base))
     }
 
     async fn head_packages(&self, r: &RepoRef) -> Result<Vec<PackageRef>> {
@@ -703,6 +711,7 @@ impl Repokit {
                 seq: 0,
                 created: 0,
                 packages: Vec::new(),
+                base: None,
             })),
         }
     }
@@ -1234,13 +1243,28 @@ impl Repokit {
         now: u64,
     ) -> Result<Head> {
         let seq = r.head.as_ref().map(|h| h.seq + 1).unwrap_or(1);
-        let rev = Revision {
+        let mut rev = Revision {
             parent: r.head.as_ref().map(|h| h.revision.clone()),
             seq,
             created: now,
             packages,
+            base: None,
         };
-        let (id, data) = revision_id(&rev);
+        // Stored as a delta against the parent's whole base revision while
+        // the change is small.
+        let mut text = None;
+        if let Some(h) = &r.head {
+            let parent = self.revision(&r.config.name, &h.revision).await?;
+            let (base_id, base) = match &parent.base {
+                Some(b) => (b.clone(), self.revision(&r.config.name, b).await?),
+                None => (h.revision.clone(), parent),
+            };
+            if let Some(t) = rev.to_delta_text(&base_id, &base) {
+                rev.base = Some(base_id);
+                text = Some(t);
+            }
+        }
+        let (id, data) = revision_id(text.unwrap_or_else(|| rev.to_text()));
         self.store
             .put_immutable(
                 &StorageKey::Revision {
@@ -1804,10 +1828,12 @@ impl Repokit {
             }
         }
         Ok(self
-            .head_packages(&r)
+            .head_revision(&r)
             .await?
-            .into_iter()
-            .find(|p| p.sha256 == wanted))
+            .packages
+            .iter()
+            .find(|p| p.sha256 == wanted)
+            .cloned())
     }
 
     /// A repository's history, newest first: the head and its ancestors.
@@ -2474,6 +2500,18 @@ mod tests {
             .expect("add");
         let second = kit.publish(&name).await.expect("publish");
         assert_eq!(second.packages, 2);
+        // The second revision is stored as a delta; a process without the
+        // first one in memory reads the same packages.
+        let fresh = Repokit::new(kit.store().clone(), Keyring::new(dir.join("keys")));
+        assert_eq!(
+            fresh.packages(&name).await.expect("fresh read"),
+            kit.packages(&name).await.expect("read")
+        );
+        let history = fresh.revisions(&name, 10).await.expect("history");
+        assert_eq!(
+            history.iter().map(|r| r.packages).collect::<Vec<_>>(),
+            [2, 1]
+        );
         assert!(
             kit.resolve_live(&name, "repodata/repomd.xml")
                 .await

@@ -485,8 +485,15 @@ impl DebChunk {
             plain.extend_from_slice(s.as_bytes());
             plain.push(b'\n');
         }
-        let gz = gzip(&plain)?;
-        let (xz_block, xz_unpadded) = xz_block(&plain)?;
+        // The two encoders side by side: a publish that changes one chunk
+        // waits for the slower, not for both.
+        let (gz, xz) = std::thread::scope(|s| {
+            let xz = s.spawn(|| xz_block(&plain));
+            (gzip(&plain), xz.join())
+        });
+        let gz = gz?;
+        let (xz_block, xz_unpadded) =
+            xz.map_err(|_| std::io::Error::other("xz encoder thread panicked"))??;
         Ok(DebChunk {
             plain,
             gz,
