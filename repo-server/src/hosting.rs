@@ -103,8 +103,13 @@ pub async fn live(
     let Some(path) = path else {
         return Err(not_found(format!("{name}/")));
     };
-    if path.as_str() == format!("{name}.repo") || path.as_str() == format!("{name}.sources") {
-        return client_config(&req, &kit, &name, path.as_str().ends_with(".repo")).await;
+    if let Some(ext) = path
+        .as_str()
+        .strip_prefix(name.as_str())
+        .and_then(|r| r.strip_prefix('.'))
+        && (ext == "repo" || ext == "sources")
+    {
+        return client_config(&req, &kit, &name, ext == "repo").await;
     }
     let file = kit
         .resolve_live(&name, path.as_str())
@@ -359,16 +364,17 @@ async fn serve(
     }
     let blob = StorageKey::Blob(file.sha256.clone());
     if let Some(path) = kit.store().direct_file(&blob) {
+        if len > LOCAL_INLINE {
+            let stream = local_stream(&path, start, len).map_err(io_error)?;
+            return Ok(b.body(SizedStream::new(len, stream)));
+        }
         let f = match req.app_data::<web::Data<OpenFiles>>() {
             Some(open) => open.get(&file.sha256, &path),
             None => std::fs::File::open(&path).map(Arc::new),
         }
         .map_err(io_error)?;
-        if len <= LOCAL_INLINE {
-            // One buffer: headers and body leave in one write.
-            return Ok(b.body(local_read(&f, start, len)?));
-        }
-        return Ok(b.body(SizedStream::new(len, local_stream(f, start, len))));
+        // One buffer: headers and body leave in one write.
+        return Ok(b.body(local_read(&f, start, len)?));
     }
     let range = (status == StatusCode::PARTIAL_CONTENT).then_some(start..start + len);
     let stream = kit
@@ -432,25 +438,43 @@ fn local_read(f: &std::fs::File, start: u64, len: u64) -> Result<bytes::Bytes, A
 
 /// `len` bytes of a local blob from `start`, in steps of up to 1 MiB read
 /// inline (page-cache reads of microseconds; a hand-off to a blocking
-/// thread per step would cost more than the read).
+/// thread per step would cost more than the read). The file is opened for
+/// this response alone, so it is read sequentially into buffers that are
+/// never zeroed first.
 fn local_stream(
-    f: Arc<std::fs::File>,
+    path: &std::path::Path,
     start: u64,
     len: u64,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, actix_web::Error>> + 'static {
-    futures::stream::unfold((f, start, len), |(f, pos, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let n = left.min(LOCAL_CHUNK);
-        match local_read(&f, pos, n) {
-            Ok(b) => Some((Ok(b), (f, pos + n, left - n))),
-            Err(e) => Some((
-                Err(actix_web::error::ErrorInternalServerError(e.to_string())),
-                (f, pos, 0),
-            )),
-        }
-    })
+) -> std::io::Result<impl futures::Stream<Item = Result<bytes::Bytes, actix_web::Error>> + 'static>
+{
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    if start > 0 {
+        f.seek(SeekFrom::Start(start))?;
+    }
+    Ok(futures::stream::unfold(
+        (f, len),
+        |(mut f, left)| async move {
+            if left == 0 {
+                return None;
+            }
+            let n = left.min(LOCAL_CHUNK);
+            let mut buf = Vec::with_capacity(n as usize);
+            match (&mut f).take(n).read_to_end(&mut buf) {
+                Ok(got) if got as u64 == n => Some((Ok(bytes::Bytes::from(buf)), (f, left - n))),
+                Ok(_) => Some((
+                    Err(actix_web::error::ErrorInternalServerError(
+                        "blob shorter than recorded",
+                    )),
+                    (f, 0),
+                )),
+                Err(e) => Some((
+                    Err(actix_web::error::ErrorInternalServerError(e.to_string())),
+                    (f, 0),
+                )),
+            }
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -224,11 +224,21 @@ pub fn measure(work: &Path, small: &[PathBuf], big_size: usize, secs: u64) -> Re
     ] {
         let ours: Vec<String> = paths.iter().map(|p| format!("/repos/load/{p}")).collect();
         let theirs: Vec<String> = paths.iter().map(|p| format!("/{p}")).collect();
-        // Warm both (page cache, caches), then measure.
+        // Warm both (page cache, caches), then measure three times each,
+        // alternating, and keep the median of each: one run on a shared
+        // two-core machine is noisy.
         wrk(work, &server.url, &ours, conns, 1)?;
         wrk(work, &nginx.url, &theirs, conns, 1)?;
-        let nginx_t = wrk(work, &nginx.url, &theirs, conns, secs)?;
-        let repokit_t = wrk(work, &server.url, &ours, conns, secs)?;
+        let (mut n, mut r) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            n.push(wrk(work, &nginx.url, &theirs, conns, secs)?);
+            r.push(wrk(work, &server.url, &ours, conns, secs)?);
+        }
+        let median = |mut v: Vec<Throughput>| {
+            v.sort_by(|a, b| a.bytes_per_sec.total_cmp(&b.bytes_per_sec));
+            v[v.len() / 2]
+        };
+        let (nginx_t, repokit_t) = (median(n), median(r));
         rows.push(LoadRow {
             what,
             repokit: repokit_t,
