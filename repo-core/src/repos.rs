@@ -2008,7 +2008,7 @@ impl Repokit {
             &output,
             &runs,
             &self.rpm_chunks,
-            |c| c.to_bytes().len(),
+            |c| c.members.iter().map(|m| m.data.len()).sum(),
             Chunk::from_bytes,
             Chunk::to_bytes,
             |raw| {

@@ -317,6 +317,45 @@ fn change_gate_promote_expire_flow_with_real_clients() -> Result<()> {
         http_get(&format!("{}dists/bookworm/Release", stable_before[1]), &[])?;
     ensure!(status == 200 && !String::from_utf8_lossy(&release_file).is_empty());
 
+    // Long work as a job: publish answers 202 with a job that is polled.
+    ci.upload("change-2-rpm", &leaf_rpm(&pkgs, "rk-two-extra", "1.0")?)?;
+    let (status, job) = ci.call(
+        "POST",
+        "/api/v1/repos/change-2-rpm/publish",
+        Body::Json(json!({"wait": false})),
+    )?;
+    ensure!(status == 202 && job["state"].is_string(), "{status} {job}");
+    let id = job["id"].as_str().context("job id")?.to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let j = ci.ok("GET", &format!("/api/v1/jobs/{id}"), Body::None)?;
+        if j["state"] != "running" {
+            break j;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "job {id} still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    ensure!(
+        done["state"] == "succeeded" && done["result"]["packages"] == 2,
+        "{done}"
+    );
+
+    // The metrics count what happened, by route.
+    let (status, _, metrics) = http_get(&format!("{base}/metrics"), &[])?;
+    let metrics = String::from_utf8(metrics)?;
+    ensure!(status == 200, "metrics {status}");
+    for line in [
+        "repokit_http_requests_total{method=\"PUT\",route=\"/api/v1/repos/{name}/packages/{filename}\",status=\"201\"}",
+        "repokit_http_requests_total{method=\"POST\",route=\"/api/v1/repos/{name}/promote\",status=\"403\"} 1",
+        "repokit_http_requests_total{method=\"GET\",route=\"/repos/{name}/{path:.*}\",status=\"200\"}",
+        "repokit_jobs{state=\"succeeded\"} 1",
+    ] {
+        ensure!(metrics.contains(line), "metrics lack {line}:\n{metrics}");
+    }
+
     // An expired test repository is gone.
     create(
         &ci,
