@@ -226,19 +226,27 @@ pub struct RevisionDelta {
 
 impl RevisionDelta {
     /// The revision: `base` (the whole revision named `self.base`) with
-    /// the changes applied.
-    pub fn apply(self, base: &Revision) -> Revision {
-        let del: std::collections::HashSet<&str> = self.del.iter().map(String::as_str).collect();
-        let put: std::collections::HashSet<&str> =
-            self.put.iter().map(|p| p.location.as_str()).collect();
-        let mut packages: Vec<PackageRef> = base
-            .packages
-            .iter()
-            .filter(|p| !del.contains(p.location.as_str()) && !put.contains(p.location.as_str()))
-            .cloned()
-            .collect();
-        packages.extend(self.put.iter().cloned());
-        packages.sort_by(|a, b| a.location.cmp(&b.location));
+    /// the changes applied, by one merge of the location-sorted lists.
+    pub fn apply(mut self, base: &Revision) -> Revision {
+        self.put.sort_by(|a, b| a.location.cmp(&b.location));
+        self.del.sort();
+        let mut packages = Vec::with_capacity(base.packages.len() + self.put.len());
+        let mut put = self.put.into_iter().peekable();
+        let mut del = self.del.iter().peekable();
+        for b in &base.packages {
+            while let Some(p) = put.next_if(|p| p.location < b.location) {
+                packages.push(p);
+            }
+            while del.next_if(|d| d.as_str() < b.location.as_str()).is_some() {}
+            if del.next_if(|d| **d == b.location).is_some() {
+                continue;
+            }
+            match put.next_if(|p| p.location == b.location) {
+                Some(p) => packages.push(p),
+                None => packages.push(b.clone()),
+            }
+        }
+        packages.extend(put);
         Revision {
             parent: self.parent,
             seq: self.seq,
@@ -357,7 +365,8 @@ impl Revision {
         let mut lines = text.lines();
         (lines.next()? == "repokit-revision 1").then_some(())?;
         let (parent, seq, created) = read_header(&mut lines)?;
-        let body = read_packages(lines)?;
+        // A package line is about 200 bytes.
+        let body = read_packages(lines, text.len() / 160)?;
         (body.base.is_none() && body.del.is_empty()).then_some(())?;
         Some(Revision {
             parent,
@@ -373,7 +382,7 @@ impl Revision {
         let mut lines = text.lines();
         (lines.next()? == "repokit-revision-delta 1").then_some(())?;
         let (parent, seq, created) = read_header(&mut lines)?;
-        let body = read_packages(lines)?;
+        let body = read_packages(lines, text.len() / 160)?;
         Some(RevisionDelta {
             parent,
             seq,
@@ -450,11 +459,11 @@ struct Body {
     del: Vec<String>,
 }
 
-fn read_packages<'a>(lines: impl Iterator<Item = &'a str>) -> Option<Body> {
+fn read_packages<'a>(lines: impl Iterator<Item = &'a str>, capacity: usize) -> Option<Body> {
     let mut packs: Vec<Sha256> = Vec::new();
     let mut origins: Vec<Origin> = Vec::new();
     let mut body = Body {
-        packages: Vec::new(),
+        packages: Vec::with_capacity(capacity),
         base: None,
         del: Vec::new(),
     };
