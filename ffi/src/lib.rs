@@ -1,24 +1,663 @@
 //! The C ABI of repokit, for in-process callers such as Python tooling.
 //!
-//! This crate is the only one allowed `unsafe` (exported symbols need
-//! `#[unsafe(no_mangle)]`). It starts with the version query; the store and
-//! repository operations follow the rustls-ffi conventions described in
-//! ARCHITECTURE.md as they are added.
-#![allow(unsafe_code)] // exporting C symbols is an unsafe attribute
+//! Conventions (those of rustls-ffi):
+//! - every exported function body runs inside a panic boundary: a panic
+//!   becomes `REPOKIT_PANIC`, never an unwind into C;
+//! - fallible functions return a `repokit_status` with stable codes; out
+//!   parameters are written only on success;
+//! - every pointer is checked for NULL (`REPOKIT_NULL_PARAMETER`);
+//! - `repokit_store` is an opaque handle made by `repokit_store_open` and
+//!   released by `repokit_store_free` (`free(NULL)` is a no-op); strings the
+//!   library returns are released with `repokit_string_free`;
+//! - the message of the last failed call on the calling thread is copied
+//!   out by `repokit_last_error`.
+//!
+//! Thread safety: a `repokit_store` may be used from several threads at
+//! once; each call blocks its thread until the operation is done. Error
+//! messages are per thread.
+//!
+//! Lists and reports are returned as JSON text (the same shapes as the
+//! command line's `--json` output). This crate does no repository work of
+//! its own: each function parses its arguments, calls one repo-core or
+//! repo-sync operation and maps the result.
+#![allow(unsafe_code)] // exporting C symbols and reading C pointers
+#![allow(non_camel_case_types)] // C names: repokit_status, repokit_store
 
-use std::ffi::{CStr, c_char};
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-static VERSION: &CStr =
-    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-        Ok(v) => v,
-        Err(_) => c"unknown",
-    };
+use repo_core::keyring::Keyring;
+use repo_core::names::{KeyName, RepoName};
+use repo_core::repos::{CreateRepo, NoProgress, Promote, Upload};
+use repo_core::store::Store;
+use repo_core::{Error, Repokit};
+
+/// The outcome of a call. Codes are stable; new ones are only added.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum repokit_status {
+    REPOKIT_OK = 0,
+    /// A malformed argument (name, path, JSON, UTF-8).
+    REPOKIT_INVALID_INPUT = 1,
+    /// A package file that cannot be indexed.
+    REPOKIT_INVALID_PACKAGE = 2,
+    REPOKIT_NOT_FOUND = 3,
+    /// The request contradicts what is stored (a name taken, other bytes).
+    REPOKIT_CONFLICT = 4,
+    /// Not allowed here (e.g. adding to a stable repository).
+    REPOKIT_FORBIDDEN = 5,
+    REPOKIT_LIMIT_EXCEEDED = 6,
+    REPOKIT_SIGNING = 7,
+    REPOKIT_STORAGE = 8,
+    REPOKIT_IO = 9,
+    REPOKIT_CORRUPT = 10,
+    /// A required pointer argument was NULL.
+    REPOKIT_NULL_PARAMETER = 11,
+    /// The library panicked; the handle may be used again, the operation
+    /// did not complete.
+    REPOKIT_PANIC = 12,
+    /// An error without a more specific code.
+    REPOKIT_OTHER = 13,
+}
+
+use repokit_status::*;
+
+/// An open store: repository operations on one data directory.
+pub struct repokit_store {
+    kit: Repokit,
+    rt: tokio::runtime::Runtime,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// A failed call: its status and message.
+struct Failure(repokit_status, String);
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::InvalidInput(_) => REPOKIT_INVALID_INPUT,
+            Error::InvalidPackage { .. } => REPOKIT_INVALID_PACKAGE,
+            Error::NotFound { .. } => REPOKIT_NOT_FOUND,
+            Error::Conflict(_) => REPOKIT_CONFLICT,
+            Error::Forbidden(_) => REPOKIT_FORBIDDEN,
+            Error::LimitExceeded { .. } => REPOKIT_LIMIT_EXCEEDED,
+            Error::Signing(_) => REPOKIT_SIGNING,
+            Error::Storage(_) => REPOKIT_STORAGE,
+            Error::Io(_) => REPOKIT_IO,
+            Error::Corrupt { .. } => REPOKIT_CORRUPT,
+            _ => REPOKIT_OTHER,
+        };
+        Failure(status, e.to_string())
+    }
+}
+
+impl From<repo_sync::Error> for Failure {
+    fn from(e: repo_sync::Error) -> Self {
+        match e {
+            repo_sync::Error::Core(e) => e.into(),
+            repo_sync::Error::NotAnExport(_) => Failure(REPOKIT_CONFLICT, e.to_string()),
+            other => Failure(REPOKIT_OTHER, other.to_string()),
+        }
+    }
+}
+
+fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs `f` inside the panic boundary and records the error message of a
+/// failure for `repokit_last_error`.
+fn boundary(f: impl FnOnce() -> Result<(), Failure>) -> repokit_status {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(())) => {
+            set_last_error("");
+            REPOKIT_OK
+        }
+        Ok(Err(Failure(status, message))) => {
+            set_last_error(&message);
+            status
+        }
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&format!("internal error (panic): {what}"));
+            REPOKIT_PANIC
+        }
+    }
+}
+
+fn null() -> Failure {
+    Failure(REPOKIT_NULL_PARAMETER, "a required argument is NULL".into())
+}
+
+/// A borrowed C string as UTF-8.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string valid for the call.
+unsafe fn text<'a>(p: *const c_char) -> Result<&'a str, Failure> {
+    if p.is_null() {
+        return Err(null());
+    }
+    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Failure(REPOKIT_INVALID_INPUT, "argument is not UTF-8".into()))
+}
+
+/// An optional C string: NULL is `None`.
+///
+/// # Safety
+/// As for [`text`].
+unsafe fn opt_text<'a>(p: *const c_char) -> Result<Option<&'a str>, Failure> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { text(p) }.map(Some)
+    }
+}
+
+/// An array of `n` C strings.
+///
+/// # Safety
+/// `p` is NULL only when `n` is 0; otherwise it points to `n` valid C
+/// string pointers.
+unsafe fn texts<'a>(p: *const *const c_char, n: usize) -> Result<Vec<&'a str>, Failure> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(null());
+    }
+    // SAFETY: `p` points to `n` pointers per the caller's contract.
+    let items = unsafe { std::slice::from_raw_parts(p, n) };
+    // SAFETY: each item is a C string per the contract.
+    items.iter().map(|&s| unsafe { text(s) }).collect()
+}
+
+/// The store behind a handle.
+///
+/// # Safety
+/// `p` is NULL or a handle from `repokit_store_open` not yet freed.
+unsafe fn handle<'a>(p: *const repokit_store) -> Result<&'a repokit_store, Failure> {
+    // SAFETY: per the caller's contract.
+    unsafe { p.as_ref() }.ok_or_else(null)
+}
+
+/// Hands a Rust string to C through `out`.
+///
+/// # Safety
+/// `out` is a valid, writable pointer.
+unsafe fn give(out: *mut *mut c_char, s: String) -> Result<(), Failure> {
+    let c =
+        CString::new(s).map_err(|_| Failure(REPOKIT_OTHER, "result contains a NUL byte".into()))?;
+    // SAFETY: `out` is writable per the caller's contract.
+    unsafe { *out = c.into_raw() };
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
+    serde_json::to_string(v).map_err(|e| Failure(REPOKIT_OTHER, e.to_string()))
+}
+
+fn repo_name(s: &str) -> Result<RepoName, Failure> {
+    Ok(RepoName::new(s)?)
+}
 
 /// The library version as a NUL-terminated string with static lifetime;
 /// the caller must not free it. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn repokit_version() -> *const c_char {
+    static VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
     VERSION.as_ptr()
+}
+
+/// Copies the message of the last failed call on this thread (empty after
+/// a success) into `buf` (at most `len` bytes including the NUL; truncated
+/// if longer) and writes its full length (without NUL) to `out_n`.
+///
+/// # Safety
+/// `buf` points to `len` writable bytes (or is NULL with `len` 0); `out_n`
+/// is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_last_error(buf: *mut c_char, len: usize, out_n: *mut usize) {
+    let _ = std::panic::catch_unwind(|| {
+        LAST_ERROR.with(|e| {
+            let e = e.borrow();
+            let bytes = e.as_bytes();
+            if !buf.is_null() && len > 0 {
+                let n = bytes.len().min(len - 1);
+                // SAFETY: `buf` has `len` bytes; we write n + 1 <= len.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr().cast::<c_char>(), buf, n);
+                    *buf.add(n) = 0;
+                }
+            }
+            if !out_n.is_null() {
+                // SAFETY: writable per contract.
+                unsafe { *out_n = bytes.len() };
+            }
+        })
+    });
+}
+
+/// Frees a string the library returned. NULL is a no-op.
+///
+/// # Safety
+/// `s` is NULL or a string from this library, not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        let _ = std::panic::catch_unwind(|| {
+            // SAFETY: made by CString::into_raw in `give`, freed once.
+            drop(unsafe { CString::from_raw(s) });
+        });
+    }
+}
+
+/// Opens (creating if needed) the local store in directory `path`; its
+/// signing keys live in `path/keys`. `s3://` stores are not supported by
+/// this version (`REPOKIT_INVALID_INPUT`). On success writes a handle to
+/// `out`, to be released with `repokit_store_free`.
+///
+/// # Safety
+/// `path` is a C string; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_store_open(
+    path: *const c_char,
+    out: *mut *mut repokit_store,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let path = unsafe { text(path) }?;
+        if out.is_null() {
+            return Err(null());
+        }
+        if path.contains("://") {
+            return Err(Failure(
+                REPOKIT_INVALID_INPUT,
+                format!("{path}: only local directories are supported by this version"),
+            ));
+        }
+        let dir = PathBuf::from(path);
+        let store = Store::local(&dir)?;
+        let kit = Repokit::new(store, Keyring::new(dir.join("keys")));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Failure(REPOKIT_IO, e.to_string()))?;
+        let handle = Box::new(repokit_store { kit, rt });
+        // SAFETY: `out` is writable (checked non-NULL).
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(())
+    })
+}
+
+/// Releases a store handle. NULL is a no-op.
+///
+/// # Safety
+/// `store` is NULL or a handle from `repokit_store_open` not yet freed, and
+/// no other thread is using it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_store_free(store: *mut repokit_store) {
+    if store.is_null() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: made by Box::into_raw in repokit_store_open, freed once.
+        let s = unsafe { Box::from_raw(store) };
+        let repokit_store { kit, rt } = *s;
+        drop(kit);
+        rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    }));
+}
+
+/// Generates a signing key `name` (`algo`: "rsa4096" or "ed25519"; NULL
+/// means rsa4096) with user ID `uid`; writes its description as JSON
+/// (`{"name", "fingerprint", ...}`) to `out_json`.
+///
+/// # Safety
+/// `store` is a live handle; `name`, `uid` are C strings; `algo` is NULL or
+/// a C string; `out_json` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_key_generate(
+    store: *const repokit_store,
+    name: *const c_char,
+    uid: *const c_char,
+    algo: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name, uid, algo) =
+            unsafe { (handle(store)?, text(name)?, text(uid)?, opt_text(algo)?) };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let algo = algo.unwrap_or("rsa4096").parse()?;
+        let info = s
+            .kit
+            .keyring()
+            .generate(&KeyName::new(name)?, uid, algo, s.kit.now())?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&info)?) }
+    })
+}
+
+/// Writes the armored public key of `name` to `out`.
+///
+/// # Safety
+/// `store` is a live handle; `name` a C string; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_key_export(
+    store: *const repokit_store,
+    name: *const c_char,
+    out: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name) = unsafe { (handle(store)?, text(name)?) };
+        if out.is_null() {
+            return Err(null());
+        }
+        let armored = s.kit.keyring().export_public(&KeyName::new(name)?)?;
+        let armored =
+            String::from_utf8(armored).map_err(|e| Failure(REPOKIT_OTHER, e.to_string()))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out, armored) }
+    })
+}
+
+/// The JSON body of `repokit_repo_create`, as `POST /api/v1/repos` takes it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSpec {
+    name: String,
+    format: String,
+    #[serde(default)]
+    role: Option<String>,
+    codename: Option<String>,
+    component: Option<String>,
+    #[serde(default)]
+    architectures: Vec<String>,
+    sign_with: Option<String>,
+    compression: Option<String>,
+    ttl: Option<String>,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+/// Creates a repository from a JSON spec
+/// (`{"name", "format": "rpm"|"deb", "role", "codename", "component",
+/// "architectures", "sign_with", "compression", "ttl", "members"}`); writes
+/// the repository as JSON to `out_json`.
+///
+/// # Safety
+/// `store` is a live handle; `spec_json` a C string; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_repo_create(
+    store: *const repokit_store,
+    spec_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, spec) = unsafe { (handle(store)?, text(spec_json)?) };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let spec: CreateSpec = serde_json::from_str(spec)
+            .map_err(|e| Failure(REPOKIT_INVALID_INPUT, format!("repository spec: {e}")))?;
+        let create = CreateRepo {
+            name: RepoName::new(spec.name)?,
+            format: spec.format.parse()?,
+            role: spec.role.as_deref().unwrap_or("test").parse()?,
+            sign_with: spec.sign_with.map(KeyName::new).transpose()?,
+            compression: spec.compression.as_deref().unwrap_or("gz").parse()?,
+            codename: spec.codename,
+            component: spec.component,
+            architectures: spec.architectures,
+            ttl: spec
+                .ttl
+                .as_deref()
+                .map(repo_core::time::parse_duration)
+                .transpose()?,
+            members: spec
+                .members
+                .into_iter()
+                .map(RepoName::new)
+                .collect::<repo_core::Result<_>>()?,
+        };
+        let info = s.rt.block_on(s.kit.create_repo(create))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&info)?) }
+    })
+}
+
+/// Writes every repository as a JSON array to `out_json`.
+///
+/// # Safety
+/// `store` is a live handle; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_repo_list(
+    store: *const repokit_store,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let s = unsafe { handle(store)? };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let repos = s.rt.block_on(s.kit.repos())?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&repos)?) }
+    })
+}
+
+/// Writes one repository as JSON to `out_json`.
+///
+/// # Safety
+/// `store` is a live handle; `name` a C string; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_repo_show(
+    store: *const repokit_store,
+    name: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name) = unsafe { (handle(store)?, text(name)?) };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let info = s.rt.block_on(s.kit.repo(&repo_name(name)?))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&info)?) }
+    })
+}
+
+/// Deletes a repository (its blobs are collected later).
+///
+/// # Safety
+/// `store` is a live handle; `name` a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_repo_delete(
+    store: *const repokit_store,
+    name: *const c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name) = unsafe { (handle(store)?, text(name)?) };
+        Ok(s.rt.block_on(s.kit.delete_repo(&repo_name(name)?))?)
+    })
+}
+
+/// Adds the package files at `paths` (`n` of them; copied into the store)
+/// to repository `name` as one new revision; writes the add report as
+/// JSON to `out_json`. A bad file stores nothing.
+///
+/// # Safety
+/// `store` is a live handle; `name` a C string; `paths` points to `n` C
+/// strings; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_add(
+    store: *const repokit_store,
+    name: *const c_char,
+    paths: *const *const c_char,
+    n: usize,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name, paths) = unsafe { (handle(store)?, text(name)?, texts(paths, n)?) };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let uploads = paths
+            .iter()
+            .map(|p| Upload::from_path(std::path::Path::new(p)))
+            .collect::<repo_core::Result<Vec<_>>>()?;
+        let report =
+            s.rt.block_on(s.kit.add(&repo_name(name)?, &uploads, Arc::new(NoProgress)))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&report)?) }
+    })
+}
+
+/// Removes the packages matching `specs` (file name, name,
+/// name-version[-release] or identity); writes the report as JSON.
+///
+/// # Safety
+/// `store` is a live handle; `name` a C string; `specs` points to `n` C
+/// strings; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_remove(
+    store: *const repokit_store,
+    name: *const c_char,
+    specs: *const *const c_char,
+    n: usize,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name, specs) = unsafe { (handle(store)?, text(name)?, texts(specs, n)?) };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        let report = s.rt.block_on(s.kit.remove(&repo_name(name)?, &specs))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&report)?) }
+    })
+}
+
+/// Publishes repository `name` (render, sign, atomic switch); writes the
+/// publish report as JSON.
+///
+/// # Safety
+/// `store` is a live handle; `name` a C string; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_publish(
+    store: *const repokit_store,
+    name: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name) = unsafe { (handle(store)?, text(name)?) };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let report = s.rt.block_on(s.kit.publish(&repo_name(name)?))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&report)?) }
+    })
+}
+
+/// Promotes the published packages of `from` (all when `n` is 0, else
+/// those matching `specs`) into `to` by reference, re-signing RPMs for
+/// `to`'s key; `change` (NULL: `from`'s name) is recorded as provenance.
+/// Writes the promote report as JSON.
+///
+/// # Safety
+/// `store` is a live handle; `from`, `to` C strings; `specs` points to `n`
+/// C strings; `change` NULL or a C string; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_promote(
+    store: *const repokit_store,
+    from: *const c_char,
+    to: *const c_char,
+    specs: *const *const c_char,
+    n: usize,
+    change: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, from, to, specs, change) = unsafe {
+            (
+                handle(store)?,
+                text(from)?,
+                text(to)?,
+                texts(specs, n)?,
+                opt_text(change)?,
+            )
+        };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let req = Promote {
+            from: repo_name(from)?,
+            packages: specs.iter().map(|s| s.to_string()).collect(),
+            change: change.map(str::to_string),
+        };
+        let report = s.rt.block_on(s.kit.promote(&repo_name(to)?, req))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&report)?) }
+    })
+}
+
+/// Writes the live publication of `name` into directory `dir` (a symlink
+/// swapped atomically); writes the export report as JSON.
+///
+/// # Safety
+/// `store` is a live handle; `name`, `dir` C strings; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_export(
+    store: *const repokit_store,
+    name: *const c_char,
+    dir: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        let (s, name, dir) = unsafe { (handle(store)?, text(name)?, text(dir)?) };
+        if out_json.is_null() {
+            return Err(null());
+        }
+        let report = s.rt.block_on(repo_sync::dir::export(
+            &s.kit,
+            &repo_name(name)?,
+            std::path::Path::new(dir),
+        ))?;
+        // SAFETY: checked non-NULL.
+        unsafe { give(out_json, json(&report)?) }
+    })
 }
 
 #[cfg(test)]
@@ -30,5 +669,55 @@ mod tests {
         // SAFETY: repokit_version returns a pointer to a static C string.
         let v = unsafe { CStr::from_ptr(repokit_version()) };
         assert_eq!(v.to_str().ok(), Some(env!("CARGO_PKG_VERSION")));
+    }
+
+    fn last_error() -> String {
+        let mut buf = vec![0 as c_char; 512];
+        let mut n = 0usize;
+        // SAFETY: buf has 512 bytes; n is writable.
+        unsafe { repokit_last_error(buf.as_mut_ptr(), buf.len(), &mut n) };
+        // SAFETY: repokit_last_error NUL-terminates within buf.
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_inside_becomes_a_status() {
+        let status = boundary(|| -> Result<(), Failure> { panic!("boom") });
+        assert_eq!(status, REPOKIT_PANIC);
+        assert!(last_error().contains("boom"), "{}", last_error());
+        // The boundary works again afterwards.
+        assert_eq!(boundary(|| Ok(())), REPOKIT_OK);
+        assert_eq!(last_error(), "");
+    }
+
+    #[test]
+    fn null_arguments_and_missing_repositories_are_statuses() {
+        let dir = std::env::temp_dir().join(format!("repokit-ffi-{}", std::process::id()));
+        let path = CString::new(dir.display().to_string()).expect("path");
+        let mut store: *mut repokit_store = std::ptr::null_mut();
+        // SAFETY: valid arguments.
+        assert_eq!(
+            unsafe { repokit_store_open(path.as_ptr(), &mut store) },
+            REPOKIT_OK
+        );
+        let mut out: *mut c_char = std::ptr::null_mut();
+        // SAFETY: a NULL name is checked.
+        let status = unsafe { repokit_repo_show(store, std::ptr::null(), &mut out) };
+        assert_eq!(status, REPOKIT_NULL_PARAMETER);
+        assert!(out.is_null(), "out parameters are written only on success");
+        let name = CString::new("nope").expect("name");
+        // SAFETY: valid arguments.
+        let status = unsafe { repokit_repo_show(store, name.as_ptr(), &mut out) };
+        assert_eq!(status, REPOKIT_NOT_FOUND);
+        assert!(last_error().contains("nope"));
+        // SAFETY: the handle is freed once; NULL frees are no-ops.
+        unsafe {
+            repokit_store_free(store);
+            repokit_store_free(std::ptr::null_mut());
+            repokit_string_free(std::ptr::null_mut());
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

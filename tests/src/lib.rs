@@ -46,6 +46,29 @@ pub fn repokit_bin() -> PathBuf {
     .clone()
 }
 
+/// The directory holding `librepokit.so` (the C ABI), built once per
+/// process in the same profile as the running test.
+pub fn ffi_lib_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let bin = repokit_bin();
+        let dir = bin.parent().expect("target dir").to_path_buf();
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "repokit-ffi", "--lib"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo build for repokit-ffi");
+        assert!(status.success(), "building repokit-ffi failed");
+        dir
+    })
+    .clone()
+}
+
 /// A repokit data directory plus a way to run the CLI on it.
 #[derive(Debug)]
 pub struct Repokit {
