@@ -65,6 +65,11 @@ pub enum repokit_status {
 use repokit_status::*;
 
 /// An open store: repository operations on one data directory.
+///
+/// Thread safety: one handle may be used by several threads at once (each
+/// call blocks its thread until the operation is done); it must not be
+/// freed while another thread uses it. Error messages
+/// (`repokit_last_error`) are kept per thread.
 pub struct repokit_store {
     kit: Repokit,
     rt: tokio::runtime::Runtime,

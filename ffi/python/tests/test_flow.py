@@ -170,6 +170,30 @@ def test_deb_flow_is_accepted_by_apt(store, tmp_path):
     assert len(removed["removed"]) == 1
 
 
+def test_one_store_serves_several_threads(store, tmp_path):
+    import threading
+
+    rpms = [build_rpm(tmp_path, f"rk-thread-{i}", "1.0") for i in range(4)]
+    for i in range(4):
+        store.create_repo(f"py-thread-{i}", format="rpm")
+    errors: list = []
+
+    def work(i: int) -> None:
+        try:
+            store.add(f"py-thread-{i}", [rpms[i]])
+            store.publish(f"py-thread-{i}")
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [store.repo(f"py-thread-{i}")["packages"] for i in range(4)] == [1, 1, 1, 1]
+
+
 def test_errors_are_typed(store, tmp_path):
     bad = tmp_path / "bad.rpm"
     bad.write_text("not a package\n")
