@@ -387,25 +387,6 @@ pub unsafe extern "C" fn repokit_key_export(
     })
 }
 
-/// The JSON body of `repokit_repo_create`, as `POST /api/v1/repos` takes it.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateSpec {
-    name: String,
-    format: String,
-    #[serde(default)]
-    role: Option<String>,
-    codename: Option<String>,
-    component: Option<String>,
-    #[serde(default)]
-    architectures: Vec<String>,
-    sign_with: Option<String>,
-    compression: Option<String>,
-    ttl: Option<String>,
-    #[serde(default)]
-    members: Vec<String>,
-}
-
 /// Creates a repository from a JSON spec
 /// (`{"name", "format": "rpm"|"deb", "role", "codename", "component",
 /// "architectures", "sign_with", "compression", "ttl", "members"}`); writes
@@ -425,28 +406,8 @@ pub unsafe extern "C" fn repokit_repo_create(
         if out_json.is_null() {
             return Err(null());
         }
-        let spec: CreateSpec = serde_json::from_str(spec)
+        let create: CreateRepo = serde_json::from_str(spec)
             .map_err(|e| Failure(REPOKIT_INVALID_INPUT, format!("repository spec: {e}")))?;
-        let create = CreateRepo {
-            name: RepoName::new(spec.name)?,
-            format: spec.format.parse()?,
-            role: spec.role.as_deref().unwrap_or("test").parse()?,
-            sign_with: spec.sign_with.map(KeyName::new).transpose()?,
-            compression: spec.compression.as_deref().unwrap_or("gz").parse()?,
-            codename: spec.codename,
-            component: spec.component,
-            architectures: spec.architectures,
-            ttl: spec
-                .ttl
-                .as_deref()
-                .map(repo_core::time::parse_duration)
-                .transpose()?,
-            members: spec
-                .members
-                .into_iter()
-                .map(RepoName::new)
-                .collect::<repo_core::Result<_>>()?,
-        };
         let info = s.rt.block_on(s.kit.create_repo(create))?;
         // SAFETY: checked non-NULL.
         unsafe { give(out_json, json(&info)?) }

@@ -43,8 +43,11 @@ pub const DEFAULT_TEST_TTL: u64 = 20 * 86_400;
 /// How many publication manifests are kept parsed in memory.
 const PUBLICATION_CACHE: usize = 64;
 
-/// Parameters of `create_repo`.
+/// Parameters of `create_repo`; also the JSON body of `POST /api/v1/repos`
+/// and of the C ABI's `repokit_repo_create` (unknown fields are refused;
+/// `ttl` may be a duration text such as `"20d"` or seconds).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRepo {
     pub name: RepoName,
     pub format: Format,
@@ -65,12 +68,31 @@ pub struct CreateRepo {
     pub architectures: Vec<String>,
     /// Test and composite repositories: seconds without a change before
     /// the repository expires (test default: 20 days; composite: never).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ttl_seconds")]
     pub ttl: Option<u64>,
     /// Composite repositories: the members, in order (earlier ones first
     /// in the merged view).
     #[serde(default)]
     pub members: Vec<RepoName>,
+}
+
+/// A TTL as seconds or as a duration text (`"20d"`, `"12h"`).
+fn ttl_seconds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ttl {
+        Seconds(u64),
+        Text(String),
+    }
+    match Option::<Ttl>::deserialize(d)? {
+        None => Ok(None),
+        Some(Ttl::Seconds(n)) => Ok(Some(n)),
+        Some(Ttl::Text(t)) => crate::time::parse_duration(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 /// Parameters of `promote`.

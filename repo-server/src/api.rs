@@ -15,8 +15,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use repo_core::Repokit;
 use repo_core::access::{self, Actor, Scope, Token};
-use repo_core::model::{Format, Role};
-use repo_core::names::{KeyName, RepoName, Sha256, check_file_name};
+use repo_core::model::Role;
+use repo_core::names::{RepoName, Sha256, check_file_name};
 use repo_core::repos::{CreateRepo, NoProgress, Promote, Upload};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -463,57 +463,18 @@ async fn list_repos(
     Ok(HttpResponse::Ok().json(repos))
 }
 
-/// The body of `POST /api/v1/repos` (`repo create` on the command line).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: String,
-    format: Format,
-    #[serde(default)]
-    role: Role,
-    codename: Option<String>,
-    component: Option<String>,
-    #[serde(default)]
-    architectures: Vec<String>,
-    sign_with: Option<String>,
-    compression: Option<String>,
-    ttl: Option<String>,
-    #[serde(default)]
-    members: Vec<String>,
-}
-
 async fn create_repo(
     req: HttpRequest,
     state: web::Data<Arc<State>>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller_required(&req, &state).await?;
-    let b: CreateBody = json_body(&body)?;
-    let scope = match b.role {
+    let spec: CreateRepo = json_body(&body)?;
+    let scope = match spec.role {
         Role::Stable => Scope::Admin,
         r => scope_for(r),
     };
     let kit = authorize(&req, &state, Some(scope)).await?;
-    let spec = CreateRepo {
-        name: RepoName::new(b.name)?,
-        format: b.format,
-        role: b.role,
-        sign_with: b.sign_with.map(KeyName::new).transpose()?,
-        compression: b.compression.as_deref().unwrap_or("gz").parse()?,
-        codename: b.codename,
-        component: b.component,
-        architectures: b.architectures,
-        ttl: b
-            .ttl
-            .as_deref()
-            .map(repo_core::time::parse_duration)
-            .transpose()?,
-        members: b
-            .members
-            .into_iter()
-            .map(RepoName::new)
-            .collect::<repo_core::Result<_>>()?,
-    };
     let info = on_core(&state, move || async move { kit.create_repo(spec).await }).await?;
     Ok(HttpResponse::Created().json(info))
 }
