@@ -439,8 +439,9 @@ fn local_read(f: &std::fs::File, start: u64, len: u64) -> Result<bytes::Bytes, A
 /// `len` bytes of a local blob from `start`, in steps of up to 1 MiB read
 /// inline (page-cache reads of microseconds; a hand-off to a blocking
 /// thread per step would cost more than the read). The file is opened for
-/// this response alone, so it is read sequentially into buffers that are
-/// never zeroed first.
+/// this response alone and read sequentially into one buffer that is
+/// reclaimed for the next step once the server has copied the previous
+/// one out, so a large download touches fresh memory once.
 fn local_stream(
     path: &std::path::Path,
     start: u64,
@@ -452,25 +453,25 @@ fn local_stream(
     if start > 0 {
         f.seek(SeekFrom::Start(start))?;
     }
+    let buf = bytes::BytesMut::new();
     Ok(futures::stream::unfold(
-        (f, len),
-        |(mut f, left)| async move {
+        (f, len, buf),
+        |(mut f, left, mut buf)| async move {
             if left == 0 {
                 return None;
             }
-            let n = left.min(LOCAL_CHUNK);
-            let mut buf = Vec::with_capacity(n as usize);
-            match (&mut f).take(n).read_to_end(&mut buf) {
-                Ok(got) if got as u64 == n => Some((Ok(bytes::Bytes::from(buf)), (f, left - n))),
-                Ok(_) => Some((
-                    Err(actix_web::error::ErrorInternalServerError(
-                        "blob shorter than recorded",
-                    )),
-                    (f, 0),
-                )),
+            let n = left.min(LOCAL_CHUNK) as usize;
+            // Reclaims the space of the previous chunk when it was dropped.
+            buf.reserve(n);
+            buf.resize(n, 0);
+            match f.read_exact(&mut buf[..n]) {
+                Ok(()) => {
+                    let chunk = buf.split_to(n).freeze();
+                    Some((Ok(chunk), (f, left - n as u64, buf)))
+                }
                 Err(e) => Some((
                     Err(actix_web::error::ErrorInternalServerError(e.to_string())),
-                    (f, 0),
+                    (f, 0, buf),
                 )),
             }
         },

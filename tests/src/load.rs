@@ -202,6 +202,22 @@ pub fn measure(work: &Path, small: &[PathBuf], big_size: usize, secs: u64) -> Re
     );
 
     let server = kit.serve_with(&[], &[("RUST_LOG", "warn")])?;
+    // What is measured must also be right: the large file whole and a
+    // range across its read steps, byte for byte.
+    let original = std::fs::read(&big)?;
+    let url = format!("{}/repos/load/{big_location}", server.url);
+    let (status, _, whole) = crate::http_get(&url, &[])?;
+    ensure!(
+        status == 200 && whole == original,
+        "large download differs ({status})"
+    );
+    let (from, to) = (original.len() / 3, original.len() / 3 + (3 << 20));
+    let to = to.min(original.len() - 1);
+    let (status, _, part) = crate::http_get(&url, &[&format!("Range: bytes={from}-{to}")])?;
+    ensure!(
+        status == 206 && part == original[from..=to],
+        "range download differs ({status})"
+    );
     let nginx = start_nginx(&work.join("nginx"), &export)?;
     let size_of = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let avg_small = small.iter().map(|p| size_of(p)).sum::<u64>() / small.len().max(1) as u64;
