@@ -214,6 +214,27 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
     serde_json::to_string(v).map_err(|e| Failure(REPOKIT_OTHER, e.to_string()))
 }
 
+/// Runs `f` inside the panic boundary and hands its result to C as JSON
+/// through `out`, which is checked first: nothing runs for a NULL `out`,
+/// and `out` is written only on success.
+///
+/// # Safety
+/// `out` is NULL or writable; `f` upholds the contracts of the pointers it
+/// reads.
+unsafe fn respond<T: serde::Serialize>(
+    out: *mut *mut c_char,
+    f: impl FnOnce() -> Result<T, Failure>,
+) -> repokit_status {
+    boundary(|| {
+        if out.is_null() {
+            return Err(null());
+        }
+        let v = f()?;
+        // SAFETY: `out` is non-NULL and writable per the contract.
+        unsafe { give(out, json(&v)?) }
+    })
+}
+
 fn repo_name(s: &str) -> Result<RepoName, Failure> {
     Ok(RepoName::new(s)?)
 }
@@ -346,21 +367,18 @@ pub unsafe extern "C" fn repokit_key_generate(
     algo: *const c_char,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, name, uid, algo) =
-            unsafe { (handle(store)?, text(name)?, text(uid)?, opt_text(algo)?) };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let algo = algo.unwrap_or("rsa4096").parse()?;
-        let info = s
-            .kit
-            .keyring()
-            .generate(&KeyName::new(name)?, uid, algo, s.kit.now())?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&info)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, name, uid, algo) = (handle(store)?, text(name)?, text(uid)?, opt_text(algo)?);
+            let algo = algo.unwrap_or("rsa4096").parse()?;
+            let info = s
+                .kit
+                .keyring()
+                .generate(&KeyName::new(name)?, uid, algo, s.kit.now())?;
+            Ok(info)
+        })
+    }
 }
 
 /// Writes the armored public key of `name` to `out`.
@@ -400,18 +418,16 @@ pub unsafe extern "C" fn repokit_repo_create(
     spec_json: *const c_char,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, spec) = unsafe { (handle(store)?, text(spec_json)?) };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let create: CreateRepo = serde_json::from_str(spec)
-            .map_err(|e| Failure(REPOKIT_INVALID_INPUT, format!("repository spec: {e}")))?;
-        let info = s.rt.block_on(s.kit.create_repo(create))?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&info)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, spec) = (handle(store)?, text(spec_json)?);
+            let create: CreateRepo = serde_json::from_str(spec)
+                .map_err(|e| Failure(REPOKIT_INVALID_INPUT, format!("repository spec: {e}")))?;
+            let info = s.rt.block_on(s.kit.create_repo(create))?;
+            Ok(info)
+        })
+    }
 }
 
 /// Writes every repository as a JSON array to `out_json`.
@@ -423,16 +439,14 @@ pub unsafe extern "C" fn repokit_repo_list(
     store: *const repokit_store,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let s = unsafe { handle(store)? };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let repos = s.rt.block_on(s.kit.repos())?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&repos)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let s = handle(store)?;
+            let repos = s.rt.block_on(s.kit.repos())?;
+            Ok(repos)
+        })
+    }
 }
 
 /// Writes one repository as JSON to `out_json`.
@@ -445,16 +459,14 @@ pub unsafe extern "C" fn repokit_repo_show(
     name: *const c_char,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, name) = unsafe { (handle(store)?, text(name)?) };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let info = s.rt.block_on(s.kit.repo(&repo_name(name)?))?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&info)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, name) = (handle(store)?, text(name)?);
+            let info = s.rt.block_on(s.kit.repo(&repo_name(name)?))?;
+            Ok(info)
+        })
+    }
 }
 
 /// Deletes a repository (its blobs are collected later).
@@ -488,21 +500,19 @@ pub unsafe extern "C" fn repokit_add(
     n: usize,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, name, paths) = unsafe { (handle(store)?, text(name)?, texts(paths, n)?) };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let uploads = paths
-            .iter()
-            .map(|p| Upload::from_path(std::path::Path::new(p)))
-            .collect::<repo_core::Result<Vec<_>>>()?;
-        let report =
-            s.rt.block_on(s.kit.add(&repo_name(name)?, &uploads, Arc::new(NoProgress)))?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&report)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, name, paths) = (handle(store)?, text(name)?, texts(paths, n)?);
+            let uploads = paths
+                .iter()
+                .map(|p| Upload::from_path(std::path::Path::new(p)))
+                .collect::<repo_core::Result<Vec<_>>>()?;
+            let report =
+                s.rt.block_on(s.kit.add(&repo_name(name)?, &uploads, Arc::new(NoProgress)))?;
+            Ok(report)
+        })
+    }
 }
 
 /// Removes the packages matching `specs` (file name, name,
@@ -519,17 +529,15 @@ pub unsafe extern "C" fn repokit_remove(
     n: usize,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, name, specs) = unsafe { (handle(store)?, text(name)?, texts(specs, n)?) };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
-        let report = s.rt.block_on(s.kit.remove(&repo_name(name)?, &specs))?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&report)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, name, specs) = (handle(store)?, text(name)?, texts(specs, n)?);
+            let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+            let report = s.rt.block_on(s.kit.remove(&repo_name(name)?, &specs))?;
+            Ok(report)
+        })
+    }
 }
 
 /// Publishes repository `name` (render, sign, atomic switch); writes the
@@ -543,16 +551,14 @@ pub unsafe extern "C" fn repokit_publish(
     name: *const c_char,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, name) = unsafe { (handle(store)?, text(name)?) };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let report = s.rt.block_on(s.kit.publish(&repo_name(name)?))?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&report)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, name) = (handle(store)?, text(name)?);
+            let report = s.rt.block_on(s.kit.publish(&repo_name(name)?))?;
+            Ok(report)
+        })
+    }
 }
 
 /// Promotes the published packages of `from` (all when `n` is 0, else
@@ -573,29 +579,25 @@ pub unsafe extern "C" fn repokit_promote(
     change: *const c_char,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, from, to, specs, change) = unsafe {
-            (
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, from, to, specs, change) = (
                 handle(store)?,
                 text(from)?,
                 text(to)?,
                 texts(specs, n)?,
                 opt_text(change)?,
-            )
-        };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let req = Promote {
-            from: repo_name(from)?,
-            packages: specs.iter().map(|s| s.to_string()).collect(),
-            change: change.map(str::to_string),
-        };
-        let report = s.rt.block_on(s.kit.promote(&repo_name(to)?, req))?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&report)?) }
-    })
+            );
+            let req = Promote {
+                from: repo_name(from)?,
+                packages: specs.iter().map(|s| s.to_string()).collect(),
+                change: change.map(str::to_string),
+            };
+            let report = s.rt.block_on(s.kit.promote(&repo_name(to)?, req))?;
+            Ok(report)
+        })
+    }
 }
 
 /// Writes the live publication of `name` into directory `dir` (a symlink
@@ -610,20 +612,18 @@ pub unsafe extern "C" fn repokit_export(
     dir: *const c_char,
     out_json: *mut *mut c_char,
 ) -> repokit_status {
-    boundary(|| {
-        // SAFETY: per the function's contract.
-        let (s, name, dir) = unsafe { (handle(store)?, text(name)?, text(dir)?) };
-        if out_json.is_null() {
-            return Err(null());
-        }
-        let report = s.rt.block_on(repo_sync::dir::export(
-            &s.kit,
-            &repo_name(name)?,
-            std::path::Path::new(dir),
-        ))?;
-        // SAFETY: checked non-NULL.
-        unsafe { give(out_json, json(&report)?) }
-    })
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, name, dir) = (handle(store)?, text(name)?, text(dir)?);
+            let report = s.rt.block_on(repo_sync::dir::export(
+                &s.kit,
+                &repo_name(name)?,
+                std::path::Path::new(dir),
+            ))?;
+            Ok(report)
+        })
+    }
 }
 
 #[cfg(test)]
