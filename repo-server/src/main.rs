@@ -522,8 +522,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|s| s.parse())
                 .collect::<Result<Vec<Scope>, _>>()?;
-            let (secret, token) =
-                access::create_token(kit.store(), &name, scopes, unix(kit.now())).await?;
+            let now = unix(kit.now());
+            let (secret, token) = access::create_token(kit.store(), &name, scopes, now).await?;
+            access::audit(
+                kit.store(),
+                now,
+                kit.actor(),
+                "token",
+                None,
+                serde_json::json!({"id": token.id, "name": token.name, "scopes": token.scopes}),
+            )
+            .await?;
             print(
                 json,
                 &serde_json::json!({"secret": secret, "token": token}),
