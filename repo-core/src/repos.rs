@@ -629,19 +629,37 @@ impl Repokit {
 
     /// Appends to the audit log. The operation has already happened, so a
     /// failure here is logged rather than reported as the operation's.
-    async fn record(&self, action: &str, repo: &RepoName, detail: serde_json::Value) {
+    async fn record(&self, action: &str, repo: Option<&RepoName>, detail: serde_json::Value) {
         if let Err(e) = audit(
             &self.store,
             self.now_secs(),
             &self.actor,
             action,
-            Some(repo),
+            repo,
             detail,
         )
         .await
         {
-            tracing::error!(error = %e, %repo, action, "audit record not written");
+            tracing::error!(error = %e, ?repo, action, "audit record not written");
         }
+    }
+
+    /// Creates an API token (recorded in the audit log); returns the
+    /// secret, shown only here, and the stored record.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scopes: Vec<crate::access::Scope>,
+    ) -> Result<(String, crate::access::Token)> {
+        let (secret, token) =
+            crate::access::create_token(&self.store, name, scopes, self.now_secs()).await?;
+        self.record(
+            "token",
+            None,
+            serde_json::json!({"id": token.id, "name": token.name, "scopes": token.scopes}),
+        )
+        .await;
+        Ok((secret, token))
     }
 
     pub fn store(&self) -> &Store {
@@ -849,7 +867,7 @@ impl Repokit {
         tracing::info!(repo = %r.config.name, "created repository");
         self.record(
             "create",
-            &r.config.name,
+            Some(&r.config.name),
             serde_json::to_value(&r.config).unwrap_or_default(),
         )
         .await;
@@ -891,7 +909,8 @@ impl Repokit {
     /// Deletes a repository; its files are collected later as garbage.
     pub async fn delete_repo(&self, name: &RepoName) -> Result<()> {
         self.store.delete_ref(name).await?;
-        self.record("delete", name, serde_json::json!({})).await;
+        self.record("delete", Some(name), serde_json::json!({}))
+            .await;
         Ok(())
     }
 
@@ -1132,19 +1151,7 @@ impl Repokit {
     ) -> Result<AddReport> {
         let t0 = std::time::Instant::now();
         let r = self.repo_ref(name).await?;
-        match r.config.role {
-            Role::Stable => {
-                return Err(Error::Forbidden(format!(
-                    "{name} is a stable repository: packages enter it only by promotion"
-                )));
-            }
-            Role::Composite => {
-                return Err(Error::Forbidden(format!(
-                    "{name} is a composite repository: add packages to one of its members"
-                )));
-            }
-            Role::Test => {}
-        }
+        accepts_uploads(&r)?;
         if uploads.is_empty() {
             return Err(Error::InvalidInput("no package files given".into()));
         }
@@ -1192,7 +1199,7 @@ impl Repokit {
         if !report.added.is_empty() {
             self.record(
                 "add",
-                name,
+                Some(name),
                 changed_packages(&report.added, &report.revision),
             )
             .await;
@@ -1353,7 +1360,7 @@ impl Repokit {
             .await?;
         self.record(
             "remove",
-            name,
+            Some(name),
             changed_packages(&report.removed, &report.revision),
         )
         .await;
@@ -1566,7 +1573,7 @@ impl Repokit {
         if !report.noop {
             self.record(
                 "publish",
-                name,
+                Some(name),
                 serde_json::json!({"publication": report.publication, "revision": report.revision}),
             )
             .await;
@@ -1782,7 +1789,7 @@ impl Repokit {
             let mut detail = changed_packages(&report.promoted, &report.revision);
             detail["from"] = serde_json::json!(report.from);
             detail["change"] = serde_json::json!(origin.change);
-            self.record("promote", to, detail).await;
+            self.record("promote", Some(to), detail).await;
         }
         Ok(report)
     }
@@ -1833,29 +1840,50 @@ impl Repokit {
         self.store_checked(rt, config, &up, checked)
     }
 
-    /// The package of `name`'s head that an upload with SHA-256 `sha`
-    /// became (directly, or as its signed variant): lets a repeated upload
-    /// answer without parsing or storing anything.
-    pub async fn find_upload(&self, name: &RepoName, sha: &Sha256) -> Result<Option<PackageRef>> {
+    /// Adds one uploaded file whose SHA-256 the caller computed while
+    /// receiving it. When the head already holds those bytes (or their
+    /// signed variant) nothing is parsed or stored and the stored package is
+    /// returned; otherwise it is an `add`. Returns the package as stored,
+    /// whether it is new, and the head revision.
+    pub async fn add_upload(
+        &self,
+        name: &RepoName,
+        upload: Upload,
+        sha: &Sha256,
+    ) -> Result<(PackageRef, bool, Option<String>)> {
         let r = self.repo_ref(name).await?;
-        let mut wanted = sha.clone();
+        accepts_uploads(&r)?;
+        let mut wanted = Some(sha.clone());
         if let (Some(key), Format::Rpm) = (&r.config.sign_with, r.config.format) {
             let variant = StorageKey::SignedVariant {
                 fingerprint: self.keyring.signer(key)?.fingerprint(),
                 source: sha.clone(),
             };
-            match self.store.get_json::<PackageRef>(&variant).await? {
-                Some(v) => wanted = v.sha256,
-                None => return Ok(None),
-            }
+            wanted = self
+                .store
+                .get_json::<PackageRef>(&variant)
+                .await?
+                .map(|v| v.sha256);
         }
-        Ok(self
-            .head_revision(&r)
-            .await?
-            .packages
-            .iter()
-            .find(|p| p.sha256 == wanted)
-            .cloned())
+        if let Some(wanted) = wanted
+            && let Some(p) = self
+                .head_revision(&r)
+                .await?
+                .packages
+                .iter()
+                .find(|p| p.sha256 == wanted)
+        {
+            return Ok((p.clone(), false, r.head.map(|h| h.revision)));
+        }
+        let report = self.add(name, &[upload], Arc::new(NoProgress)).await?;
+        let created = !report.added.is_empty();
+        let p = report
+            .added
+            .into_iter()
+            .chain(report.unchanged)
+            .next()
+            .ok_or_else(|| Error::Io(std::io::Error::other("add reported nothing")))?;
+        Ok((p, created, report.revision))
     }
 
     /// A repository's history, newest first: the head and its ancestors.
@@ -1923,7 +1951,7 @@ impl Repokit {
             .await?;
         self.record(
             "rollback",
-            name,
+            Some(name),
             serde_json::json!({"restored": report.restored, "revision": report.revision}),
         )
         .await;
@@ -1946,7 +1974,7 @@ impl Repokit {
             tracing::info!(repo = %r.config.name, "expired");
             self.record(
                 "expire",
-                &r.config.name,
+                Some(&r.config.name),
                 serde_json::json!({"expired_at": r.expires()}),
             )
             .await;
@@ -2291,6 +2319,21 @@ impl Repokit {
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Uploads go into test repositories only: stable ones take packages by
+/// promotion, composites have none of their own.
+fn accepts_uploads(r: &RepoRef) -> Result<()> {
+    let name = &r.config.name;
+    match r.config.role {
+        Role::Stable => Err(Error::Forbidden(format!(
+            "{name} is a stable repository: packages enter it only by promotion"
+        ))),
+        Role::Composite => Err(Error::Forbidden(format!(
+            "{name} is a composite repository: add packages to one of its members"
+        ))),
+        Role::Test => Ok(()),
     }
 }
 

@@ -17,7 +17,7 @@ use repo_core::Repokit;
 use repo_core::access::{self, Actor, Scope, Token};
 use repo_core::model::Role;
 use repo_core::names::{RepoName, Sha256, check_file_name};
-use repo_core::repos::{CreateRepo, NoProgress, Promote, Upload};
+use repo_core::repos::{CreateRepo, Promote, Upload};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -575,36 +575,15 @@ async fn upload(
     let sha = Sha256::from_digest(&hasher.finalize());
     state.metrics.upload(size);
     let tmp = tmp.into_temp_path();
-    let path = tmp.to_path_buf();
-    let n = name.clone();
+    let name_for_core = name.clone();
+    let up = Upload {
+        path: tmp.to_path_buf(),
+        file_name,
+        mtime: repo_core::time::unix(kit.now()),
+        take: true,
+    };
     let (pref, created, revision) = on_core(&state, move || async move {
-        // The same bytes again: answer from the head without parsing (only
-        // where uploads are allowed at all; `add` says why not elsewhere).
-        if kit.role(&n).await? == Role::Test
-            && let Some(p) = kit.find_upload(&n, &sha).await?
-        {
-            let head = kit.repo(&n).await?.head;
-            return Ok((p, false, head));
-        }
-        let up = Upload {
-            path,
-            file_name,
-            mtime: repo_core::time::unix(kit.now()),
-            take: true,
-        };
-        let report = kit.add(&n, &[up], Arc::new(NoProgress)).await?;
-        let created = !report.added.is_empty();
-        let p = report
-            .added
-            .into_iter()
-            .chain(report.unchanged)
-            .next()
-            .ok_or_else(|| repo_core::Error::Io(std::io::Error::other("add reported nothing")))?;
-        let p = match kit.find_upload(&n, &p.sha256).await? {
-            Some(stored) => stored,
-            None => p,
-        };
-        Ok((p, created, report.revision))
+        kit.add_upload(&name_for_core, up, &sha).await
     })
     .await?;
     drop(tmp);
@@ -668,6 +647,32 @@ fn with_urls(base: &str, mut v: serde_json::Value) -> serde_json::Value {
     ) {
         v["url"] = serde_json::json!(format!("{base}/repos/{repo}/"));
         v["snapshot_url"] = serde_json::json!(format!("{base}/snapshots/{repo}/{publication}/"));
+    }
+    v
+}
+
+/// Publishes `name` when asked to (after a promote or a rollback).
+async fn publish_if(
+    kit: &Repokit,
+    name: &RepoName,
+    publish: bool,
+) -> repo_core::Result<Option<repo_core::repos::PublishReport>> {
+    if publish {
+        kit.publish(name).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A report with the publish that followed it, if any, under `publish`.
+fn with_publish(
+    base: &str,
+    report: impl Serialize,
+    published: Option<repo_core::repos::PublishReport>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).unwrap_or_default();
+    if let Some(p) = published {
+        v["publish"] = with_urls(base, serde_json::to_value(p).unwrap_or_default());
     }
     v
 }
@@ -752,29 +757,16 @@ async fn promote(
     let work = async move {
         let do_publish = b.publish;
         let (report, published) = on_core(&st, move || async move {
-            let report = kit
-                .promote(
-                    &n,
-                    Promote {
-                        from,
-                        packages: b.packages,
-                        change: b.change,
-                    },
-                )
-                .await?;
-            let published = if do_publish {
-                Some(kit.publish(&n).await?)
-            } else {
-                None
+            let req = Promote {
+                from,
+                packages: b.packages,
+                change: b.change,
             };
-            Ok((report, published))
+            let report = kit.promote(&n, req).await?;
+            Ok((report, publish_if(&kit, &n, do_publish).await?))
         })
         .await?;
-        let mut v = serde_json::to_value(report).unwrap_or_default();
-        if let Some(p) = published {
-            v["publish"] = with_urls(&base, serde_json::to_value(p).unwrap_or_default());
-        }
-        Ok(v)
+        Ok(with_publish(&base, report, published))
     };
     run_job(&state, "promote", &name, b.wait, work).await
 }
@@ -822,19 +814,10 @@ async fn rollback(
     let base = base_url(&req);
     let (report, published) = on_core(&state, move || async move {
         let report = kit.rollback(&name, &b.revision).await?;
-        let published = if b.publish {
-            Some(kit.publish(&name).await?)
-        } else {
-            None
-        };
-        Ok((report, published))
+        Ok((report, publish_if(&kit, &name, b.publish).await?))
     })
     .await?;
-    let mut v = serde_json::to_value(report).unwrap_or_default();
-    if let Some(p) = published {
-        v["publish"] = with_urls(&base, serde_json::to_value(p).unwrap_or_default());
-    }
-    Ok(HttpResponse::Ok().json(v))
+    Ok(HttpResponse::Ok().json(with_publish(&base, report, published)))
 }
 
 async fn job(
@@ -884,18 +867,7 @@ async fn create_token(
     let b: TokenBody = json_body(&body)?;
     let name = b.name.unwrap_or_else(|| "token".into());
     let (secret, token) = on_core(&state, move || async move {
-        let now = repo_core::time::unix(kit.now());
-        let (secret, token) = access::create_token(kit.store(), &name, b.scopes, now).await?;
-        access::audit(
-            kit.store(),
-            now,
-            kit.actor(),
-            "token",
-            None,
-            serde_json::json!({"id": token.id, "name": token.name, "scopes": token.scopes}),
-        )
-        .await?;
-        Ok((secret, token))
+        kit.create_token(&name, b.scopes).await
     })
     .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"secret": secret, "token": token})))

@@ -522,17 +522,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|s| s.parse())
                 .collect::<Result<Vec<Scope>, _>>()?;
-            let now = unix(kit.now());
-            let (secret, token) = access::create_token(kit.store(), &name, scopes, now).await?;
-            access::audit(
-                kit.store(),
-                now,
-                kit.actor(),
-                "token",
-                None,
-                serde_json::json!({"id": token.id, "name": token.name, "scopes": token.scopes}),
-            )
-            .await?;
+            let (secret, token) = kit.create_token(&name, scopes).await?;
             print(
                 json,
                 &serde_json::json!({"secret": secret, "token": token}),
