@@ -915,8 +915,9 @@ impl Repokit {
     }
 
     /// The role of a repository (what the server checks scopes against).
-    pub async fn role(&self, name: &RepoName) -> Result<Role> {
-        Ok(self.repo_ref(name).await?.config.role)
+    /// A repository's configuration, without reading its package list.
+    pub async fn config(&self, name: &RepoName) -> Result<RepoConfig> {
+        Ok(self.repo_ref(name).await?.config)
     }
 
     /// The packages of the head revision.
@@ -1376,20 +1377,26 @@ impl Repokit {
         if report.noop {
             return Ok(report);
         }
-        for r in self.store.list_refs().await? {
+        // Every publish looks for the composites listing it: refs are read
+        // through the store's shared cache (a stat each on a local store).
+        for n in self.store.list_ref_names().await? {
+            let Some(r) = self.store.get_ref_shared(&n).await? else {
+                continue;
+            };
             if r.config.role != Role::Composite || !r.config.members.contains(name) {
                 continue;
             }
-            let result = match self.publish_one(&r.config.name).await {
+            let composite = r.config.name.clone();
+            let result = match self.publish_one(&composite).await {
                 Ok(p) => CompositeResult {
-                    repo: r.config.name,
+                    repo: composite,
                     publication: Some(p.publication),
                     error: None,
                 },
                 Err(e) => {
-                    tracing::warn!(composite = %r.config.name, error = %e, "composite not republished");
+                    tracing::warn!(composite = %composite, error = %e, "composite not republished");
                     CompositeResult {
-                        repo: r.config.name,
+                        repo: composite,
                         publication: None,
                         error: Some(
                             serde_json::json!({"code": e.code(), "message": e.to_string()}),
@@ -1755,12 +1762,14 @@ impl Repokit {
             }
         }
         let mut refs = match (&dst.config.sign_with, dst.config.format) {
-            (Some(_), Format::Rpm) => {
+            (Some(key), Format::Rpm) => {
+                let fingerprint = self.keyring.signer(key)?.fingerprint();
                 let this = self.clone();
                 let config = dst.config.clone();
                 let rt = tokio::runtime::Handle::current();
                 blocking(move || {
-                    let prepared = parallel_map(&selected, |p| this.resign(&rt, &config, p))?;
+                    let prepared =
+                        parallel_map(&selected, |p| this.resign(&rt, &config, &fingerprint, p))?;
                     this.write_pack(&rt, prepared.into_iter().flatten().collect())
                 })
                 .await?
@@ -1800,6 +1809,7 @@ impl Repokit {
         &self,
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
+        fingerprint: &str,
         p: &PackageRef,
     ) -> Result<Vec<Prepared>> {
         let record = self.store.get_ranges_blocking(
@@ -1814,9 +1824,7 @@ impl Repokit {
                 key: p.meta.pack.to_string(),
                 reason: format!("unreadable record for {}", p.identity),
             })?;
-        if let Some(key) = &config.sign_with
-            && meta.signed_by.as_deref() == Some(self.keyring.signer(key)?.fingerprint().as_str())
-        {
+        if meta.signed_by.as_deref() == Some(fingerprint) {
             return Ok(vec![Prepared::Known(p.clone())]);
         }
         let blob = StorageKey::Blob(p.sha256.clone());

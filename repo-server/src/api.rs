@@ -327,7 +327,9 @@ async fn authorize_repo(
     caller_required(req, state).await?;
     let kit = state.kit.clone();
     let n = name.clone();
-    let role = on_core(state, move || async move { kit.role(&n).await }).await?;
+    let role = on_core(state, move || async move { kit.config(&n).await })
+        .await?
+        .role;
     let scope = match role {
         Role::Stable if admin_for_stable => Scope::Admin,
         r => scope_for(r),

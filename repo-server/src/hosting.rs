@@ -164,8 +164,8 @@ async fn client_config(
     name: &RepoName,
     dnf: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let info = kit.repo(name).await?;
-    let c = &info.config;
+    let config = kit.config(name).await?;
+    let c = &config;
     let base = {
         let conn = req.connection_info();
         format!("{}://{}", conn.scheme(), conn.host())
@@ -189,8 +189,7 @@ async fn client_config(
             keys.push(format!("{url}repo-key.asc"));
         }
         for m in &c.members {
-            let member = kit.repo(m).await?;
-            if member.config.sign_with.is_some() {
+            if kit.config(m).await?.sign_with.is_some() {
                 keys.push(format!("{base}/repos/{m}/repo-key.asc"));
             } else {
                 all_signed = false;

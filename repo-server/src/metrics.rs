@@ -107,26 +107,34 @@ impl Metrics {
             out,
             "# HELP repokit_http_request_seconds_total Time spent answering, by method, route and status.\n# TYPE repokit_http_request_seconds_total counter\n{times}"
         );
-        let _ = writeln!(
-            out,
-            "# HELP repokit_uploads_total Package files uploaded.\n# TYPE repokit_uploads_total counter\nrepokit_uploads_total {}",
-            self.uploads.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP repokit_upload_bytes_total Bytes of package files uploaded.\n# TYPE repokit_upload_bytes_total counter\nrepokit_upload_bytes_total {}",
-            self.upload_bytes.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP repokit_publishes_total Publish requests answered.\n# TYPE repokit_publishes_total counter\nrepokit_publishes_total {}",
-            self.publishes.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP repokit_publish_seconds_total Time spent publishing.\n# TYPE repokit_publish_seconds_total counter\nrepokit_publish_seconds_total {:.6}",
-            self.publish_time.load(Ordering::Relaxed) as f64 / 1e6
-        );
+        let counters = [
+            (
+                "repokit_uploads_total",
+                "Package files uploaded.",
+                self.uploads.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "repokit_upload_bytes_total",
+                "Bytes of package files uploaded.",
+                self.upload_bytes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "repokit_publishes_total",
+                "Publish requests answered.",
+                self.publishes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "repokit_publish_seconds_total",
+                "Time spent publishing.",
+                self.publish_time.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP repokit_jobs Background jobs by state.\n# TYPE repokit_jobs gauge"

@@ -85,13 +85,9 @@ impl HashMemo {
     }
 }
 
-/// MD5, SHA1 and SHA-256 of each file (no SHA512: `Release` lists none),
+/// MD5, SHA1 and SHA-256 of a file (no SHA512: `Release` lists none),
 /// resuming from `memo` where a prefix was hashed before; MD5 (the slowest,
 /// with no CPU support) runs on a second thread.
-fn release_digests(files: &[Pieces<'_>], memo: Option<&HashMemo>) -> Vec<Digests> {
-    files.iter().map(|f| file_digests(f, memo)).collect()
-}
-
 fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
     // chain[i]: identifies head + the first i segments.
     let mut chain = Vec::with_capacity(f.segments.len() + 1);
@@ -300,7 +296,7 @@ pub fn render(
             )
         };
         let pieces = [plain_pieces, gz_pieces, xz_pieces];
-        let digests = release_digests(&pieces, memo);
+        let digests: Vec<Digests> = pieces.iter().map(|p| file_digests(p, memo)).collect();
         let [plain, gz, xz] = pieces.map(|p| {
             let mut out = Vec::with_capacity(
                 p.head.len() + p.tail.len() + p.segments.iter().map(|s| s.1.len()).sum::<usize>(),
@@ -366,7 +362,7 @@ pub fn render(
 /// The rendered output of a run of stanzas, cached and reused by later
 /// publishes: the plain text, one gzip member and one xz block (with the
 /// sizes an xz index needs). Concatenated gzip members are one valid gzip
-/// file; xz blocks are joined into one stream by [`join_xz_blocks`], since
+/// file; xz blocks are framed into one stream by [`xz_stream_frame`], since
 /// apt reads only the first of concatenated xz streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DebChunk {
@@ -433,7 +429,8 @@ fn xz_block(plain: &[u8]) -> std::io::Result<(Vec<u8>, u64)> {
 
 /// One xz stream of the given blocks: (block bytes, unpadded size,
 /// uncompressed size) each.
-pub fn join_xz_blocks(blocks: &[(&[u8], u64, u64)]) -> Vec<u8> {
+#[cfg(test)]
+fn join_xz_blocks(blocks: &[(&[u8], u64, u64)]) -> Vec<u8> {
     let sizes: Vec<(u64, u64)> = blocks.iter().map(|b| (b.1, b.2)).collect();
     let (head, tail) = xz_stream_frame(&sizes);
     let mut out = Vec::with_capacity(

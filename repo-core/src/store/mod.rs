@@ -145,12 +145,8 @@ impl Store {
     }
 
     /// The file of a key when the store is a plain local directory whose
-    /// files may be read directly (hosting streams blobs from it).
+    /// files are read and written directly (hosting streams blobs from it).
     pub fn direct_file(&self, key: &StorageKey) -> Option<PathBuf> {
-        self.direct_path(key)
-    }
-
-    fn direct_path(&self, key: &StorageKey) -> Option<PathBuf> {
         if self.direct {
             self.local_path(key)
         } else {
@@ -183,7 +179,7 @@ impl Store {
     // operations; otherwise they run the async operation on `rt`.
 
     pub fn exists_blocking(&self, rt: &tokio::runtime::Handle, key: &StorageKey) -> Result<bool> {
-        match self.direct_path(key) {
+        match self.direct_file(key) {
             Some(p) => Ok(p.exists()),
             None => rt.block_on(self.exists(key)),
         }
@@ -194,7 +190,7 @@ impl Store {
         rt: &tokio::runtime::Handle,
         key: &StorageKey,
     ) -> Result<Option<Bytes>> {
-        match self.direct_path(key) {
+        match self.direct_file(key) {
             Some(p) => match std::fs::read(&p) {
                 Ok(d) => Ok(Some(Bytes::from(d))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -228,7 +224,7 @@ impl Store {
         key: &StorageKey,
         parts: &[&[u8]],
     ) -> Result<()> {
-        match self.direct_path(key) {
+        match self.direct_file(key) {
             Some(dest) => {
                 if dest.exists() {
                     return Ok(());
@@ -267,7 +263,7 @@ impl Store {
         take: bool,
     ) -> Result<()> {
         let key = StorageKey::Blob(sha.clone());
-        match self.direct_path(&key) {
+        match self.direct_file(&key) {
             Some(dest) => {
                 // A taken file is renamed without looking first: over an
                 // existing blob it replaces identical bytes.
@@ -293,7 +289,7 @@ impl Store {
         key: &StorageKey,
         ranges: &[std::ops::Range<u64>],
     ) -> Result<Vec<Bytes>> {
-        match self.direct_path(key) {
+        match self.direct_file(key) {
             Some(p) => {
                 use std::os::unix::fs::FileExt;
                 let f = std::fs::File::open(&p).map_err(|e| match e.kind() {
@@ -436,7 +432,7 @@ impl Store {
     /// this runs inline); elsewhere it is read from the backend.
     pub async fn get_ref_shared(&self, name: &RepoName) -> Result<Option<Arc<RepoRef>>> {
         use std::os::unix::fs::MetadataExt;
-        let Some(path) = self.direct_path(&StorageKey::RepoRef(name.clone())) else {
+        let Some(path) = self.direct_file(&StorageKey::RepoRef(name.clone())) else {
             return Ok(self.get_ref(name).await?.map(Arc::new));
         };
         let meta = match std::fs::metadata(&path) {
@@ -494,6 +490,17 @@ impl Store {
 
     /// Every repository ref, sorted by name.
     pub async fn list_refs(&self) -> Result<Vec<RepoRef>> {
+        let mut out = Vec::new();
+        for n in self.list_ref_names().await? {
+            if let Some(r) = self.get_ref(&n).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The name of every repository, sorted.
+    pub async fn list_ref_names(&self) -> Result<Vec<RepoName>> {
         let prefix = StorageKey::repo_refs_prefix();
         let mut names = Vec::new();
         let mut listing = self.os.list(Some(&prefix));
@@ -507,13 +514,7 @@ impl Store {
             }
         }
         names.sort();
-        let mut out = Vec::with_capacity(names.len());
-        for n in names {
-            if let Some(r) = self.get_ref(&n).await? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        Ok(names)
     }
 
     async fn lock(&self, name: &RepoName) -> Result<Option<std::fs::File>> {
