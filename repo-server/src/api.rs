@@ -287,6 +287,11 @@ async fn authorize(
     scope: Option<Scope>,
 ) -> Result<Repokit, ApiError> {
     let token = caller(req, state).await?;
+    grant(state, token, scope)
+}
+
+/// Checks an already identified caller against `scope`.
+fn grant(state: &State, token: Option<Token>, scope: Option<Scope>) -> Result<Repokit, ApiError> {
     let actor = token.as_ref().map(Actor::from).unwrap_or(Actor {
         token: "-".into(),
         name: "anonymous".into(),
@@ -324,7 +329,7 @@ async fn authorize_repo(
     admin_for_stable: bool,
 ) -> Result<Repokit, ApiError> {
     // Unknown callers learn nothing about which repositories exist.
-    caller_required(req, state).await?;
+    let token = caller_required(req, state).await?;
     let kit = state.kit.clone();
     let n = name.clone();
     let role = on_core(state, move || async move { kit.config(&n).await })
@@ -334,7 +339,7 @@ async fn authorize_repo(
         Role::Stable if admin_for_stable => Scope::Admin,
         r => scope_for(r),
     };
-    authorize(req, state, Some(scope)).await
+    grant(state, Some(token), Some(scope))
 }
 
 async fn caller_required(req: &HttpRequest, state: &State) -> Result<Token, ApiError> {
@@ -470,13 +475,13 @@ async fn create_repo(
     state: web::Data<Arc<State>>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    caller_required(&req, &state).await?;
+    let token = caller_required(&req, &state).await?;
     let spec: CreateRepo = json_body(&body)?;
     let scope = match spec.role {
         Role::Stable => Scope::Admin,
         r => scope_for(r),
     };
-    let kit = authorize(&req, &state, Some(scope)).await?;
+    let kit = grant(&state, Some(token), Some(scope))?;
     let info = on_core(&state, move || async move { kit.create_repo(spec).await }).await?;
     Ok(HttpResponse::Created().json(info))
 }
