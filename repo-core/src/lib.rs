@@ -10,6 +10,7 @@ pub mod access;
 pub mod chunks;
 pub mod deb;
 pub mod error;
+pub mod gc;
 pub mod keyring;
 pub mod limits;
 pub mod metapack;

@@ -616,6 +616,27 @@ pub struct Publication {
     pub files: BTreeMap<String, FileRef>,
 }
 
+/// What a mirror target serves: `refs/mirrors/<id>.json`, written after
+/// each sync that switched it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorRef {
+    /// The target as users name it (`file:///...`, `s3://...`).
+    pub target: String,
+    pub repo: RepoName,
+    pub publication: String,
+    pub revision: String,
+    /// Unix seconds of the switch.
+    pub at: u64,
+}
+
+impl MirrorRef {
+    /// The record's name: a digest of the target's name (which holds
+    /// slashes and colons).
+    pub fn id(&self) -> String {
+        Sha256::of(self.target.as_bytes()).as_str()[..24].to_string()
+    }
+}
+
 /// The content type served for a publication path.
 pub fn content_type_for(path: &str) -> &'static str {
     let name = path.rsplit('/').next().unwrap_or(path);

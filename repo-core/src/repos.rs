@@ -678,6 +678,16 @@ impl Repokit {
         (self.clock)()
     }
 
+    /// How long replaced publications stay reachable at their live paths.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// A revision, shared (from memory when seen before).
+    pub(crate) async fn revision_shared(&self, repo: &RepoName, id: &str) -> Result<Arc<Revision>> {
+        self.revision(repo, id).await
+    }
+
     fn now_secs(&self) -> u64 {
         unix(self.now())
     }
@@ -1150,6 +1160,18 @@ impl Repokit {
         uploads: &[Upload],
         progress: Arc<dyn Progress>,
     ) -> Result<AddReport> {
+        let lease = self.store.lease().await?;
+        let result = self.add_leased(name, uploads, progress).await;
+        lease.release().await;
+        result
+    }
+
+    async fn add_leased(
+        &self,
+        name: &RepoName,
+        uploads: &[Upload],
+        progress: Arc<dyn Progress>,
+    ) -> Result<AddReport> {
         let t0 = std::time::Instant::now();
         let r = self.repo_ref(name).await?;
         accepts_uploads(&r)?;
@@ -1209,7 +1231,7 @@ impl Repokit {
     }
 
     /// Adds already stored packages to a repository as one new revision.
-    pub async fn add_refs(&self, name: &RepoName, refs: Vec<PackageRef>) -> Result<AddReport> {
+    async fn add_refs(&self, name: &RepoName, refs: Vec<PackageRef>) -> Result<AddReport> {
         let now = self.now_secs();
         self.store
             .update_ref(name, async |mut r: RepoRef| {
@@ -1373,6 +1395,13 @@ impl Repokit {
     /// composite first takes its members' live packages; the composites
     /// listing a published repository are republished after it.
     pub async fn publish(&self, name: &RepoName) -> Result<PublishReport> {
+        let lease = self.store.lease().await?;
+        let result = self.publish_leased(name).await;
+        lease.release().await;
+        result
+    }
+
+    async fn publish_leased(&self, name: &RepoName) -> Result<PublishReport> {
         let mut report = self.publish_one(name).await?;
         if report.noop {
             return Ok(report);
@@ -1669,6 +1698,13 @@ impl Repokit {
     /// target, which are re-signed with its key (a new blob; the payload is
     /// unchanged). Every promoted package records its origin.
     pub async fn promote(&self, to: &RepoName, req: Promote) -> Result<PromoteReport> {
+        let lease = self.store.lease().await?;
+        let result = self.promote_leased(to, req).await;
+        lease.release().await;
+        result
+    }
+
+    async fn promote_leased(&self, to: &RepoName, req: Promote) -> Result<PromoteReport> {
         if req.from == *to {
             return Err(Error::InvalidInput(
                 "a repository cannot be promoted into itself".into(),
@@ -2055,16 +2091,10 @@ impl Repokit {
         packages: &[PackageRef],
     ) -> Result<Vec<(String, Arc<rpm::repodata::Chunk>)>> {
         use rpm::repodata::{Chunk, render_chunk};
-        let shas: Vec<&Sha256> = packages.iter().map(|p| &p.sha256).collect();
-        let runs: Vec<Vec<&PackageRef>> = crate::chunks::ranges(&shas)
-            .into_iter()
-            .map(|r| packages[r].iter().collect())
-            .collect();
-        let output = format!("rpm {:?}", config.compression);
         self.cached_chunks(
             rt,
-            &output,
-            &runs,
+            &chunk_output(config),
+            &rpm_runs(packages),
             &self.rpm_chunks,
             |c| c.members.iter().map(|m| m.data.len()).sum(),
             Chunk::from_bytes,
@@ -2090,29 +2120,12 @@ impl Repokit {
         config: &RepoConfig,
         packages: &[PackageRef],
     ) -> Result<Vec<DebIndexChunks>> {
-        use crate::deb::index::{DebChunk, index_members};
-        let archs: Vec<Option<&str>> = packages
-            .iter()
-            .map(|p| {
-                // A file of a source package is in no index.
-                (!p.identity.contains("_source/"))
-                    .then(|| p.identity.rsplit('_').next().unwrap_or(""))
-            })
-            .collect();
-        let members = index_members(&config.architectures, &archs);
-        let mut owner = Vec::new();
-        let mut runs: Vec<Vec<&PackageRef>> = Vec::new();
-        for (i, (_, idx)) in members.iter().enumerate() {
-            let shas: Vec<&Sha256> = idx.iter().map(|&k| &packages[k].sha256).collect();
-            for r in crate::chunks::ranges(&shas) {
-                owner.push(i);
-                runs.push(idx[r].iter().map(|&k| &packages[k]).collect());
-            }
-        }
+        use crate::deb::index::DebChunk;
+        let (indexes, owner, runs) = deb_runs(config, packages);
         tracing::debug!(runs = runs.len(), "deb runs cut");
         let chunks = self.cached_chunks(
             rt,
-            "deb",
+            &chunk_output(config),
             &runs,
             &self.deb_chunks,
             |c| c.plain.len() + c.gz.len() + c.xz_block.len(),
@@ -2130,10 +2143,8 @@ impl Repokit {
                 Ok(DebChunk::render(&stanzas)?)
             },
         )?;
-        let mut out: Vec<DebIndexChunks> = members
-            .into_iter()
-            .map(|(arch, _)| (arch, Vec::new()))
-            .collect();
+        let mut out: Vec<DebIndexChunks> =
+            indexes.into_iter().map(|arch| (arch, Vec::new())).collect();
         for (i, chunk) in owner.into_iter().zip(chunks) {
             out[i].1.push(chunk);
         }
@@ -2370,6 +2381,66 @@ fn spec_matches(spec: &str, p: &PackageRef) -> bool {
     let vr = evr.split_once(':').map(|(_, vr)| vr).unwrap_or(evr);
     let version = vr.split_once('-').map(|(v, _)| v).unwrap_or(vr);
     spec == format!("{}-{vr}", p.name) || spec == format!("{}-{version}", p.name)
+}
+
+/// What a repository's chunks render (part of their cache key).
+fn chunk_output(config: &RepoConfig) -> String {
+    match config.format {
+        Format::Rpm => format!("rpm {:?}", config.compression),
+        Format::Deb => "deb".into(),
+    }
+}
+
+/// The runs of packages that the chunks of RPM repodata render.
+fn rpm_runs(packages: &[PackageRef]) -> Vec<Vec<&PackageRef>> {
+    let shas: Vec<&Sha256> = packages.iter().map(|p| &p.sha256).collect();
+    crate::chunks::ranges(&shas)
+        .into_iter()
+        .map(|r| packages[r].iter().collect())
+        .collect()
+}
+
+/// The APT indexes (architectures and `source`), and the runs of packages
+/// their chunks render with the index each belongs to.
+fn deb_runs<'a>(
+    config: &RepoConfig,
+    packages: &'a [PackageRef],
+) -> (Vec<String>, Vec<usize>, Vec<Vec<&'a PackageRef>>) {
+    let archs: Vec<Option<&str>> = packages
+        .iter()
+        .map(|p| {
+            // A file of a source package is in no index.
+            (!p.identity.contains("_source/")).then(|| p.identity.rsplit('_').next().unwrap_or(""))
+        })
+        .collect();
+    let members = crate::deb::index::index_members(&config.architectures, &archs);
+    let mut owner = Vec::new();
+    let mut runs: Vec<Vec<&PackageRef>> = Vec::new();
+    for (i, (_, idx)) in members.iter().enumerate() {
+        let shas: Vec<&Sha256> = idx.iter().map(|&k| &packages[k].sha256).collect();
+        for r in crate::chunks::ranges(&shas) {
+            owner.push(i);
+            runs.push(idx[r].iter().map(|&k| &packages[k]).collect());
+        }
+    }
+    let indexes = members.into_iter().map(|(name, _)| name).collect();
+    (indexes, owner, runs)
+}
+
+/// The cache keys of the chunks a publish of `packages` renders (what
+/// garbage collection keeps for the next publish).
+pub(crate) fn chunk_keys(config: &RepoConfig, packages: &[PackageRef]) -> Vec<String> {
+    let output = chunk_output(config);
+    let runs = match config.format {
+        Format::Rpm => rpm_runs(packages),
+        Format::Deb => deb_runs(config, packages).2,
+    };
+    runs.iter()
+        .map(|run| {
+            let records: Vec<&MetaLocation> = run.iter().map(|p| &p.meta).collect();
+            crate::chunks::key(&output, &records)
+        })
+        .collect()
 }
 
 #[cfg(test)]

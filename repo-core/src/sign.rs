@@ -182,6 +182,43 @@ impl Signer {
     }
 }
 
+/// One armored detached signature holding the signatures of `old` and
+/// `new` (armored or binary detached signatures), old ones first.
+///
+/// A mirror that switches a signed file and its signature with two writes
+/// publishes this first: whichever of the two data files a client reads,
+/// one signature in the file is good for it.
+pub fn join_detached(old: &[u8], new: &[u8]) -> Result<Vec<u8>> {
+    use openpgp::Packet;
+    use openpgp::parse::PacketParser;
+    let mut out = Vec::with_capacity(old.len() + new.len() + 64);
+    {
+        let mut w = openpgp::armor::Writer::new(&mut out, openpgp::armor::Kind::Signature)
+            .map_err(sig_err)?;
+        for part in [old, new] {
+            let mut signatures = 0;
+            for packet in openpgp::PacketPile::from_bytes(part)
+                .map_err(sig_err)?
+                .into_children()
+            {
+                let Packet::Signature(sig) = packet else {
+                    return Err(Error::Signing(
+                        "a detached signature holds something else".into(),
+                    ));
+                };
+                Packet::Signature(sig).serialize(&mut w).map_err(sig_err)?;
+                signatures += 1;
+            }
+            if signatures == 0 {
+                return Err(Error::Signing("an empty detached signature".into()));
+            }
+        }
+        w.finalize().map_err(sig_err)?;
+    }
+    let _ = PacketParser::from_bytes(&out).map_err(sig_err)?;
+    Ok(out)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     DetachedArmored,
@@ -236,5 +273,15 @@ mod tests {
         let public = String::from_utf8(signer.public_armored().expect("pub")).expect("utf8");
         assert!(public.contains("BEGIN PGP PUBLIC KEY BLOCK"));
         assert!(format!("{signer:?}").contains(&signer.fingerprint()));
+        // Joined with another signature, both data verify.
+        let other = signer.detached_armored(b"world", now).expect("sign");
+        let both = join_detached(&sig, &other).expect("join");
+        for data in [&b"hello"[..], b"world"] {
+            let mut v = DetachedVerifierBuilder::from_bytes(&both)
+                .and_then(|b| b.with_policy(&policy, None, Helper(cert.clone())))
+                .expect("verifier");
+            assert!(v.verify_bytes(data).is_ok());
+        }
+        assert!(join_detached(b"not a signature", &other).is_err());
     }
 }

@@ -1,8 +1,10 @@
 //! A fault-injecting object store for crash-in-the-middle tests.
 //!
-//! Wraps any object store and fails the Nth write (a put or the start of a
-//! multipart upload) after it is armed, as a backend that dies mid-operation
-//! would. Reads, lists and deletes pass through.
+//! Wraps any object store and fails the Nth write (a put, a copy or the
+//! start of a multipart upload) after it is armed, as a backend that dies
+//! mid-operation would. Reads, lists and deletes pass through. Every put
+//! that succeeded is logged with the SHA-256 of what it wrote, so a test
+//! can tell that nothing was written twice.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -23,7 +25,10 @@ pub struct FailingStore {
     inner: Arc<dyn ObjectStore>,
     /// 0 = disarmed; otherwise the 1-based write number that fails.
     fail_at: AtomicU64,
+    /// Every write from `fail_at` on fails (an outage), not just that one.
+    outage: std::sync::atomic::AtomicBool,
     writes: AtomicU64,
+    puts: std::sync::Mutex<Vec<(String, crate::names::Sha256)>>,
 }
 
 impl FailingStore {
@@ -31,14 +36,23 @@ impl FailingStore {
         FailingStore {
             inner,
             fail_at: AtomicU64::new(0),
+            outage: Default::default(),
             writes: AtomicU64::new(0),
+            puts: Default::default(),
         }
     }
 
     /// Fails the `n`th write from now on (1-based); 0 disarms.
     pub fn fail_nth_write(&self, n: u64) {
         self.writes.store(0, Ordering::SeqCst);
+        self.outage.store(false, Ordering::SeqCst);
         self.fail_at.store(n, Ordering::SeqCst);
+    }
+
+    /// Fails the `n`th write from now on and every write after it.
+    pub fn fail_from_nth_write(&self, n: u64) {
+        self.fail_nth_write(n);
+        self.outage.store(n > 0, Ordering::SeqCst);
     }
 
     /// Writes seen since the last `fail_nth_write`.
@@ -46,9 +60,15 @@ impl FailingStore {
         self.writes.load(Ordering::SeqCst)
     }
 
+    /// Every successful put so far: the path and the SHA-256 of its bytes.
+    pub fn puts(&self) -> Vec<(String, crate::names::Sha256)> {
+        self.puts.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
     fn check(&self, location: &Path) -> Result<()> {
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_at.load(Ordering::SeqCst) == n {
+        let at = self.fail_at.load(Ordering::SeqCst);
+        if at == n || (at != 0 && n > at && self.outage.load(Ordering::SeqCst)) {
             return Err(object_store::Error::Generic {
                 store: "FailingStore",
                 source: format!("injected failure on write {n} ({location})").into(),
@@ -73,7 +93,19 @@ impl ObjectStore for FailingStore {
         opts: PutOptions,
     ) -> Result<PutResult> {
         self.check(location)?;
-        self.inner.put_opts(location, payload, opts).await
+        let sha = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for chunk in &payload {
+                h.update(chunk);
+            }
+            crate::names::Sha256::from_digest(&h.finalize())
+        };
+        let r = self.inner.put_opts(location, payload, opts).await?;
+        if let Ok(mut puts) = self.puts.lock() {
+            puts.push((location.to_string(), sha));
+        }
+        Ok(r)
     }
 
     async fn put_multipart_opts(
@@ -109,6 +141,7 @@ impl ObjectStore for FailingStore {
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.check(to)?;
         self.inner.copy_opts(from, to, options).await
     }
 }

@@ -38,6 +38,12 @@ pub enum StorageKey {
     Token(Sha256),
     /// One audit record; ids sort by time.
     Audit { day: String, id: String },
+    /// What a mirror target serves (see `MirrorRef::id`).
+    MirrorRef(String),
+    /// An operation in flight that garbage collection must wait for.
+    Lease(String),
+    /// Held while garbage collection deletes; operations wait for it.
+    SweepLock,
 }
 
 fn fan(kind: &str, sha: &Sha256, suffix: &str) -> String {
@@ -61,13 +67,19 @@ impl StorageKey {
             StorageKey::RepoRef(repo) => format!("refs/repos/{repo}.json"),
             StorageKey::Token(sha) => format!("tokens/{sha}.json"),
             StorageKey::Audit { day, id } => format!("audit/{day}/{id}.json"),
+            StorageKey::MirrorRef(id) => format!("refs/mirrors/{id}.json"),
+            StorageKey::Lease(id) => format!("leases/{id}.json"),
+            StorageKey::SweepLock => "gc/sweep.json".to_string(),
         };
         Path::from(s)
     }
 
     pub fn cache_policy(&self) -> CachePolicy {
         match self {
-            StorageKey::RepoRef(_) => CachePolicy::Mutable,
+            StorageKey::RepoRef(_)
+            | StorageKey::MirrorRef(_)
+            | StorageKey::Lease(_)
+            | StorageKey::SweepLock => CachePolicy::Mutable,
             _ => CachePolicy::Immutable,
         }
     }
@@ -75,6 +87,11 @@ impl StorageKey {
     /// The prefix under which all repository refs live.
     pub fn repo_refs_prefix() -> Path {
         Path::from("refs/repos")
+    }
+
+    /// The prefix under which leases live.
+    pub fn leases_prefix() -> Path {
+        Path::from("leases")
     }
 
     /// The prefix under which the audit log lives.

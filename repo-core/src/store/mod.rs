@@ -5,10 +5,12 @@
 //! they change by compare-and-swap: a conditional write (`If-Match`) where
 //! the backend has it, a lock file plus atomic rename on a local directory
 //! (object_store's local backend has no conditional update). Several
-//! processes may share one local data directory.
+//! processes may share one local data directory, and several servers one
+//! S3 bucket ([`Store::s3`]).
 
 pub mod fault;
 pub mod keys;
+mod lease;
 
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -24,14 +26,23 @@ use serde::de::DeserializeOwned;
 use tokio::io::AsyncReadExt;
 
 pub use keys::{CachePolicy, StorageKey};
+pub use lease::{Lease, SweepLock};
 
 use crate::error::{Error, Result};
-use crate::model::RepoRef;
+use crate::model::{MirrorRef, RepoRef};
 use crate::names::{RepoName, Sha256};
 
 /// Files up to this size are written with one put; larger ones stream in parts.
 const SINGLE_PUT_MAX: u64 = 16 << 20;
 const PART_SIZE: usize = 8 << 20;
+
+/// An object found by [`Store::list_objects`].
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub path: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
 
 /// How refs are compare-and-swapped on this backend.
 #[derive(Debug, Clone)]
@@ -75,6 +86,104 @@ type FileStamp = (u64, u64, i64, i64);
 /// Parsed refs by repository, with the stamp of the file each came from.
 type RefCache = HashMap<RepoName, (FileStamp, Arc<RepoRef>)>;
 
+/// A bucket location: `s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION]`.
+///
+/// Credentials, and the endpoint and region when the URL does not give
+/// them, come from the usual environment variables (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`,
+/// `AWS_REGION`, ...): never from the URL, which ends up in logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketUrl {
+    pub bucket: String,
+    /// Object names are under this prefix (no leading or trailing `/`).
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+impl BucketUrl {
+    pub fn parse(url: &str) -> Result<BucketUrl> {
+        let bad = |why: &str| Error::InvalidInput(format!("bucket url {url:?}: {why}"));
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("expected s3://BUCKET[/PREFIX]"))?;
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            return Err(bad("invalid bucket name"));
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if !prefix.is_empty() {
+            crate::names::RepoPath::new(&prefix).map_err(|_| bad("invalid prefix"))?;
+        }
+        let (mut endpoint, mut region) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("endpoint", v)) if v.starts_with("http://") || v.starts_with("https://") => {
+                    endpoint = Some(v.to_string())
+                }
+                Some(("region", v)) if !v.is_empty() => region = Some(v.to_string()),
+                _ => {
+                    return Err(bad(&format!(
+                        "unknown parameter {pair:?} (endpoint, region)"
+                    )));
+                }
+            }
+        }
+        Ok(BucketUrl {
+            bucket: bucket.to_string(),
+            prefix,
+            endpoint,
+            region,
+        })
+    }
+
+    /// The object store of the bucket, with names relative to the prefix.
+    pub fn open(&self) -> Result<Arc<dyn ObjectStore>> {
+        use object_store::aws::AmazonS3Builder;
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(&self.bucket);
+        if let Some(e) = &self.endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(r) = &self.region {
+            b = b.with_region(r);
+        }
+        // A plain-HTTP endpoint (a local S3 server) is what the caller
+        // asked for by naming it.
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .unwrap_or_default();
+        if endpoint.starts_with("http://") {
+            b = b.with_allow_http(true);
+        }
+        let s3 = b.build()?;
+        if self.prefix.is_empty() {
+            Ok(Arc::new(s3))
+        } else {
+            Ok(Arc::new(object_store::prefix::PrefixStore::new(
+                s3,
+                self.prefix.as_str(),
+            )))
+        }
+    }
+}
+
+impl std::fmt::Display for BucketUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}", self.bucket)?;
+        if !self.prefix.is_empty() {
+            write!(f, "/{}", self.prefix)?;
+        }
+        Ok(())
+    }
+}
+
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Store {
@@ -95,6 +204,19 @@ impl Store {
             direct: true,
             refs: Default::default(),
         })
+    }
+
+    /// A store in an S3-compatible bucket (see [`BucketUrl`]); refs are
+    /// switched with conditional writes, so servers sharing the bucket never
+    /// lose an update. `tmp` is a local directory for staging uploads.
+    pub fn s3(url: &BucketUrl, tmp: &FsPath) -> Result<Store> {
+        std::fs::create_dir_all(tmp)?;
+        Ok(Store::with_object_store(
+            url.open()?,
+            CasMode::Conditional,
+            None,
+            tmp.to_path_buf(),
+        ))
     }
 
     /// An in-memory store (tests).
@@ -515,6 +637,95 @@ impl Store {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// Every object under `prefix` (a plain path prefix such as `blobs/`).
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let prefix = object_store::path::Path::from(prefix);
+        let mut out = Vec::new();
+        let mut listing = self.os.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            out.push(ObjectInfo {
+                path: meta.location.to_string(),
+                size: meta.size,
+                modified: meta.last_modified.into(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Deletes objects by the paths [`Store::list_objects`] gave; ones
+    /// already gone are fine. Returns how many were deleted.
+    pub async fn delete_paths(&self, paths: Vec<String>) -> Result<usize> {
+        let locations = futures::stream::iter(
+            paths
+                .into_iter()
+                .map(|p| Ok(object_store::path::Path::from(p))),
+        )
+        .boxed();
+        let mut deleted = 0;
+        let mut results = self.os.delete_stream(locations);
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(_) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Removes temporary files of a local store older than `min_age` (left
+    /// by killed processes); returns (files, bytes).
+    pub fn sweep_tmp(&self, min_age: std::time::Duration) -> Result<(usize, u64)> {
+        if self.local_root.is_none() {
+            return Ok((0, 0));
+        }
+        let (mut files, mut bytes) = (0, 0);
+        for entry in std::fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > min_age);
+            if meta.is_file() && old {
+                std::fs::remove_file(entry.path())?;
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+        Ok((files, bytes))
+    }
+
+    /// Records what a mirror target serves now.
+    pub async fn put_mirror_ref(&self, r: &MirrorRef) -> Result<()> {
+        let key = StorageKey::MirrorRef(r.id());
+        let data = serde_json::to_vec_pretty(r).map_err(|e| Error::Corrupt {
+            key: key.path().to_string(),
+            reason: e.to_string(),
+        })?;
+        self.os
+            .put(&key.path(), PutPayload::from(data))
+            .await
+            .map(|_| ())
+            .map_err(Error::from)
+    }
+
+    /// Every mirror record, by target name.
+    pub async fn mirror_refs(&self) -> Result<Vec<MirrorRef>> {
+        let mut out = Vec::new();
+        for o in self.list_objects("refs/mirrors/").await? {
+            let data = self.get_path_bytes(&o.path).await?;
+            out.push(serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+                key: o.path.clone(),
+                reason: e.to_string(),
+            })?);
+        }
+        out.sort_by(|a: &MirrorRef, b| a.target.cmp(&b.target));
+        Ok(out)
     }
 
     async fn lock(&self, name: &RepoName) -> Result<Option<std::fs::File>> {

@@ -1,0 +1,263 @@
+//! Garbage collection: deleting the objects no repository can reach.
+//!
+//! Mark, then sweep. The roots are every repository ref: its whole
+//! revision history (rollback can go to any revision `history` lists), its
+//! live publication and the publications retired less than the grace period
+//! ago, and the index chunks its head and live revisions render (so the
+//! next publish still finds them). From a revision: its package blobs, their
+//! meta packs and its delta base; from a publication: its metadata blobs.
+//! A signed-variant record stays while its signed blob does.
+//!
+//! Sweep deletes only objects that are unreachable *and* older than
+//! `min_age`, oldest first, at most `max_delete` of them. An operation in
+//! flight may be about to reuse an old unreachable object (a blob uploaded
+//! again, a chunk rendered before): adds, publishes and promotions hold a
+//! lease on the store (`Store::lease`), and the sweep runs under the
+//! exclusive lock (`Store::sweep_lock`), which waits for them and holds new
+//! ones back; under it the roots are marked once more, so what finished
+//! between the first mark and the sweep is kept.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{PackageRef, Publication, Revision};
+use crate::names::RepoName;
+use crate::repos::Repokit;
+use crate::store::StorageKey;
+
+/// What `gc` may delete.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Report what would be deleted; delete nothing.
+    pub dry_run: bool,
+    /// Unreachable objects younger than this are kept.
+    pub min_age: Duration,
+    /// At most this many objects are deleted in one run (the oldest first).
+    pub max_delete: usize,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            dry_run: false,
+            min_age: Duration::from_secs(3600),
+            max_delete: 100_000,
+        }
+    }
+}
+
+/// Objects and bytes of one kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Count {
+    pub objects: usize,
+    pub bytes: u64,
+}
+
+/// What `gc` found and did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GcReport {
+    pub dry_run: bool,
+    /// Objects reachable from the roots.
+    pub reachable: usize,
+    /// Objects listed in the collected prefixes.
+    pub examined: usize,
+    /// Unreachable objects kept for being younger than `min_age`.
+    pub young: usize,
+    /// Unreachable objects old enough to go.
+    pub unreachable: usize,
+    /// Deleted (or, in a dry run, to be deleted), by kind.
+    pub deleted: BTreeMap<String, Count>,
+    /// True when `max_delete` stopped the run short.
+    pub capped: bool,
+    /// Stale temporary files removed from a local store.
+    pub temporary: Count,
+}
+
+/// Where the collected kinds of objects live.
+const PREFIXES: [&str; 6] = [
+    "blobs/",
+    "metapacks/",
+    "chunks/",
+    "revisions/",
+    "publications/",
+    "signed/",
+];
+
+#[derive(Default)]
+struct Marks {
+    objects: HashSet<String>,
+    revisions: HashSet<(RepoName, String)>,
+    publications: HashSet<(RepoName, String)>,
+}
+
+impl Marks {
+    fn key(&mut self, key: StorageKey) {
+        self.objects.insert(key.path().to_string());
+    }
+
+    fn package(&mut self, p: &PackageRef) {
+        self.key(StorageKey::Blob(p.sha256.clone()));
+        self.key(StorageKey::MetaPack(p.meta.pack.clone()));
+    }
+}
+
+impl Repokit {
+    /// Collects garbage (see the module docs).
+    pub async fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
+        let mut marks = Marks::default();
+        self.mark(&mut marks).await?;
+        let cutoff = self.now() - opts.min_age;
+        let mut report = GcReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        };
+        let mut doomed = Vec::new();
+        for prefix in PREFIXES {
+            for o in self.store().list_objects(prefix).await? {
+                report.examined += 1;
+                if marks.objects.contains(&o.path) {
+                    continue;
+                }
+                if o.modified > cutoff {
+                    report.young += 1;
+                    continue;
+                }
+                doomed.push(o);
+            }
+        }
+        report.reachable = marks.objects.len();
+        let lock = if opts.dry_run {
+            None
+        } else {
+            let lock = self.store().sweep_lock().await?;
+            // What finished since the first mark is reachable now.
+            self.mark(&mut marks).await?;
+            doomed.retain(|o| !marks.objects.contains(&o.path));
+            Some(lock)
+        };
+        report.unreachable = doomed.len();
+        doomed.sort_by_key(|o| o.modified);
+        if doomed.len() > opts.max_delete {
+            doomed.truncate(opts.max_delete);
+            report.capped = true;
+        }
+        for o in &doomed {
+            let kind = o.path.split('/').next().unwrap_or("").to_string();
+            let c = report.deleted.entry(kind).or_default();
+            c.objects += 1;
+            c.bytes += o.size;
+        }
+        if let Some(lock) = lock {
+            let result = self
+                .store()
+                .delete_paths(doomed.iter().map(|o| o.path.clone()).collect())
+                .await;
+            lock.release().await;
+            result?;
+            let (objects, bytes) = self.store().sweep_tmp(opts.min_age)?;
+            report.temporary = Count { objects, bytes };
+            tracing::info!(
+                deleted = doomed.len(),
+                capped = report.capped,
+                "garbage collected"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn mark(&self, m: &mut Marks) -> Result<()> {
+        let now = self.now();
+        for name in self.store().list_ref_names().await? {
+            let Some(r) = self.store().get_ref(&name).await? else {
+                continue;
+            };
+            let mut revisions: Vec<String> = r.head.iter().map(|h| h.revision.clone()).collect();
+            let mut publications: Vec<&str> =
+                r.published.iter().map(|l| l.publication.as_str()).collect();
+            for old in &r.retired {
+                let retired = SystemTime::UNIX_EPOCH + Duration::from_secs(old.retired_at);
+                if retired + self.grace() > now {
+                    publications.push(&old.publication);
+                }
+            }
+            for id in publications {
+                if !m.publications.insert((name.clone(), id.to_string())) {
+                    continue;
+                }
+                let key = StorageKey::Publication {
+                    repo: name.clone(),
+                    id: id.to_string(),
+                };
+                let p: Publication = self
+                    .store()
+                    .get_json(&key)
+                    .await?
+                    .ok_or_else(|| Error::not_found("publication", id))?;
+                m.key(key);
+                for f in p.files.values() {
+                    m.key(StorageKey::Blob(f.sha256.clone()));
+                }
+                if !p.revision.is_empty() {
+                    revisions.push(p.revision.clone());
+                }
+            }
+            while let Some(id) = revisions.pop() {
+                if !m.revisions.insert((name.clone(), id.clone())) {
+                    continue;
+                }
+                let key = StorageKey::Revision {
+                    repo: name.clone(),
+                    id: id.clone(),
+                };
+                let data = self.store().get_bytes(&key).await?;
+                let corrupt = || Error::Corrupt {
+                    key: key.path().to_string(),
+                    reason: "unreadable revision".into(),
+                };
+                let text = std::str::from_utf8(&data).map_err(|_| corrupt())?;
+                if let Some(rev) = Revision::from_text(text) {
+                    rev.packages.iter().for_each(|p| m.package(p));
+                    revisions.extend(rev.parent);
+                } else {
+                    let delta = Revision::delta_from_text(text).ok_or_else(corrupt)?;
+                    delta.put.iter().for_each(|p| m.package(p));
+                    revisions.extend(delta.parent);
+                    revisions.push(delta.base);
+                }
+                m.key(key);
+            }
+            // The chunks the next publish of this repository reuses.
+            let mut rendered: Vec<&str> = r.head.iter().map(|h| h.revision.as_str()).collect();
+            if let Some(l) = &r.published
+                && !l.revision.is_empty()
+            {
+                rendered.push(&l.revision);
+            }
+            for id in rendered {
+                let rev = self.revision_shared(&name, id).await?;
+                for key in crate::repos::chunk_keys(&r.config, &rev.packages) {
+                    m.key(StorageKey::Chunk(key));
+                }
+            }
+        }
+        // A signed variant record stays while its signed package does.
+        for o in self.store().list_objects("signed/").await? {
+            if m.objects.contains(&o.path) {
+                continue;
+            }
+            let data = self.store().get_path_bytes(&o.path).await?;
+            let signed: PackageRef = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+                key: o.path.clone(),
+                reason: e.to_string(),
+            })?;
+            let blob = StorageKey::Blob(signed.sha256.clone()).path().to_string();
+            if m.objects.contains(&blob) {
+                m.objects.insert(o.path);
+            }
+        }
+        Ok(())
+    }
+}
