@@ -35,6 +35,33 @@ pub struct State {
     pub public_reads: bool,
     pub jobs: Jobs,
     pub metrics: Metrics,
+    /// The mirrors sync calls may name.
+    pub mirrors: std::collections::BTreeMap<String, repo_sync::TargetUrl>,
+}
+
+impl State {
+    /// Opens the mirrors a request names; unknown names are refused.
+    fn mirror_targets(&self, names: &[String]) -> Result<Vec<repo_sync::Target>, ApiError> {
+        if names.is_empty() {
+            return Err(ApiError::BadRequest("no mirror named in targets".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        names
+            .iter()
+            .map(|n| {
+                if !seen.insert(n) {
+                    return Err(ApiError::BadRequest(format!("mirror {n:?} named twice")));
+                }
+                let url = self.mirrors.get(n).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "unknown mirror {n:?} (configured: {})",
+                        self.mirrors.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                Ok(repo_sync::Target::open(url)?)
+            })
+            .collect()
+    }
 }
 
 /// What a route needs from the caller.
@@ -124,6 +151,8 @@ routes! {
     post "/api/v1/repos/{name}/promote" => promote, Needs::ByRole, 200, promote_schema, "Promote published packages of another repository by reference (RPMs re-signed for this repository's key).";
     get "/api/v1/repos/{name}/revisions" => revisions, Needs::Read, 200, none, "The revision history, newest first.";
     post "/api/v1/repos/{name}/rollback" => rollback, Needs::ByRole, 200, rollback_schema, "Make an earlier revision's packages the head again, and publish.";
+    post "/api/v1/repos/{name}/sync" => sync_repo, Needs::ByRole, 202, sync_schema, "Push the live publication to configured mirrors as one transaction; answers with a job whose result is the sync manifest (\"wait\": true answers the manifest).";
+    get "/api/v1/mirrors" => list_mirrors, Needs::Read, 200, none, "The configured mirrors and what each serves.";
     get "/api/v1/jobs/{id}" => job, Needs::Read, 200, none, "A background job's state and result.";
     get "/api/v1/audit" => audit_log, Needs::Read, 200, none, "The audit log, newest first (?repo=, ?limit=).";
     post "/api/v1/tokens" => create_token, Needs::Scope(Scope::Admin), 201, token_schema, "Create an API token; the secret is in the answer only.";
@@ -221,7 +250,19 @@ fn promote_schema() -> serde_json::Value {
             "packages": {"type": "array", "items": {"type": "string"}, "description": "default: all"},
             "change": {"type": "string"},
             "publish": {"type": "boolean", "default": false},
+            "sync": {"type": "array", "items": {"type": "string"}, "description": "mirrors to sync after publishing (needs publish)"},
             "wait": {"type": "boolean", "default": true}
+        }
+    })
+}
+
+fn sync_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["targets"],
+        "properties": {
+            "targets": {"type": "array", "items": {"type": "string"}, "description": "names of configured mirrors"},
+            "wait": {"type": "boolean", "default": false, "description": "true: answer the sync manifest (200) instead of a job (202)"}
         }
     })
 }
@@ -351,13 +392,14 @@ async fn caller_required(req: &HttpRequest, state: &State) -> Result<Token, ApiE
 /// Runs a repo-core operation on the core runtime. The future is made and
 /// driven on one of its blocking threads: repo-core's compare-and-swap
 /// closures make futures the compiler cannot prove `Send`.
-async fn on_core<T, Fut>(
+async fn on_core<T, E, Fut>(
     state: &State,
     f: impl FnOnce() -> Fut + Send + 'static,
 ) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    Fut: Future<Output = repo_core::Result<T>>,
+    E: Into<ApiError> + Send + 'static,
+    Fut: Future<Output = Result<T, E>>,
 {
     let rt = state.rt.clone();
     state
@@ -365,7 +407,7 @@ where
         .spawn_blocking(move || rt.block_on(f()))
         .await
         .map_err(|e| ApiError::Core(repo_core::Error::Io(std::io::Error::other(e))))?
-        .map_err(ApiError::Core)
+        .map_err(Into::into)
 }
 
 fn repo_name(s: &str) -> Result<RepoName, ApiError> {
@@ -744,6 +786,9 @@ struct PromoteBody {
     change: Option<String>,
     #[serde(default)]
     publish: bool,
+    /// Mirrors to sync after the publish.
+    #[serde(default)]
+    sync: Vec<String>,
     #[serde(default = "yes")]
     wait: bool,
 }
@@ -758,24 +803,101 @@ async fn promote(
     let b: PromoteBody = json_body(&body)?;
     let kit = authorize_repo(&req, &state, &name, false).await?;
     let from = repo_name(&b.from)?;
+    if !b.sync.is_empty() && !b.publish {
+        return Err(ApiError::BadRequest(
+            "sync mirrors what is published: set \"publish\": true".into(),
+        ));
+    }
+    let targets = if b.sync.is_empty() {
+        Vec::new()
+    } else {
+        state.mirror_targets(&b.sync)?
+    };
     let base = base_url(&req);
     let st = state.get_ref().clone();
     let n = name.clone();
     let work = async move {
         let do_publish = b.publish;
-        let (report, published) = on_core(&st, move || async move {
+        let result = on_core(&st, move || async move {
             let req = Promote {
                 from,
                 packages: b.packages,
                 change: b.change,
             };
             let report = kit.promote(&n, req).await?;
-            Ok((report, publish_if(&kit, &n, do_publish).await?))
+            let published = publish_if(&kit, &n, do_publish).await?;
+            if targets.is_empty() {
+                return Ok::<_, ApiError>((report, published, None));
+            }
+            // A failed sync fails the call after the promotion and publish
+            // took effect; promoting again finds both done and retries it.
+            let synced =
+                repo_sync::sync(&kit, &n, &targets, &repo_sync::Retention::default()).await?;
+            Ok((report, published, Some(synced)))
         })
-        .await?;
-        Ok(with_publish(&base, report, published))
+        .await
+        .map(|(report, published, synced)| {
+            let mut v = with_publish(&base, report, published);
+            if let Some(s) = synced {
+                v["sync"] = serde_json::to_value(s).unwrap_or_default();
+            }
+            v
+        })?;
+        Ok(result)
     };
     run_job(&state, "promote", &name, b.wait, work).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    targets: Vec<String>,
+    #[serde(default)]
+    wait: bool,
+}
+
+async fn sync_repo(
+    req: HttpRequest,
+    state: web::Data<Arc<State>>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let name = repo_name(&path)?;
+    let b: SyncBody = json_body(&body)?;
+    let kit = authorize_repo(&req, &state, &name, false).await?;
+    let targets = state.mirror_targets(&b.targets)?;
+    let st = state.get_ref().clone();
+    let n = name.clone();
+    let work = async move {
+        let report = on_core(&st, move || async move {
+            repo_sync::sync(&kit, &n, &targets, &repo_sync::Retention::default()).await
+        })
+        .await?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
+    };
+    run_job(&state, "sync", &name, b.wait, work).await
+}
+
+async fn list_mirrors(
+    req: HttpRequest,
+    state: web::Data<Arc<State>>,
+) -> Result<HttpResponse, ApiError> {
+    let kit = authorize(&req, &state, Some(Scope::Read)).await?;
+    let records = on_core(
+        &state,
+        move || async move { kit.store().mirror_refs().await },
+    )
+    .await?;
+    let list: Vec<serde_json::Value> = state
+        .mirrors
+        .iter()
+        .map(|(name, url)| {
+            let target = url.to_string();
+            let serves = records.iter().find(|r| r.target == target);
+            serde_json::json!({"name": name, "target": target, "serves": serves})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
 }
 
 #[derive(Debug, Deserialize)]
@@ -821,7 +943,7 @@ async fn rollback(
     let base = base_url(&req);
     let (report, published) = on_core(&state, move || async move {
         let report = kit.rollback(&name, &b.revision).await?;
-        Ok((report, publish_if(&kit, &name, b.publish).await?))
+        Ok::<_, repo_core::Error>((report, publish_if(&kit, &name, b.publish).await?))
     })
     .await?;
     Ok(HttpResponse::Ok().json(with_publish(&base, report, published)))

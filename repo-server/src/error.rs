@@ -13,6 +13,9 @@ pub enum ApiError {
     Unauthorized(String),
     /// A request body or query that does not parse (400).
     BadRequest(String),
+    /// A mirror sync that failed: the store's errors map as for `Core`; a
+    /// target that failed is a bad gateway (502, the message says which).
+    Sync(repo_sync::Error),
 }
 
 impl std::fmt::Display for ApiError {
@@ -21,6 +24,7 @@ impl std::fmt::Display for ApiError {
             ApiError::Core(e) => e.fmt(f),
             ApiError::Unauthorized(m) => write!(f, "unauthorized: {m}"),
             ApiError::BadRequest(m) => write!(f, "invalid input: {m}"),
+            ApiError::Sync(e) => e.fmt(f),
         }
     }
 }
@@ -31,6 +35,15 @@ impl From<repo_core::Error> for ApiError {
     }
 }
 
+impl From<repo_sync::Error> for ApiError {
+    fn from(e: repo_sync::Error) -> Self {
+        match e {
+            repo_sync::Error::Core(e) => ApiError::Core(e),
+            e => ApiError::Sync(e),
+        }
+    }
+}
+
 impl ApiError {
     /// The stable machine-readable code (docs/API.md lists them).
     pub fn code(&self) -> &'static str {
@@ -38,6 +51,7 @@ impl ApiError {
             ApiError::Core(e) => e.code(),
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::BadRequest(_) => "invalid_input",
+            ApiError::Sync(e) => e.code(),
         }
     }
 }
@@ -48,6 +62,12 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Sync(e) => match e.code() {
+                "invalid_input" => StatusCode::BAD_REQUEST,
+                "not_found" => StatusCode::NOT_FOUND,
+                "conflict" => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_GATEWAY,
+            },
             ApiError::Core(e) => match e {
                 E::InvalidInput(_) => StatusCode::BAD_REQUEST,
                 E::InvalidPackage { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -63,7 +83,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         // Internal details (paths, backend messages) stay in the log.
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && status != StatusCode::BAD_GATEWAY {
             tracing::error!(error = %self, "request failed");
             "internal error".to_string()
         } else {

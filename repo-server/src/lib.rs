@@ -9,6 +9,7 @@ pub mod error;
 pub mod hosting;
 pub mod metrics;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct Options {
     pub public_reads: bool,
     /// How often expired test repositories are removed.
     pub expire_every: Duration,
+    /// The mirrors API calls may sync to, by name.
+    pub mirrors: BTreeMap<String, repo_sync::TargetUrl>,
 }
 
 impl Default for Options {
@@ -34,8 +37,34 @@ impl Default for Options {
         Options {
             public_reads: true,
             expire_every: Duration::from_secs(60),
+            mirrors: BTreeMap::new(),
         }
     }
+}
+
+/// Parses `NAME=URL` mirror definitions.
+pub fn parse_mirrors(defs: &[String]) -> repo_sync::Result<BTreeMap<String, repo_sync::TargetUrl>> {
+    let mut out = BTreeMap::new();
+    for d in defs.iter().filter(|d| !d.is_empty()) {
+        let bad = || repo_sync::Error::InvalidTarget(format!("mirror {d:?}: expected NAME=URL"));
+        let (name, url) = d.split_once('=').ok_or_else(bad)?;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err(bad());
+        }
+        if out
+            .insert(name.to_string(), repo_sync::TargetUrl::parse(url)?)
+            .is_some()
+        {
+            return Err(repo_sync::Error::InvalidTarget(format!(
+                "mirror {name} defined twice"
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// Counts every request under its route (not its path, which would make
@@ -81,6 +110,7 @@ pub async fn serve(
         public_reads: options.public_reads,
         jobs: api::Jobs::default(),
         metrics: metrics::Metrics::default(),
+        mirrors: options.mirrors.clone(),
     });
     let expirer = {
         let kit = kit.clone();

@@ -31,6 +31,12 @@ struct Cli {
         default_value = "./repokit-data"
     )]
     data: PathBuf,
+    /// Keep the store in an S3-compatible bucket instead:
+    /// s3://BUCKET[/PREFIX][?endpoint=URL&region=R], credentials from the
+    /// AWS_* environment variables. DATA then holds only the keyring and
+    /// staged uploads.
+    #[arg(long, global = true, env = "REPOKIT_STORE")]
+    store: Option<String>,
     /// Keyring directory (default: DATA/keys).
     #[arg(long, global = true, env = "REPOKIT_KEYS")]
     keys: Option<PathBuf>,
@@ -106,6 +112,35 @@ enum Command {
     },
     /// Write the live publication into a directory (atomic symlink swap).
     Export { name: String, dir: PathBuf },
+    /// Push the live publication to mirror targets (file:///DIR,
+    /// s3://BUCKET[/PREFIX]) as one transaction: every target prepared
+    /// first, then each switched. Prints the sync manifest.
+    Sync {
+        name: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Snapshots each target keeps: the newest N...
+        #[arg(long, default_value_t = 5)]
+        keep: usize,
+        /// ...and those that went live less than this many days ago.
+        #[arg(long, default_value_t = 20)]
+        keep_days: u64,
+        /// A replaced snapshot is deleted only after this long.
+        #[arg(long, default_value = "48h")]
+        grace: String,
+    },
+    /// Delete stored objects that no repository reaches any more.
+    Gc {
+        /// Report what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Unreachable objects younger than this are kept.
+        #[arg(long, default_value = "1h")]
+        min_age: String,
+        /// Delete at most this many objects in one run (oldest first).
+        #[arg(long, default_value_t = 100_000)]
+        max_delete: usize,
+    },
     /// Serve repositories over HTTP.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -120,6 +155,10 @@ enum Command {
         /// Seeds an admin token with this secret at start.
         #[arg(long, env = "REPOKIT_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// A mirror the API may sync to, as NAME=URL (repeatable); API
+        /// calls name mirrors, never URLs.
+        #[arg(long = "mirror", env = "REPOKIT_MIRRORS", value_delimiter = ',')]
+        mirrors: Vec<String>,
     },
 }
 
@@ -194,17 +233,11 @@ enum RepoCommand {
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<Error>() {
-        Some(
-            Error::InvalidInput(_) | Error::InvalidPackage { .. } | Error::LimitExceeded { .. },
-        ) => 2,
-        Some(Error::NotFound { .. }) => 3,
-        Some(Error::Conflict(_) | Error::Forbidden(_)) => 4,
-        _ => match e.downcast_ref::<repo_sync::Error>() {
-            Some(repo_sync::Error::NotAnExport(_)) => 4,
-            Some(repo_sync::Error::Core(Error::NotFound { .. })) => 3,
-            _ => 1,
-        },
+    match error_code(e) {
+        "invalid_input" | "invalid_package" | "limit_exceeded" => 2,
+        "not_found" => 3,
+        "conflict" | "forbidden" => 4,
+        _ => 1,
     }
 }
 
@@ -258,8 +291,15 @@ fn main() -> ExitCode {
 }
 
 fn open(cli: &Cli) -> anyhow::Result<Repokit> {
-    let store = Store::local(&cli.data)
-        .with_context(|| format!("opening data directory {}", cli.data.display()))?;
+    let store = match &cli.store {
+        Some(url) => {
+            let bucket = repo_core::store::BucketUrl::parse(url)?;
+            Store::s3(&bucket, &cli.data.join(".tmp"))
+                .with_context(|| format!("opening store {bucket}"))?
+        }
+        None => Store::local(&cli.data)
+            .with_context(|| format!("opening data directory {}", cli.data.display()))?,
+    };
     let keys = cli.keys.clone().unwrap_or_else(|| cli.data.join("keys"));
     let mut limits = repo_core::limits::Limits::default();
     if let Some(n) = cli.max_package_size {
@@ -559,11 +599,80 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
+        Command::Sync {
+            name,
+            targets,
+            keep,
+            keep_days,
+            grace,
+        } => {
+            let targets = targets
+                .iter()
+                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let retention = repo_sync::Retention {
+                keep: keep.max(1),
+                keep_days,
+                grace: std::time::Duration::from_secs(parse_duration(&grace)?),
+            };
+            let report = repo_sync::sync(&kit, &RepoName::new(name)?, &targets, &retention).await?;
+            print(json, &report, |r| {
+                r.targets
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{}: {} {} (+{} -{} packages, {} files / {} bytes sent)",
+                            t.target,
+                            if t.switched {
+                                "switched to"
+                            } else {
+                                "already at"
+                            },
+                            t.publication,
+                            t.packages_added.len(),
+                            t.packages_removed.len(),
+                            t.files_uploaded,
+                            t.bytes_uploaded
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Gc {
+            dry_run,
+            min_age,
+            max_delete,
+        } => {
+            let opts = repo_core::gc::GcOptions {
+                dry_run,
+                min_age: std::time::Duration::from_secs(parse_duration(&min_age)?),
+                max_delete,
+            };
+            let report = kit.gc(&opts).await?;
+            print(json, &report, |r| {
+                let (n, b) = r
+                    .deleted
+                    .values()
+                    .fold((0, 0), |(n, b), c| (n + c.objects, b + c.bytes));
+                format!(
+                    "{} {n} objects ({b} bytes) of {} examined{}",
+                    if r.dry_run { "would delete" } else { "deleted" },
+                    r.examined,
+                    if r.capped {
+                        "; stopped at --max-delete"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        }
         Command::Serve {
             listen,
             private_reads,
             expire_every,
             admin_token,
+            mirrors,
         } => {
             if let Some(secret) = admin_token {
                 access::seed_token(
@@ -585,6 +694,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options = repo_server::Options {
                 public_reads: !private_reads,
                 expire_every: std::time::Duration::from_secs(parse_duration(&expire_every)?),
+                mirrors: repo_server::parse_mirrors(&mirrors)?,
             };
             repo_server::serve(Arc::new(kit), listener, options).await?;
             Ok(())

@@ -1,14 +1,25 @@
-//! repokit's mirror engine: pushing a publication to targets outside the
-//! store, switching each target atomically.
+//! repokit's mirror engine: pushing a repository's live publication to
+//! targets outside the store, so that no target ever serves a half-updated
+//! repository.
 //!
-//! Today's target is a local directory (`dir`): the files of a publication
-//! are laid out under a hidden snapshot directory and the target path is a
-//! symlink swapped by rename, so a web server pointed at it serves the old
-//! tree or the new one, never a mix. It does not render or sign anything;
+//! `sync` is a two-phase commit over any number of targets: directories
+//! (`directory`: snapshot directories and a `current` symlink swapped by
+//! rename) and buckets (`bucket`: immutable names first, the entry points
+//! last, guarded by conditional writes). `dir::export` lays the live
+//! publication out as a plain directory. Nothing here renders or signs:
 //! publications come finished from repo-core.
 #![forbid(unsafe_code)]
 
+pub mod bucket;
 pub mod dir;
+pub mod directory;
+pub mod sync;
+pub mod target;
+
+pub use sync::{SyncReport, sync, sync_publication};
+pub use target::{
+    Faults, MirrorState, Retention, SnapshotManifest, Target, TargetReport, TargetUrl,
+};
 
 /// Errors of repo-sync.
 #[derive(Debug, thiserror::Error)]
@@ -18,11 +29,34 @@ pub enum Error {
     Core(#[from] repo_core::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A mirror target's storage failed.
+    #[error("target storage: {0}")]
+    Storage(#[from] object_store::Error),
     /// The target exists and was not made by repokit.
     #[error("target {0} exists and is not a repokit export (expected a symlink)")]
     NotAnExport(String),
     #[error("invalid target: {0}")]
     InvalidTarget(String),
+    /// What landed on a target is not what was sent.
+    #[error("{target}: {reason}")]
+    Verify { target: String, reason: String },
+    /// The target holds another repository, or another sync changed it
+    /// meanwhile.
+    #[error("conflict: {0}")]
+    TargetConflict(String),
+    /// Phase one failed on a target: no target was switched.
+    #[error("{target} could not be prepared; no target was switched: {source}")]
+    Prepare { target: String, source: Box<Error> },
+    /// Phase two failed on a target: the targets listed are switched, the
+    /// others are not; running the same sync again completes it.
+    #[error(
+        "{target} could not be switched (switched already: {switched:?}); run the sync again to finish: {source}"
+    )]
+    Commit {
+        target: String,
+        switched: Vec<String>,
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -31,8 +65,11 @@ impl Error {
         match self {
             Error::Core(e) => e.code(),
             Error::Io(_) => "io",
-            Error::NotAnExport(_) => "conflict",
+            Error::Storage(_) => "storage",
+            Error::NotAnExport(_) | Error::TargetConflict(_) => "conflict",
             Error::InvalidTarget(_) => "invalid_input",
+            Error::Verify { .. } => "corrupt",
+            Error::Prepare { source, .. } | Error::Commit { source, .. } => source.code(),
         }
     }
 }
