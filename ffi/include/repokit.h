@@ -91,15 +91,30 @@ void repokit_last_error(char *buf, size_t len, size_t *out_n);
 void repokit_string_free(char *s);
 
 /**
- * Opens (creating if needed) the local store in directory `path`; its
- * signing keys live in `path/keys`. `s3://` stores are not supported by
- * this version (`REPOKIT_INVALID_INPUT`). On success writes a handle to
- * `out`, to be released with `repokit_store_free`.
+ * Opens a store: a local directory (created if needed; its signing keys
+ * in `location/keys`), or a bucket, `s3://BUCKET[/PREFIX][?endpoint=URL]`
+ * with credentials from the `AWS_*` environment variables, whose keyring
+ * and staging area are in `$REPOKIT_DATA` (default `./repokit-data`), as
+ * for the command line. On success writes a handle to `out`, to be
+ * released with `repokit_store_free`.
  *
  * # Safety
- * `path` is a C string; `out` is writable.
+ * `location` is a C string; `out` is writable.
  */
-enum repokit_status repokit_store_open(const char *path, struct repokit_store **out);
+enum repokit_status repokit_store_open(const char *location, struct repokit_store **out);
+
+/**
+ * As `repokit_store_open`, with the local directory of a bucket store
+ * (keyring, staged uploads) given: `local_dir` may be NULL (the default);
+ * it must be NULL for a local store, whose directory is `location`.
+ *
+ * # Safety
+ * `location` is a C string; `local_dir` is NULL or a C string; `out` is
+ * writable.
+ */
+enum repokit_status repokit_store_open_at(const char *location,
+                                          const char *local_dir,
+                                          struct repokit_store **out);
 
 /**
  * Releases a store handle. NULL is a no-op.
@@ -243,6 +258,22 @@ enum repokit_status repokit_export(const struct repokit_store *store,
                                    const char *name,
                                    const char *dir,
                                    char **out_json);
+
+/**
+ * Pushes the live publication of `name` to mirror targets as one
+ * transaction (every target prepared, then each switched). `spec_json` is
+ * a JSON array of target URLs (`file:///DIR`, `s3://BUCKET[/PREFIX]`) or an
+ * object `{"targets": [...], "keep": 5, "keep_days": 20, "grace": "48h"}`.
+ * Writes the sync manifest as JSON.
+ *
+ * # Safety
+ * `store` is a live handle; `name`, `spec_json` C strings; `out_json`
+ * writable.
+ */
+enum repokit_status repokit_sync(const struct repokit_store *store,
+                                 const char *name,
+                                 const char *spec_json,
+                                 char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

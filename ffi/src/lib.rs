@@ -103,11 +103,20 @@ impl From<Error> for Failure {
 
 impl From<repo_sync::Error> for Failure {
     fn from(e: repo_sync::Error) -> Self {
-        match e {
-            repo_sync::Error::Core(e) => e.into(),
-            repo_sync::Error::NotAnExport(_) => Failure(REPOKIT_CONFLICT, e.to_string()),
-            other => Failure(REPOKIT_OTHER, other.to_string()),
-        }
+        let status = match e.code() {
+            "invalid_input" => REPOKIT_INVALID_INPUT,
+            "invalid_package" => REPOKIT_INVALID_PACKAGE,
+            "not_found" => REPOKIT_NOT_FOUND,
+            "conflict" => REPOKIT_CONFLICT,
+            "forbidden" => REPOKIT_FORBIDDEN,
+            "limit_exceeded" => REPOKIT_LIMIT_EXCEEDED,
+            "signing" => REPOKIT_SIGNING,
+            "storage" => REPOKIT_STORAGE,
+            "io" => REPOKIT_IO,
+            "corrupt" => REPOKIT_CORRUPT,
+            _ => REPOKIT_OTHER,
+        };
+        Failure(status, e.to_string())
     }
 }
 
@@ -294,33 +303,67 @@ pub unsafe extern "C" fn repokit_string_free(s: *mut c_char) {
     }
 }
 
-/// Opens (creating if needed) the local store in directory `path`; its
-/// signing keys live in `path/keys`. `s3://` stores are not supported by
-/// this version (`REPOKIT_INVALID_INPUT`). On success writes a handle to
-/// `out`, to be released with `repokit_store_free`.
+/// Opens a store: a local directory (created if needed; its signing keys
+/// in `location/keys`), or a bucket, `s3://BUCKET[/PREFIX][?endpoint=URL]`
+/// with credentials from the `AWS_*` environment variables, whose keyring
+/// and staging area are in `$REPOKIT_DATA` (default `./repokit-data`), as
+/// for the command line. On success writes a handle to `out`, to be
+/// released with `repokit_store_free`.
 ///
 /// # Safety
-/// `path` is a C string; `out` is writable.
+/// `location` is a C string; `out` is writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn repokit_store_open(
-    path: *const c_char,
+    location: *const c_char,
+    out: *mut *mut repokit_store,
+) -> repokit_status {
+    // SAFETY: forwarded contract; a NULL local directory means the default.
+    unsafe { repokit_store_open_at(location, std::ptr::null(), out) }
+}
+
+/// As `repokit_store_open`, with the local directory of a bucket store
+/// (keyring, staged uploads) given: `local_dir` may be NULL (the default);
+/// it must be NULL for a local store, whose directory is `location`.
+///
+/// # Safety
+/// `location` is a C string; `local_dir` is NULL or a C string; `out` is
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_store_open_at(
+    location: *const c_char,
+    local_dir: *const c_char,
     out: *mut *mut repokit_store,
 ) -> repokit_status {
     boundary(|| {
         // SAFETY: per the function's contract.
-        let path = unsafe { text(path) }?;
+        let (location, local_dir) = unsafe { (text(location)?, opt_text(local_dir)?) };
         if out.is_null() {
             return Err(null());
         }
-        if path.contains("://") {
+        let (store, keys) = if location.starts_with("s3://") {
+            let local = match local_dir {
+                Some(d) => PathBuf::from(d),
+                None => std::env::var_os("REPOKIT_DATA")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("./repokit-data")),
+            };
+            let bucket = repo_core::store::BucketUrl::parse(location)?;
+            (Store::s3(&bucket, &local.join(".tmp"))?, local.join("keys"))
+        } else if location.contains("://") {
             return Err(Failure(
                 REPOKIT_INVALID_INPUT,
-                format!("{path}: only local directories are supported by this version"),
+                format!("{location}: a store is a local directory or s3://BUCKET[/PREFIX]"),
             ));
-        }
-        let dir = PathBuf::from(path);
-        let store = Store::local(&dir)?;
-        let kit = Repokit::new(store, Keyring::new(dir.join("keys")));
+        } else if local_dir.is_some() {
+            return Err(Failure(
+                REPOKIT_INVALID_INPUT,
+                "a local store keeps everything in its own directory: pass NULL".into(),
+            ));
+        } else {
+            let dir = PathBuf::from(location);
+            (Store::local(&dir)?, dir.join("keys"))
+        };
+        let kit = Repokit::new(store, Keyring::new(keys));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -621,6 +664,80 @@ pub unsafe extern "C" fn repokit_export(
                 &repo_name(name)?,
                 std::path::Path::new(dir),
             ))?;
+            Ok(report)
+        })
+    }
+}
+
+/// What `repokit_sync` takes: the targets, or the targets and the
+/// retention.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum SyncSpec {
+    Targets(Vec<String>),
+    Full(SyncOptions),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncOptions {
+    targets: Vec<String>,
+    keep: Option<usize>,
+    keep_days: Option<u64>,
+    /// A duration text such as `"48h"`.
+    grace: Option<String>,
+}
+
+/// Pushes the live publication of `name` to mirror targets as one
+/// transaction (every target prepared, then each switched). `spec_json` is
+/// a JSON array of target URLs (`file:///DIR`, `s3://BUCKET[/PREFIX]`) or an
+/// object `{"targets": [...], "keep": 5, "keep_days": 20, "grace": "48h"}`.
+/// Writes the sync manifest as JSON.
+///
+/// # Safety
+/// `store` is a live handle; `name`, `spec_json` C strings; `out_json`
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_sync(
+    store: *const repokit_store,
+    name: *const c_char,
+    spec_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, name, spec) = (handle(store)?, text(name)?, text(spec_json)?);
+            let spec: SyncSpec = serde_json::from_str(spec)
+                .map_err(|e| Failure(REPOKIT_INVALID_INPUT, format!("sync spec: {e}")))?;
+            let opts = match spec {
+                SyncSpec::Targets(targets) => SyncOptions {
+                    targets,
+                    keep: None,
+                    keep_days: None,
+                    grace: None,
+                },
+                SyncSpec::Full(o) => o,
+            };
+            let mut retention = repo_sync::Retention::default();
+            if let Some(k) = opts.keep {
+                retention.keep = k.max(1);
+            }
+            if let Some(d) = opts.keep_days {
+                retention.keep_days = d;
+            }
+            if let Some(g) = &opts.grace {
+                retention.grace =
+                    std::time::Duration::from_secs(repo_core::time::parse_duration(g)?);
+            }
+            let targets = opts
+                .targets
+                .iter()
+                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let name = repo_name(name)?;
+            let report =
+                s.rt.block_on(repo_sync::sync(&s.kit, &name, &targets, &retention))?;
             Ok(report)
         })
     }

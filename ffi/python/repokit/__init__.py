@@ -17,6 +17,13 @@ Example::
     report = store.publish("el9")
     print(report["publication"])
     store.export("el9", "/srv/mirror/el9")
+    manifest = store.sync("el9", ["file:///srv/mirrors/el9", "s3://mirror-bucket/el9"])
+    print(manifest["targets"][0]["packages_added"])
+
+A store may also live in a bucket: ``repokit.Store("s3://bucket/prefix")``
+(credentials from the ``AWS_*`` environment variables), its keyring in a
+local directory (``local_dir``, default ``$REPOKIT_DATA`` or
+``./repokit-data``).
 
 Every failure raises a subclass of :class:`repokit.Error` (for example
 :class:`InvalidPackage`, :class:`NotFound`, :class:`Conflict`).
@@ -189,7 +196,7 @@ _lib.repokit_string_free.restype = None
 _lib.repokit_string_free.argtypes = [ctypes.c_void_p]
 _lib.repokit_store_free.restype = None
 _lib.repokit_store_free.argtypes = [ctypes.c_void_p]
-_store_open = _declare("repokit_store_open", ctypes.c_char_p, _out)
+_store_open_at = _declare("repokit_store_open_at", ctypes.c_char_p, ctypes.c_char_p, _out)
 _key_generate = _declare("repokit_key_generate", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _out)
 _key_export = _declare("repokit_key_export", ctypes.c_void_p, ctypes.c_char_p, _out)
 _repo_create = _declare("repokit_repo_create", ctypes.c_void_p, ctypes.c_char_p, _out)
@@ -203,6 +210,7 @@ _promote = _declare(
     "repokit_promote", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _c_char_pp, ctypes.c_size_t, ctypes.c_char_p, _out
 )
 _export = _declare("repokit_export", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _out)
+_sync = _declare("repokit_sync", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _out)
 
 
 def version() -> str:
@@ -241,15 +249,19 @@ def _take(ptr: ctypes.c_void_p) -> str:
 
 
 class Store:
-    """A repokit store (a local data directory; its keys in ``DIR/keys``).
+    """A repokit store: a local data directory (its keys in ``DIR/keys``),
+    or a bucket ``s3://BUCKET[/PREFIX][?endpoint=URL]`` whose keyring and
+    staged uploads are in ``local_dir`` (default ``$REPOKIT_DATA`` or
+    ``./repokit-data``); bucket credentials come from the ``AWS_*``
+    environment variables.
 
-    ``s3://`` stores are not supported by this version (:class:`InvalidInput`).
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, path_or_url: PathLike) -> None:
+    def __init__(self, path_or_url: PathLike, local_dir: Optional[PathLike] = None) -> None:
         handle = ctypes.c_void_p()
-        _check(_store_open(_b(path_or_url), ctypes.byref(handle)))
+        local = _b(local_dir) if local_dir is not None else None
+        _check(_store_open_at(_b(path_or_url), local, ctypes.byref(handle)))
         self._h: Optional[ctypes.c_void_p] = handle
 
     def close(self) -> None:
@@ -366,3 +378,22 @@ class Store:
     def export(self, name: str, dir: PathLike) -> Dict[str, Any]:
         """Writes the live publication into ``dir`` (a symlink swapped atomically)."""
         return self._json(_export, name.encode(), _b(dir))
+
+    def sync(
+        self,
+        name: str,
+        targets: Sequence[str],
+        keep: Optional[int] = None,
+        keep_days: Optional[int] = None,
+        grace: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Pushes the live publication to mirror ``targets`` (``file:///DIR``,
+        ``s3://BUCKET[/PREFIX]``) as one transaction: every target is
+        prepared before any is switched. Returns the sync manifest (per
+        target: packages added and removed, bytes sent, whether it switched).
+        ``keep``/``keep_days``/``grace`` set each target's retention."""
+        spec: Dict[str, Any] = {"targets": list(targets)}
+        for key, value in (("keep", keep), ("keep_days", keep_days), ("grace", grace)):
+            if value is not None:
+                spec[key] = value
+        return self._json(_sync, name.encode(), json.dumps(spec).encode())

@@ -1,12 +1,19 @@
 """The whole flow through the Python module: RPM and DEB repositories
-created, filled, published and exported in-process; the exports are then
-checked with the real dnf (gpgcheck=1, repo_gpgcheck=1) and apt-get
-(signed-by) in isolated configurations, as in the Rust end-to-end tests."""
+created, filled, published, exported and synced to mirrors in-process, a
+store kept in a bucket; the results are then checked with the real dnf
+(gpgcheck=1, repo_gpgcheck=1) and apt-get (signed-by) in isolated
+configurations, as in the Rust end-to-end tests. Buckets are served by moto
+(`REPOKIT_MOTO_SERVER`, else `moto_server` on PATH)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import textwrap
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -114,6 +121,60 @@ def apt(tmp: Path, source: str, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """A moto S3 server on a free loopback port; yields its endpoint."""
+    program = os.environ.get("REPOKIT_MOTO_SERVER") or shutil.which("moto_server")
+    assert program, "moto_server not found: run scripts/test or set REPOKIT_MOTO_SERVER"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [program, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "repokit-test",
+        "AWS_SECRET_ACCESS_KEY": "repokit-test",
+        "AWS_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield endpoint
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        proc.terminate()
+        proc.wait()
+
+
+def public_bucket(endpoint: str, name: str) -> None:
+    """A bucket anyone may read over plain HTTP, as a public mirror is."""
+    def put(url: str, data: bytes = b"", headers: dict = {}) -> None:
+        req = urllib.request.Request(url, data=data, method="PUT", headers=headers)
+        urllib.request.urlopen(req).read()
+
+    put(f"{endpoint}/{name}")
+    put(f"{endpoint}/{name}?acl", headers={"x-amz-acl": "public-read"})
+    policy = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",'
+        f'"Action":"s3:GetObject","Resource":"arn:aws:s3:::{name}/*"}}]}}'
+    )
+    put(f"{endpoint}/{name}?policy", policy.encode(), {"Content-Type": "application/json"})
+
+
+@pytest.fixture(scope="module")
 def store(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     with repokit.Store(data) as s:
@@ -209,7 +270,54 @@ def test_errors_are_typed(store, tmp_path):
     with pytest.raises(repokit.InvalidInput):
         store.create_repo("../up", format="rpm")
     with pytest.raises(repokit.InvalidInput):
-        repokit.Store("s3://bucket/prefix")
+        repokit.Store("ftp://bucket/prefix")
+    with pytest.raises(repokit.InvalidInput):
+        store.sync("py-errors", ["ftp://elsewhere"])
     store.delete_repo("py-errors")
     with pytest.raises(repokit.NotFound):
         store.delete_repo("py-errors")
+
+
+def test_sync_to_a_directory_and_a_bucket(store, moto, tmp_path):
+    public_bucket(moto, "py-mirror")
+    rpm = build_rpm(tmp_path, "rk-py-sync", "1.0")
+    store.create_repo("py-sync", format="rpm", sign_with="py")
+    store.add("py-sync", [rpm])
+    publication = store.publish("py-sync")["publication"]
+    mirror = tmp_path / "mirror"
+    manifest = store.sync(
+        "py-sync", [f"file://{mirror}", f"s3://py-mirror/el?endpoint={moto}"], keep=2, grace="1h"
+    )
+    assert manifest["publication"] == publication
+    for target in manifest["targets"]:
+        assert target["switched"]
+        assert target["packages_added"] == ["Packages/r/rk-py-sync-1.0-1.noarch.rpm"]
+    key = tmp_path / "py.asc"
+    key.write_text(store.key_export("py"))
+    for i, url in enumerate([f"file://{mirror}/current", f"{moto}/py-mirror/el"]):
+        dnf(tmp_path / f"dnf-{i}", url, key, "install", "rk-py-sync")
+        assert (tmp_path / f"dnf-{i}/root/usr/share/rk-py-sync/VERSION").is_file()
+    again = store.sync("py-sync", [f"file://{mirror}"])
+    assert not again["targets"][0]["switched"]
+
+
+def test_a_store_in_a_bucket(moto, tmp_path):
+    public_bucket(moto, "py-store")
+    deb = build_deb(tmp_path, "rk-py-bucket", "1.0")
+    with repokit.Store(f"s3://py-store/data?endpoint={moto}", local_dir=tmp_path / "local") as s:
+        s.generate_key("k", uid="Bucket <k@example.org>", algo="ed25519")
+        s.create_repo("py-bucket", format="deb", codename="bookworm", sign_with="k")
+        s.add("py-bucket", [deb])
+        s.publish("py-bucket")
+        assert [r["name"] for r in s.repos()] == ["py-bucket"]
+        mirror = tmp_path / "mirror"
+        s.sync("py-bucket", [f"file://{mirror}"])
+        key = tmp_path / "k.asc"
+        key.write_text(s.key_export("k"))
+    source = f"deb [signed-by={key}] file:{mirror}/current bookworm main"
+    apt(tmp_path / "apt", source, "apt-get", "update")
+    apt(tmp_path / "apt", source, "apt-get", "install", "-y", "rk-py-bucket")
+    assert (tmp_path / "apt/root/usr/share/rk-py-bucket/VERSION").is_file()
+    # Nothing of the store is local: the local directory holds the keyring
+    # and the staging area.
+    assert sorted(p.name for p in (tmp_path / "local").iterdir()) == [".tmp", "keys"]

@@ -1,6 +1,7 @@
 /* The main flow through the C ABI: open a store, make a key, create a
- * signed RPM repository, add a package, publish, list, export; then the
- * error paths (missing repository, NULL argument, bad package). Built with
+ * signed RPM repository, add a package, publish, list, export, sync to a
+ * directory mirror; then the error paths (missing repository, NULL
+ * argument, bad package, bad store and target locations). Built with
  * -Wall -Wextra -Werror and run under valgrind by tests/tests/ffi_c.rs.
  *
  * usage: flow DATA_DIR PACKAGE.rpm BAD.rpm EXPORT_DIR */
@@ -61,6 +62,10 @@ int main(int argc, char **argv) {
   if (!contains(out, "\"published\":\"")) return 1;
   CHECK(repokit_export(store, "c-test", argv[4], &out));
   if (!contains(out, "\"files\"")) return 1;
+  char targets[4096];
+  snprintf(targets, sizeof targets, "[\"file://%s-mirror\"]", argv[4]);
+  CHECK(repokit_sync(store, "c-test", targets, &out));
+  if (!contains(out, "\"switched\":true")) return 1;
 
   /* Failures: a status and a message; out parameters stay untouched. */
   out = NULL;
@@ -74,7 +79,13 @@ int main(int argc, char **argv) {
   const char *bad[] = {argv[3]};
   EXPECT(repokit_add(store, "c-test", bad, 1, &out), REPOKIT_INVALID_PACKAGE);
   EXPECT(repokit_repo_create(store, "{\"name\": 1}", &out), REPOKIT_INVALID_INPUT);
-  EXPECT(repokit_store_open("s3://bucket/prefix", &store), REPOKIT_INVALID_INPUT);
+  EXPECT(repokit_sync(store, "c-test", "[\"ftp://elsewhere\"]", &out), REPOKIT_INVALID_INPUT);
+  EXPECT(repokit_sync(store, "c-test", "{\"targets\": 1}", &out), REPOKIT_INVALID_INPUT);
+  repokit_store *other = NULL;
+  EXPECT(repokit_store_open("http://bucket/prefix", &other), REPOKIT_INVALID_INPUT);
+  EXPECT(repokit_store_open("s3://a/prefix", &other), REPOKIT_INVALID_INPUT);
+  EXPECT(repokit_store_open_at(argv[1], "/tmp", &other), REPOKIT_INVALID_INPUT);
+  if (other != NULL) return failed("out written on failure", REPOKIT_OK, REPOKIT_INVALID_INPUT);
 
   repokit_store_free(store);
   repokit_store_free(NULL);
