@@ -8,6 +8,7 @@ pub mod clients;
 pub mod debs;
 pub mod fixtures;
 pub mod load;
+pub mod moto;
 pub mod repodata;
 
 use std::io::{BufRead, BufReader};
@@ -73,18 +74,38 @@ pub fn ffi_lib_dir() -> PathBuf {
 #[derive(Debug)]
 pub struct Repokit {
     pub data: PathBuf,
+    /// Global arguments and environment of every command (e.g. a bucket
+    /// store and its credentials).
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Repokit {
     pub fn new(data: &Path) -> Self {
         Repokit {
             data: data.to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// The same, with these environment variables for every command.
+    pub fn with_env(mut self, env: Vec<(&str, String)>) -> Self {
+        self.env
+            .extend(env.into_iter().map(|(k, v)| (k.to_string(), v)));
+        self
+    }
+
+    /// The same, with these global arguments for every command.
+    pub fn with_args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
     }
 
     pub fn command(&self) -> Command {
         let mut c = Command::new(repokit_bin());
-        c.arg("--data").arg(&self.data);
+        c.arg("--data").arg(&self.data).args(&self.args);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 

@@ -65,5 +65,11 @@ fn c_flow_is_clean_under_valgrind() -> Result<()> {
         export.join("repodata/repomd.xml.asc").is_file(),
         "export is not signed"
     );
+    let mirror = tmp.path().join("export-mirror");
+    ensure!(
+        mirror.join("current/repodata/repomd.xml.asc").is_file()
+            && mirror.join(".repokit/trace.json").is_file(),
+        "nothing synced to the directory mirror"
+    );
     Ok(())
 }
