@@ -4,7 +4,9 @@
 //! A bucket has no rename, so the switch is ordered instead. Prepare
 //! uploads every file at a path the live snapshot does not have (package
 //! files, checksum-named repodata, APT by-hash files), each with its SHA-256
-//! as object metadata, and reads each back to check it; paths the live
+//! as object metadata, and reads each back to check it; a content the
+//! target already holds at another path is copied there by the target
+//! itself (no bytes sent). Paths the live
 //! snapshot has with other bytes, and the entry points (`repomd.xml`,
 //! `InRelease`, ...), wait for commit. Commit records the switch in the
 //! state object (a conditional write: a concurrent sync loses), writes the
@@ -80,6 +82,9 @@ pub struct Prepared {
     pub previous: Option<SnapshotManifest>,
     changed: Vec<Pending>,
     entries: Vec<Pending>,
+    /// A path of the target holding each content the snapshot has there
+    /// after prepare (what a changed path can be copied from).
+    on_target: HashMap<Sha256, String>,
 }
 
 /// What is at a path of the bucket.
@@ -97,9 +102,12 @@ fn manifest_path(publication: &str) -> Path {
     Path::from(format!(".repokit/manifests/{publication}.json"))
 }
 
-/// Checksum-named files never change under their name.
+/// Checksum-named repodata never changes under its name. APT's by-hash
+/// files do not either, but their bytes are copied on the target to the
+/// index's canonical path, which changes, and a copy keeps its source's
+/// headers.
 fn cache_control(path: &str) -> &'static str {
-    if path.contains("/by-hash/") || (path.starts_with("repodata/") && !is_entry_index(path)) {
+    if path.starts_with("repodata/") && !is_entry_index(path) {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -173,6 +181,39 @@ impl BucketTarget {
         a.insert(Attribute::ContentType, file.content_type.clone().into());
         a.insert(Attribute::CacheControl, cache_control(path).into());
         a
+    }
+
+    /// Whether `path` holds `file` (by its size and checksum metadata).
+    async fn holds(&self, path: &str, file: &FileRef) -> Result<bool> {
+        Ok(self
+            .head(&Path::from(path))
+            .await?
+            .is_some_and(|h| h.size == file.size && h.sha.as_deref() == Some(file.sha256.as_str())))
+    }
+
+    /// Copies `from` to `to` on the target (no bytes sent; the copy keeps
+    /// the checksum metadata) and checks what landed. Tried a few times.
+    async fn copy_checked(&self, from: &str, to: &str, file: &FileRef) -> Result<()> {
+        let (src, dst) = (Path::from(from), Path::from(to));
+        let mut delay = std::time::Duration::from_millis(100);
+        for attempt in 1.. {
+            match self.os.copy(&src, &dst).await {
+                Ok(()) => break,
+                Err(e) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::warn!(target = %self.name, path = to, error = %e, attempt, "copy failed, trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !self.holds(to, file).await? {
+            return Err(Error::Verify {
+                target: format!("{}/{to}", self.name),
+                reason: format!("a copy of {from} does not hold {}", file.sha256),
+            });
+        }
+        Ok(())
     }
 
     /// Reads an object back and checks its size and SHA-256.
@@ -261,32 +302,55 @@ impl BucketTarget {
                 None => fresh.push(entry),
             }
         }
-        let results: Vec<(bool, u64)> = futures::stream::iter(fresh.iter().copied())
+        // Each content is sent once; its other paths are copied on the
+        // target (APT's by-hash names and canonical index paths).
+        let mut on_target: HashMap<Sha256, String> = HashMap::new();
+        for (path, file) in files {
+            if live_sha(path).as_ref() == Some(&file.sha256) && !is_entry_index(path) {
+                on_target
+                    .entry(file.sha256.clone())
+                    .or_insert_with(|| path.clone());
+            }
+        }
+        let (mut originals, mut copies) = (Vec::new(), Vec::new());
+        for entry @ (path, file) in fresh {
+            match on_target.get(&file.sha256) {
+                Some(src) => copies.push((src.clone(), entry)),
+                None => {
+                    on_target.insert(file.sha256.clone(), path.clone());
+                    originals.push(entry);
+                }
+            }
+        }
+        let results: Vec<(bool, u64, u64)> = futures::stream::iter(originals)
             .map(|(path, file)| async move {
                 let p = Path::from(path.as_str());
-                match self.head(&p).await? {
-                    Some(have)
-                        if have.size == file.size
-                            && have.sha.as_deref() == Some(file.sha256.as_str()) =>
-                    {
-                        Ok((false, self.verify(&p, file).await?))
-                    }
-                    _ => {
-                        self.upload(kit, &p, file).await?;
-                        Ok::<_, Error>((true, self.verify(&p, file).await?))
-                    }
+                let present = self.head(&p).await?.is_some_and(|have| {
+                    have.size == file.size && have.sha.as_deref() == Some(file.sha256.as_str())
+                });
+                if !present {
+                    self.upload(kit, &p, file).await?;
                 }
+                Ok::<_, Error>((!present, file.size, self.verify(&p, file).await?))
             })
             .buffer_unordered(PARALLEL)
             .try_collect()
             .await?;
-        for ((uploaded, size), (_, file)) in results.iter().zip(&fresh) {
-            moved.verified += size;
-            if *uploaded {
+        for (uploaded, size, verified) in results {
+            moved.verified += verified;
+            if uploaded {
                 moved.uploaded += 1;
-                moved.bytes += file.size;
+                moved.bytes += size;
             } else {
                 moved.reused += 1;
+            }
+        }
+        for (src, (path, file)) in copies {
+            if self.holds(path, file).await? {
+                moved.reused += 1;
+            } else {
+                self.copy_checked(&src, path, file).await?;
+                moved.linked += 1;
             }
         }
         let mut changed = Vec::new();
@@ -323,6 +387,7 @@ impl BucketTarget {
             previous,
             changed,
             entries,
+            on_target,
         })
     }
 
@@ -440,8 +505,14 @@ impl BucketTarget {
             self.put_state(&committing, prepared.state_tag.clone())
                 .await?
         };
-        for p in &prepared.changed {
-            self.write_pending(kit, p, p.e_tag.clone(), moved).await?;
+        for p in prepared.changed.iter().filter(|p| !p.done) {
+            match prepared.on_target.get(&p.file.sha256) {
+                Some(src) => {
+                    self.copy_checked(src, &p.path, &p.file).await?;
+                    moved.linked += 1;
+                }
+                None => self.write_pending(kit, p, p.e_tag.clone(), moved).await?,
+            }
         }
         self.switch_entries(kit, prepared, moved).await?;
         let state = prepared.state.switched(repo, id, now);

@@ -126,7 +126,8 @@ impl DirTarget {
         if state.live.as_deref() != Some(id.as_str()) && !done.is_dir() {
             let partial = self.root.join("snapshots").join(format!(".{id}.partial"));
             std::fs::create_dir_all(&partial)?;
-            // Files of the live snapshot by content, to link from.
+            // Files of the live snapshot by content, to link from (and the
+            // files copied so far).
             let mut linkable: HashMap<&Sha256, PathBuf> = HashMap::new();
             if let (Some(prev), Some(live)) = (&previous, &state.live) {
                 let dir = self.snapshot_dir(live);
@@ -162,6 +163,9 @@ impl DirTarget {
                 copy_blob(kit, rt, &file.sha256, file.size, &tmp)?;
                 std::fs::rename(&tmp, &dest)?;
                 Faults::record_copy(&self.faults, &dest);
+                // The same content at another path (an APT index and its
+                // by-hash name) is linked to this copy.
+                linkable.insert(&file.sha256, dest.clone());
                 moved.uploaded += 1;
                 moved.bytes += file.size;
                 moved.verified += file.size;

@@ -520,14 +520,18 @@ async fn one_target_failing_in_prepare_switches_no_target() -> Result<()> {
     Ok(())
 }
 
-/// What changed between two publications: the new package's size plus
-/// every metadata file of `new` that `old` does not have with those bytes.
+/// What changed between two publications: the new package's size plus the
+/// size of every distinct content among the metadata files of `new` that
+/// `old` does not have at the same path with the same bytes (an APT index
+/// and its by-hash name count once).
 fn changed_bytes(old: &Publication, new: &Publication, package: u64) -> u64 {
+    let mut seen = BTreeSet::new();
     package
         + new
             .files
             .iter()
             .filter(|(path, f)| old.files.get(*path).map(|o| &o.sha256) != Some(&f.sha256))
+            .filter(|(_, f)| seen.insert(f.sha256.clone()))
             .map(|(_, f)| f.size)
             .sum::<u64>()
 }
