@@ -147,6 +147,43 @@ pub async fn authenticate(store: &Store, secret: &str) -> Result<Option<Token>> 
     }
 }
 
+/// Known tokens by the SHA-256 of their secret: a token record never
+/// changes, so a server looks each up once. Unknown secrets are not
+/// remembered (the token may be created later).
+#[derive(Debug, Clone, Default)]
+pub struct TokenCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Sha256, Token>>>);
+
+/// How many tokens a [`TokenCache`] holds before it starts over.
+const TOKEN_CACHE: usize = 4096;
+
+impl TokenCache {
+    /// The token of `secret` if it was seen before.
+    pub fn cached(&self, secret: &str) -> Option<Token> {
+        let hash = check_secret(secret)?;
+        self.0.lock().ok()?.get(&hash).cloned()
+    }
+
+    /// [`authenticate`], from memory for a token seen before.
+    pub async fn authenticate(&self, store: &Store, secret: &str) -> Result<Option<Token>> {
+        let Some(hash) = check_secret(secret) else {
+            return Ok(None);
+        };
+        if let Ok(m) = self.0.lock()
+            && let Some(t) = m.get(&hash)
+        {
+            return Ok(Some(t.clone()));
+        }
+        let token: Option<Token> = store.get_json(&StorageKey::Token(hash.clone())).await?;
+        if let (Some(t), Ok(mut m)) = (&token, self.0.lock()) {
+            if m.len() >= TOKEN_CACHE {
+                m.clear();
+            }
+            m.insert(hash, t.clone());
+        }
+        Ok(token)
+    }
+}
+
 /// Who performs an operation: recorded in provenance and the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {

@@ -15,7 +15,10 @@
 //! lease on the store (`Store::lease`), and the sweep runs under the
 //! exclusive lock (`Store::sweep_lock`), which waits for them and holds new
 //! ones back; under it the roots are marked once more, so what finished
-//! between the first mark and the sweep is kept.
+//! between the first mark and the sweep is kept. Before deleting, the sweep
+//! changes the store's gc generation: a process that kept decoded chunks in
+//! memory drops them at its next publish instead of naming chunk objects
+//! that may be gone.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -151,10 +154,16 @@ impl Repokit {
             c.bytes += o.size;
         }
         if let Some(lock) = lock {
-            let result = self
-                .store()
-                .delete_paths(doomed.iter().map(|o| o.path.clone()).collect())
-                .await;
+            // Processes that keep decoded chunks in memory learn that
+            // objects may be gone (see `Repokit::publish`).
+            let result = match self.store().bump_gc_generation().await {
+                Ok(()) => {
+                    self.store()
+                        .delete_paths(doomed.iter().map(|o| o.path.clone()).collect())
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             lock.release().await;
             result?;
             let (objects, bytes) = self.store().sweep_tmp(opts.min_age)?;
@@ -199,6 +208,9 @@ impl Repokit {
                 m.key(key);
                 for f in p.files.values() {
                     m.key(StorageKey::Blob(f.sha256.clone()));
+                }
+                for part in p.assembled.values().flatten() {
+                    m.key(part.key());
                 }
                 if !p.revision.is_empty() {
                     revisions.push(p.revision.clone());

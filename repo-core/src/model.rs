@@ -603,6 +603,55 @@ pub struct FileRef {
     pub sha256: Sha256,
     pub size: u64,
     pub content_type: String,
+    /// For an assembled file (an index made of cached chunks), its parts:
+    /// the file is their concatenation and has no blob of its own. Filled
+    /// from [`Publication::assembled`] when the manifest is read.
+    #[serde(skip)]
+    pub parts: Option<std::sync::Arc<[Part]>>,
+}
+
+/// Where the bytes of one part of an assembled file are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartSource {
+    /// A blob (the small head or tail of an index).
+    Blob(Sha256),
+    /// A cached chunk object, by its key.
+    Chunk(String),
+}
+
+/// A byte range of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub source: PartSource,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// The parts of an assembled file that hold bytes `start..start + len`,
+/// trimmed to that range.
+pub fn parts_in_range(parts: &[Part], start: u64, len: u64) -> Vec<Part> {
+    let end = start + len;
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    for p in parts {
+        let (from, to) = (at, at + p.len);
+        at = to;
+        if to <= start || len == 0 {
+            continue;
+        }
+        if from >= end {
+            break;
+        }
+        let skip = start.saturating_sub(from);
+        let take = to.min(end) - from.max(start);
+        out.push(Part {
+            source: p.source.clone(),
+            offset: p.offset + skip,
+            len: take,
+        });
+    }
+    out
 }
 
 /// An immutable path -> blob manifest (`publications/<repo>/<id>.json`) of
@@ -614,6 +663,26 @@ pub struct Publication {
     pub revision: String,
     pub created: u64,
     pub files: BTreeMap<String, FileRef>,
+    /// The parts of the assembled files, by their SHA-256 (an index and its
+    /// by-hash name share one entry). A publish writes the list of parts of
+    /// an index, never the index again: a one-package change writes the
+    /// one chunk it changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub assembled: BTreeMap<Sha256, Vec<Part>>,
+}
+
+impl Publication {
+    /// Gives every assembled file its parts (after reading a manifest).
+    pub fn link_parts(&mut self) {
+        let shared: std::collections::HashMap<&Sha256, std::sync::Arc<[Part]>> = self
+            .assembled
+            .iter()
+            .map(|(sha, parts)| (sha, std::sync::Arc::from(parts.as_slice())))
+            .collect();
+        for f in self.files.values_mut() {
+            f.parts = shared.get(&f.sha256).cloned();
+        }
+    }
 }
 
 /// What a mirror target serves: `refs/mirrors/<id>.json`, written after
@@ -668,6 +737,25 @@ pub fn content_type_for(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_of_assembled_files_map_onto_parts() {
+        let part = |id: &str, offset, len| Part {
+            source: PartSource::Chunk(id.into()),
+            offset,
+            len,
+        };
+        // A file of 10 + 20 + 5 bytes.
+        let parts = [part("a", 100, 10), part("b", 0, 20), part("c", 7, 5)];
+        assert_eq!(parts_in_range(&parts, 0, 35).len(), 3);
+        assert_eq!(parts_in_range(&parts, 12, 3), [part("b", 2, 3)]);
+        assert_eq!(
+            parts_in_range(&parts, 8, 25),
+            [part("a", 108, 2), part("b", 0, 20), part("c", 7, 3)]
+        );
+        assert_eq!(parts_in_range(&parts, 30, 5), [part("c", 7, 5)]);
+        assert!(parts_in_range(&parts, 35, 0).is_empty());
+    }
 
     #[test]
     fn revision_text_round_trips() {

@@ -21,10 +21,11 @@ use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::limits::Limits;
 use crate::model::{
-    FileRef, Format, Head, Live, MetaLocation, Origin, PackageInfo, PackageMeta, PackageRef,
-    Publication, RepoConfig, RepoRef, Retired, Revision, Role, content_type_for,
+    FileRef, Format, Head, Live, MetaLocation, Origin, PackageInfo, PackageMeta, PackageRef, Part,
+    PartSource, Publication, RepoConfig, RepoRef, Retired, Revision, Role, content_type_for,
 };
 use crate::names::{KeyName, RepoName, Sha256, check_file_name};
+use crate::publish::Body;
 use crate::rpm;
 use crate::rpm::repodata::Compression;
 use crate::store::{StorageKey, Store, Update};
@@ -276,11 +277,14 @@ pub struct Repokit {
     actor: Actor,
     publications: Cache<Publication>,
     package_files: Cache<HashMap<String, FileRef>>,
-    revisions: Cache<Revision>,
+    revisions: Arc<Mutex<RevisionCache>>,
     deb_chunks: Arc<Mutex<ChunkMemo<crate::deb::index::DebChunk>>>,
     rpm_chunks: Arc<Mutex<ChunkMemo<rpm::repodata::Chunk>>>,
     /// Hash states of index prefixes (see `deb::index::HashMemo`).
     hash_memo: Arc<crate::deb::index::HashMemo>,
+    /// The store's gc generation when the chunk memos were last known to
+    /// name only stored chunks.
+    gc_generation: Arc<Mutex<Option<Bytes>>>,
 }
 
 /// Decoded index chunks by key, kept while their total size is under
@@ -311,6 +315,41 @@ const REVISION_CACHE: usize = 4;
 
 /// Immutable objects parsed once, keyed by (repository, id).
 type Cache<T> = Arc<Mutex<HashMap<(RepoName, String), Arc<T>>>>;
+
+/// Parsed revisions, the least recently used evicted first: every add
+/// reads its parent and the whole base the parent is a delta of, so the
+/// base stays while new revisions come and go.
+#[derive(Default)]
+struct RevisionCache {
+    map: HashMap<(RepoName, String), (u64, Arc<Revision>)>,
+    tick: u64,
+}
+
+impl RevisionCache {
+    fn get(&mut self, key: &(RepoName, String)) -> Option<Arc<Revision>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(key).map(|(used, rev)| {
+            *used = tick;
+            rev.clone()
+        })
+    }
+
+    fn insert(&mut self, key: (RepoName, String), rev: Arc<Revision>) {
+        self.tick += 1;
+        if self.map.len() >= REVISION_CACHE
+            && let Some(oldest) = self
+                .map
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(k, _)| k.clone())
+            && let Some((_, old)) = self.map.remove(&oldest)
+        {
+            drop_later(old);
+        }
+        self.map.insert(key, (self.tick, rev));
+    }
+}
 
 impl std::fmt::Debug for Repokit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -517,6 +556,43 @@ fn digest_deb(path: &Path) -> Result<crate::deb::index::Digests> {
     })
 }
 
+/// The number of cores, asked once (the answer reads cgroup files).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// Drops `v` on a background thread: a parsed revision of a large
+/// repository is tens of thousands of allocations to free, which a
+/// request should not wait for.
+pub(crate) fn drop_later<T: Send + 'static>(v: T) {
+    type Junk = Box<dyn Send>;
+    static BIN: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Junk>>> =
+        std::sync::OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Junk>();
+        let spawned = std::thread::Builder::new()
+            .name("repokit-drop".into())
+            .spawn(move || {
+                for junk in rx {
+                    drop(junk)
+                }
+            });
+        if spawned.is_err() {
+            tracing::warn!("no background thread for freeing memory");
+        }
+        Mutex::new(tx)
+    });
+    if let Ok(tx) = bin.lock() {
+        // If the thread is gone the value comes back and drops here.
+        let _ = tx.send(Box::new(v));
+    }
+}
+
 /// Runs `f` over `items` on one thread per core; the first error wins and
 /// stops the remaining work.
 fn parallel_map<T: Sync, R: Send>(
@@ -524,11 +600,11 @@ fn parallel_map<T: Sync, R: Send>(
     f: impl Fn(&T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(items.len())
-        .max(1);
+    let threads = cores().min(items.len()).max(1);
+    if threads == 1 {
+        // One item (an upload, a one-chunk change): no thread to start.
+        return items.iter().map(f).collect();
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
@@ -592,10 +668,11 @@ impl Repokit {
             actor: Actor::default(),
             publications: Arc::new(Mutex::new(HashMap::new())),
             package_files: Arc::new(Mutex::new(HashMap::new())),
-            revisions: Arc::new(Mutex::new(HashMap::new())),
+            revisions: Default::default(),
             deb_chunks: Default::default(),
             rpm_chunks: Default::default(),
             hash_memo: Default::default(),
+            gc_generation: Default::default(),
         }
     }
 
@@ -702,10 +779,10 @@ impl Repokit {
     /// A revision, from memory when seen before (they are immutable).
     async fn revision(&self, repo: &RepoName, id: &str) -> Result<Arc<Revision>> {
         let cache_key = (repo.clone(), id.to_string());
-        if let Ok(cache) = self.revisions.lock()
+        if let Ok(mut cache) = self.revisions.lock()
             && let Some(r) = cache.get(&cache_key)
         {
-            return Ok(r.clone());
+            return Ok(r);
         }
         let rev = Arc::new(self.read_revision(repo, id).await?);
         self.cache_revision(cache_key, rev.clone());
@@ -714,9 +791,6 @@ impl Repokit {
 
     fn cache_revision(&self, key: (RepoName, String), rev: Arc<Revision>) {
         if let Ok(mut cache) = self.revisions.lock() {
-            if cache.len() >= REVISION_CACHE {
-                cache.clear();
-            }
             cache.insert(key, rev);
         }
     }
@@ -764,6 +838,28 @@ impl Repokit {
                 base: None,
             })),
         }
+    }
+
+    /// Drops the decoded chunks kept in memory when a gc sweep ran since
+    /// they were kept: an assembled index names chunk objects, and those
+    /// must be in the store. Called under a lease, so no sweep runs until
+    /// the publish is done.
+    async fn forget_collected(&self) -> Result<()> {
+        let now = self.store.gc_generation().await?;
+        let mut seen = self
+            .gc_generation
+            .lock()
+            .map_err(|_| Error::Io(std::io::Error::other("gc generation lock poisoned")))?;
+        if *seen != now {
+            if let Ok(mut m) = self.deb_chunks.lock() {
+                *m = ChunkMemo::default();
+            }
+            if let Ok(mut m) = self.rpm_chunks.lock() {
+                *m = ChunkMemo::default();
+            }
+            *seen = now;
+        }
+        Ok(())
     }
 
     /// Creates an empty repository.
@@ -1238,7 +1334,8 @@ impl Repokit {
                 // Revisions are sorted by location, and a location is a
                 // function of the package identity, so one binary search per
                 // new package finds both kinds of clash.
-                let mut current = self.head_packages(&r).await?;
+                let head = self.head_revision(&r).await?;
+                let current = &head.packages;
                 let (mut added, mut unchanged) = (Vec::new(), Vec::new());
                 let mut batch: HashMap<&str, &Sha256> = HashMap::new();
                 for pref in &refs {
@@ -1270,9 +1367,20 @@ impl Repokit {
                         revision,
                     }));
                 }
-                current.extend(added.iter().cloned());
-                current.sort_by(|a, b| a.location.cmp(&b.location));
-                let rev = self.write_revision(&r, current, now).await?;
+                // The new list in one pass: the head's packages with the
+                // new ones merged in at their places.
+                let mut new: Vec<&PackageRef> = added.iter().collect();
+                new.sort_by(|a, b| a.location.cmp(&b.location));
+                let mut packages = Vec::with_capacity(current.len() + new.len());
+                let mut new = new.into_iter().peekable();
+                for p in current {
+                    while let Some(n) = new.next_if(|n| n.location < p.location) {
+                        packages.push(n.clone());
+                    }
+                    packages.push(p.clone());
+                }
+                packages.extend(new.cloned());
+                let rev = self.write_revision(&r, packages, now).await?;
                 r.head = Some(rev.clone());
                 r.updated = now;
                 Ok(Update::Write(
@@ -1402,6 +1510,7 @@ impl Repokit {
     }
 
     async fn publish_leased(&self, name: &RepoName) -> Result<PublishReport> {
+        self.forget_collected().await?;
         let mut report = self.publish_one(name).await?;
         if report.noop {
             return Ok(report);
@@ -1485,8 +1594,10 @@ impl Repokit {
             let rendered = match config.format {
                 Format::Rpm => {
                     let chunks = this.rpm_chunks(&rt, &config, pkgs)?;
-                    let refs: Vec<&rpm::repodata::Chunk> =
-                        chunks.iter().map(|(_, c)| c.as_ref()).collect();
+                    let refs: Vec<(&str, &rpm::repodata::Chunk)> = chunks
+                        .iter()
+                        .map(|(k, c)| (k.as_str(), c.as_ref()))
+                        .collect();
                     let content = crate::publish::Content::Rpm {
                         chunks: &refs,
                         packages: pkgs.len(),
@@ -1513,28 +1624,46 @@ impl Repokit {
             };
             tracing::debug!(elapsed = ?started.elapsed(), "publish: rendered");
             let mut out = Vec::with_capacity(rendered.len());
+            let mut assembled = BTreeMap::new();
             for f in rendered {
-                let size = f.data.len() as u64;
-                let data = Bytes::from(f.data);
-                let sha = match f.sha256 {
-                    Some(known) => Sha256::new(known)?,
-                    None => Sha256::of(&data),
+                let size = f.size();
+                let (sha, parts) = match f.body {
+                    Body::Bytes(data) => {
+                        let data = Bytes::from(data);
+                        let sha = match f.sha256 {
+                            Some(known) => Sha256::new(known)?,
+                            None => Sha256::of(&data),
+                        };
+                        this.store.put_immutable_blocking(
+                            &rt,
+                            &StorageKey::Blob(sha.clone()),
+                            data,
+                        )?;
+                        (sha, None)
+                    }
+                    Body::Assembled { parts, .. } => {
+                        let sha = Sha256::new(f.sha256.unwrap_or_default())?;
+                        let parts = this.store_parts(&rt, parts)?;
+                        let shared: Arc<[Part]> = Arc::from(parts.as_slice());
+                        assembled.insert(sha.clone(), parts);
+                        (sha, Some(shared))
+                    }
                 };
-                this.store
-                    .put_immutable_blocking(&rt, &StorageKey::Blob(sha.clone()), data)?;
                 for path in std::iter::once(f.path).chain(f.also_at) {
                     let content_type = content_type_for(&path).to_string();
                     let file = FileRef {
                         sha256: sha.clone(),
                         size,
                         content_type,
+                        parts: parts.clone(),
                     };
                     out.push((path, file));
                 }
             }
-            Ok(out)
+            Ok((out, assembled))
         })
         .await?;
+        let (written, assembled) = written;
 
         // The manifest lists the metadata files; package files are served
         // through the revision it names, so a one-package publish does not
@@ -1547,6 +1676,7 @@ impl Repokit {
             revision: head_id.clone(),
             created: now,
             files,
+            assembled,
         };
         self.store
             .put_json_immutable(
@@ -2185,6 +2315,41 @@ impl Repokit {
             .collect()
     }
 
+    /// The stored parts of an assembled file: rendered bytes become small
+    /// blobs; chunk parts name chunk objects, stored when the chunk was
+    /// rendered. Runs on a blocking thread.
+    fn store_parts(
+        &self,
+        rt: &tokio::runtime::Handle,
+        pieces: Vec<crate::publish::Piece>,
+    ) -> Result<Vec<Part>> {
+        use crate::publish::Piece;
+        pieces
+            .into_iter()
+            .map(|p| match p {
+                Piece::Bytes(data) => {
+                    let sha = Sha256::of(&data);
+                    let len = data.len() as u64;
+                    self.store.put_immutable_blocking(
+                        rt,
+                        &StorageKey::Blob(sha.clone()),
+                        Bytes::from(data),
+                    )?;
+                    Ok(Part {
+                        source: PartSource::Blob(sha),
+                        offset: 0,
+                        len,
+                    })
+                }
+                Piece::Chunk { key, offset, len } => Ok(Part {
+                    source: PartSource::Chunk(key),
+                    offset,
+                    len,
+                }),
+            })
+            .collect()
+    }
+
     fn cache_publication(&self, p: Arc<Publication>) {
         if let Ok(mut cache) = self.publications.lock() {
             if cache.len() >= PUBLICATION_CACHE {
@@ -2205,11 +2370,12 @@ impl Repokit {
             repo: repo.clone(),
             id: id.to_string(),
         };
-        let p: Publication = self
+        let mut p: Publication = self
             .store
             .get_json(&key)
             .await?
             .ok_or_else(|| Error::not_found("publication", id))?;
+        p.link_parts();
         let p = Arc::new(p);
         self.cache_publication(p.clone());
         Ok(p)
@@ -2251,6 +2417,7 @@ impl Repokit {
                         sha256: p.sha256,
                         size: p.size,
                         content_type,
+                        parts: None,
                     },
                 )
             })

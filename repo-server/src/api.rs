@@ -37,6 +37,8 @@ pub struct State {
     pub metrics: Metrics,
     /// The mirrors sync calls may name.
     pub mirrors: std::collections::BTreeMap<String, repo_sync::TargetUrl>,
+    /// Tokens seen before.
+    pub tokens: access::TokenCache,
 }
 
 impl State {
@@ -309,12 +311,17 @@ async fn caller(req: &HttpRequest, state: &State) -> Result<Option<Token>, ApiEr
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| ApiError::Unauthorized("expected \"Authorization: Bearer TOKEN\"".into()))?;
-    let store = state.kit.store().clone();
-    let secret = secret.to_string();
-    let token = on_core(state, move || async move {
-        access::authenticate(&store, &secret).await
-    })
-    .await?;
+    let token = match state.tokens.cached(secret) {
+        Some(t) => Some(t),
+        None => {
+            let (store, tokens) = (state.kit.store().clone(), state.tokens.clone());
+            let secret = secret.to_string();
+            on_core(state, move || async move {
+                tokens.authenticate(&store, &secret).await
+            })
+            .await?
+        }
+    };
     token
         .map(Some)
         .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))

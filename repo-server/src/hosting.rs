@@ -361,6 +361,9 @@ async fn serve(
             futures::stream::empty::<Result<bytes::Bytes, actix_web::Error>>(),
         )));
     }
+    if let Some(parts) = &file.parts {
+        return Ok(b.body(assembled(kit, parts, start, len).await?));
+    }
     let blob = StorageKey::Blob(file.sha256.clone());
     if let Some(path) = kit.store().direct_file(&blob) {
         if len > LOCAL_INLINE {
@@ -382,6 +385,36 @@ async fn serve(
         .await?
         .map(|r| r.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string())));
     Ok(b.body(SizedStream::new(len, stream)))
+}
+
+/// Bytes `start..start + len` of an assembled file (an index made of cached
+/// chunks): small ranges in one buffer, larger ones streamed part by part.
+async fn assembled(
+    kit: &Repokit,
+    parts: &[repo_core::model::Part],
+    start: u64,
+    len: u64,
+) -> Result<actix_web::body::BoxBody, ApiError> {
+    use actix_web::body::MessageBody;
+    let wanted = repo_core::model::parts_in_range(parts, start, len);
+    if len <= LOCAL_INLINE {
+        let mut out = bytes::BytesMut::with_capacity(len as usize);
+        for p in &wanted {
+            out.extend_from_slice(&kit.store().read_part(p).await?);
+        }
+        return Ok(out.freeze().boxed());
+    }
+    let store = kit.store().clone();
+    let stream = futures::stream::iter(wanted).then(move |p| {
+        let store = store.clone();
+        async move {
+            store
+                .read_part(&p)
+                .await
+                .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))
+        }
+    });
+    Ok(SizedStream::new(len, stream).boxed())
 }
 
 /// Local blobs up to this size are answered from one read.

@@ -111,6 +111,7 @@ pub async fn serve(
         jobs: api::Jobs::default(),
         metrics: metrics::Metrics::default(),
         mirrors: options.mirrors.clone(),
+        tokens: Default::default(),
     });
     let expirer = {
         let kit = kit.clone();

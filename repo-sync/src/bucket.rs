@@ -244,8 +244,8 @@ impl BucketTarget {
     async fn upload(&self, kit: &Repokit, path: &Path, file: &FileRef) -> Result<()> {
         let key = StorageKey::Blob(file.sha256.clone());
         let attributes = Self::attributes(path.as_ref(), file);
-        if file.size <= SINGLE_PUT_MAX {
-            let data = kit.store().get_bytes(&key).await?;
+        if file.size <= SINGLE_PUT_MAX || file.parts.is_some() {
+            let data = kit.store().read_file(file).await?;
             let opts = PutOptions {
                 attributes,
                 ..Default::default()
@@ -471,6 +471,7 @@ impl BucketTarget {
             sha256: sha.clone(),
             size: data.len() as u64,
             content_type: p.file.content_type.clone(),
+            parts: None,
         };
         let attributes = Self::attributes(&p.path, &file);
         self.put_checked(&Path::from(p.path.as_str()), data, sha, e_tag, attributes)
@@ -618,10 +619,7 @@ impl BucketTarget {
     }
 
     async fn blob(&self, kit: &Repokit, file: &FileRef) -> Result<Bytes> {
-        Ok(kit
-            .store()
-            .get_bytes(&StorageKey::Blob(file.sha256.clone()))
-            .await?)
+        Ok(kit.store().read_file(file).await?)
     }
 
     /// Deletes the snapshots the retention lets go: every path they have

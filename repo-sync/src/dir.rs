@@ -81,13 +81,13 @@ pub async fn export(kit: &Repokit, repo: &RepoName, target: &Path) -> Result<Exp
             }
             let key = StorageKey::Blob(file.sha256.clone());
             let done = match kit.store().local_path(&key) {
-                Some(src) => std::fs::hard_link(&src, &dest).is_ok(),
-                None => false,
+                Some(src) if file.parts.is_none() => std::fs::hard_link(&src, &dest).is_ok(),
+                _ => false,
             };
             if done {
                 linked += 1;
             } else {
-                let data = kit.store().get_bytes(&key).await?;
+                let data = kit.store().read_file(file).await?;
                 std::fs::write(&dest, &data)?;
             }
             bytes += file.size;

@@ -160,7 +160,7 @@ impl DirTarget {
                     moved.linked += 1;
                     continue;
                 }
-                copy_blob(kit, rt, &file.sha256, file.size, &tmp)?;
+                copy_file(kit, rt, file, &tmp)?;
                 std::fs::rename(&tmp, &dest)?;
                 Faults::record_copy(&self.faults, &dest);
                 // The same content at another path (an APT index and its
@@ -304,33 +304,32 @@ fn hash_file(path: &Path) -> Result<(Sha256, u64)> {
     Ok((Sha256::from_digest(&h.finalize()), size))
 }
 
-/// Copies a blob of the store into `dest`, checking what was written
-/// against the blob's name and size.
-fn copy_blob(
+/// Copies a file of a publication from the store into `dest`, checking
+/// what was written against the file's SHA-256 and size.
+fn copy_file(
     kit: &Repokit,
     rt: &tokio::runtime::Handle,
-    sha: &Sha256,
-    size: u64,
+    file: &FileRef,
     dest: &Path,
 ) -> Result<()> {
-    let key = StorageKey::Blob(sha.clone());
+    let key = StorageKey::Blob(file.sha256.clone());
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dest)?);
     match kit.store().direct_file(&key) {
-        Some(src) => {
+        Some(src) if file.parts.is_none() => {
             std::io::copy(&mut std::fs::File::open(src)?, &mut out)?;
         }
-        None => {
-            let data = rt.block_on(kit.store().get_bytes(&key))?;
-            out.write_all(&data)?;
-        }
+        _ => out.write_all(&kit.store().read_file_blocking(rt, file)?)?,
     }
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     let got = hash_file(dest)?;
-    if got != (sha.clone(), size) {
+    if got != (file.sha256.clone(), file.size) {
         let _ = std::fs::remove_file(dest);
         return Err(Error::Verify {
             target: dest.display().to_string(),
-            reason: format!("wrote {} ({} bytes), expected {sha} ({size})", got.0, got.1),
+            reason: format!(
+                "wrote {} ({} bytes), expected {} ({})",
+                got.0, got.1, file.sha256, file.size
+            ),
         });
     }
     Ok(())

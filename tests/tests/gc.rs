@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, ensure};
 use repo_core::gc::GcOptions;
 use repo_core::keyring::Keyring;
+use repo_core::model::FileRef;
 use repo_core::names::RepoName;
 use repo_core::repos::{NoProgress, Upload};
 use repo_core::store::{StorageKey, Store};
@@ -36,17 +37,37 @@ fn now_gc(dry_run: bool, max_delete: usize) -> GcOptions {
     }
 }
 
+/// Whether the store holds a file's bytes: its blob, or every object its
+/// parts are in (an assembled index).
+fn stored(kit: &repo_core::Repokit, f: &FileRef) -> Result<bool> {
+    let keys: Vec<StorageKey> = match &f.parts {
+        Some(parts) => parts.iter().map(|p| p.key()).collect(),
+        None => vec![StorageKey::Blob(f.sha256.clone())],
+    };
+    for key in keys {
+        if !kit
+            .store()
+            .local_path(&key)
+            .context("local store")?
+            .is_file()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Every file of the live publication of `repo` is in the store.
 async fn live_files_present(kit: &repo_core::Repokit, repo: &str) -> Result<usize> {
     let name = RepoName::new(repo)?;
     let p = kit.live_publication(&name).await?;
     let files = kit.publication_files(&p).await?;
     for (path, f) in &files {
-        let blob = kit
-            .store()
-            .local_path(&StorageKey::Blob(f.sha256.clone()))
-            .context("local store")?;
-        ensure!(blob.is_file(), "{repo}/{path} lost its blob {}", f.sha256);
+        ensure!(
+            stored(kit, f)?,
+            "{repo}/{path} lost its bytes ({})",
+            f.sha256
+        );
     }
     for p in kit.packages(&name).await? {
         let pack = kit
@@ -151,12 +172,7 @@ async fn gc_keeps_what_is_retained_and_deletes_the_rest() -> Result<()> {
     let keep = RepoName::new("keep")?;
     let old = kit.publication(&keep, &first).await?;
     for (path, f) in &old.files {
-        ensure!(
-            kit.store()
-                .local_path(&StorageKey::Blob(f.sha256.clone()))
-                .is_some_and(|p| p.is_file()),
-            "the retired publication lost {path}"
-        );
+        ensure!(stored(&kit, f)?, "the retired publication lost {path}");
     }
     let server = cli.serve()?;
     let dnf = Dnf::new(
@@ -194,11 +210,8 @@ async fn gc_keeps_what_is_retained_and_deletes_the_rest() -> Result<()> {
             .await?
             .is_none()
     );
-    let old_repomd = &old.files["repodata/repomd.xml"];
     ensure!(
-        !kit.store()
-            .local_path(&StorageKey::Blob(old_repomd.sha256.clone()))
-            .is_some_and(|p| p.exists()),
+        !stored(&kit, &old.files["repodata/repomd.xml"])?,
         "the expired publication's repomd.xml survived"
     );
     later.rollback(&keep, &first_revision).await?;
@@ -289,5 +302,41 @@ async fn a_publish_running_during_gc_loses_nothing() -> Result<()> {
     )?;
     ensure!(dnf.repoquery_all()?.len() == files.len());
     dnf.run(&["install", "--downloadonly", "rk-00", "rk-29"])?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_after_gc_names_no_collected_chunk() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let cli = Cli::new(&data);
+    let files: Vec<_> = (0..12)
+        .map(|i| fixtures::leaf_rpm(&tmp.path().join("in"), &format!("rk-{i:02}"), "1.0"))
+        .collect::<Result<_>>()?;
+    let kit = kit(&data)?;
+    let uploads: Vec<Upload> = files
+        .iter()
+        .map(|f| Upload::from_path(f))
+        .collect::<Result<_, _>>()?;
+    // This process renders the index chunks of `first` and keeps them in
+    // memory; `first` goes and gc deletes its chunk objects.
+    for name in ["first", "second"] {
+        cli.run(&["repo", "create", name, "--format", "rpm"])?;
+    }
+    let first = RepoName::new("first")?;
+    kit.add(&first, &uploads, Arc::new(NoProgress)).await?;
+    kit.publish(&first).await?;
+    cli.run(&["repo", "delete", "first"])?;
+    let swept = kit.gc(&now_gc(false, usize::MAX)).await?;
+    ensure!(
+        swept.deleted.get("chunks").is_some_and(|c| c.objects > 0),
+        "{swept:?}"
+    );
+    // The same packages again: the same chunk keys. The publish must not
+    // name the collected chunk objects its memory still has.
+    let second = RepoName::new("second")?;
+    kit.add(&second, &uploads, Arc::new(NoProgress)).await?;
+    kit.publish(&second).await?;
+    live_files_present(&kit, "second").await?;
     Ok(())
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::xml::Fragments;
 use crate::names::Sha256;
+use crate::publish::Piece;
 
 /// Compression of primary/filelists/other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -109,6 +110,12 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// Where member `k` lies in the stored form ([`Chunk::to_bytes`]).
+    pub fn member_range(&self, k: usize) -> (u64, u64) {
+        let before: usize = self.members[..k].iter().map(|m| m.data.len()).sum();
+        ((48 + before) as u64, self.members[k].data.len() as u64)
+    }
+
     /// The stored form: for each member its open size and length (u64 BE),
     /// then the three members' bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -169,12 +176,15 @@ pub fn render_chunk(frags: &[Fragments], compression: Compression) -> std::io::R
     })
 }
 
-/// One rendered metadata file.
+/// One rendered metadata file: a header member, chunk members and a
+/// footer member.
 #[derive(Debug, Clone)]
 pub struct MetadataFile {
     /// Relative to the repository root, e.g. `repodata/<sha>-primary.xml.gz`.
     pub path: String,
-    pub data: Vec<u8>,
+    pub parts: Vec<Piece>,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// The rendered `repodata/`: the checksum-named indexes and `repomd.xml`.
@@ -208,17 +218,19 @@ fn head_foot(kind: &str, n: usize) -> (String, &'static str) {
     }
 }
 
-/// Assembles repodata from the chunks of `n` packages, in order.
+/// Assembles repodata from the chunks of `n` packages, in order (each
+/// with the key it is stored under).
 ///
 /// `repomd.xml` lists each file's checksum, size and open size. It has no
 /// open-checksum: that would need every chunk decompressed again, and dnf,
 /// librepo and libsolv verify the compressed checksum only.
 pub fn assemble(
-    chunks: &[&Chunk],
+    chunks: &[(&str, &Chunk)],
     n: usize,
     compression: Compression,
     now: u64,
 ) -> std::io::Result<Repodata> {
+    use sha2::Digest;
     let mut files = Vec::with_capacity(3);
     let mut repomd = String::with_capacity(2048);
     repomd.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -228,21 +240,28 @@ pub fn assemble(
         let (head, foot) = head_foot(kind, n);
         let head_c = compression.compress_small(head.as_bytes())?;
         let foot_c = compression.compress_small(foot.as_bytes())?;
-        let len = head_c.len()
-            + foot_c.len()
-            + chunks
-                .iter()
-                .map(|c| c.members[k].data.len())
-                .sum::<usize>();
-        let mut data = Vec::with_capacity(len);
-        data.extend_from_slice(&head_c);
+        let mut hash = sha2::Sha256::new();
+        hash.update(&head_c);
+        let mut size = head_c.len() as u64;
         let mut open_size = (head.len() + foot.len()) as u64;
-        for c in chunks {
-            data.extend_from_slice(&c.members[k].data);
-            open_size += c.members[k].open_size;
+        let mut parts = Vec::with_capacity(chunks.len() + 2);
+        parts.push(Piece::Bytes(head_c));
+        for (key, c) in chunks {
+            let m = &c.members[k];
+            hash.update(&m.data);
+            size += m.data.len() as u64;
+            open_size += m.open_size;
+            let (offset, len) = c.member_range(k);
+            parts.push(Piece::Chunk {
+                key: key.to_string(),
+                offset,
+                len,
+            });
         }
-        data.extend_from_slice(&foot_c);
-        let checksum = Sha256::of(&data);
+        hash.update(&foot_c);
+        size += foot_c.len() as u64;
+        parts.push(Piece::Bytes(foot_c));
+        let checksum = Sha256::from_digest(&hash.finalize());
         let path = format!("repodata/{checksum}-{kind}.xml.{}", compression.suffix());
         let _ = writeln!(repomd, "  <data type=\"{kind}\">");
         let _ = writeln!(
@@ -251,10 +270,15 @@ pub fn assemble(
         );
         let _ = writeln!(repomd, "    <location href=\"{path}\"/>");
         let _ = writeln!(repomd, "    <timestamp>{now}</timestamp>");
-        let _ = writeln!(repomd, "    <size>{}</size>", data.len());
+        let _ = writeln!(repomd, "    <size>{size}</size>");
         let _ = writeln!(repomd, "    <open-size>{open_size}</open-size>");
         repomd.push_str("  </data>\n");
-        files.push(MetadataFile { path, data });
+        files.push(MetadataFile {
+            path,
+            parts,
+            size,
+            sha256: checksum.to_string(),
+        });
     }
     repomd.push_str("</repomd>\n");
     Ok(Repodata {
@@ -282,9 +306,29 @@ mod tests {
         let a = render_chunk(&frags[..4], Compression::Gz).expect("chunk");
         let b = render_chunk(&frags[4..], Compression::Gz).expect("chunk");
         let b = Chunk::from_bytes(&b.to_bytes()).expect("roundtrip");
-        let rd = assemble(&[&a, &b], 10, Compression::Gz, 1).expect("assemble");
+        let rd = assemble(&[("a", &a), ("b", &b)], 10, Compression::Gz, 1).expect("assemble");
+        // The file is its parts, read from the chunks' stored forms.
+        let stored = |key: &str| {
+            if key == "a" {
+                a.to_bytes()
+            } else {
+                b.to_bytes()
+            }
+        };
+        let mut data = Vec::new();
+        for p in &rd.files[0].parts {
+            match p {
+                Piece::Bytes(d) => data.extend_from_slice(d),
+                Piece::Chunk { key, offset, len } => {
+                    let s = stored(key);
+                    data.extend_from_slice(&s[*offset as usize..(*offset + *len) as usize]);
+                }
+            }
+        }
+        assert_eq!(data.len() as u64, rd.files[0].size);
+        assert_eq!(Sha256::of(&data).as_str(), rd.files[0].sha256);
         let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&rd.files[0].data[..])
+        flate2::read::MultiGzDecoder::new(&data[..])
             .read_to_string(&mut text)
             .expect("gunzip");
         let expected: String = frags.iter().map(|f| f.primary.as_str()).collect();

@@ -2,6 +2,7 @@
 
 use object_store::path::Path;
 
+use crate::model::{Part, PartSource};
 use crate::names::{RepoName, Sha256};
 
 /// How long a client or cache may keep an object.
@@ -44,6 +45,8 @@ pub enum StorageKey {
     Lease(String),
     /// Held while garbage collection deletes; operations wait for it.
     SweepLock,
+    /// Changed by every garbage collection sweep.
+    GcGeneration,
 }
 
 fn fan(kind: &str, sha: &Sha256, suffix: &str) -> String {
@@ -70,6 +73,7 @@ impl StorageKey {
             StorageKey::MirrorRef(id) => format!("refs/mirrors/{id}.json"),
             StorageKey::Lease(id) => format!("leases/{id}.json"),
             StorageKey::SweepLock => "gc/sweep.json".to_string(),
+            StorageKey::GcGeneration => "gc/generation".to_string(),
         };
         Path::from(s)
     }
@@ -79,7 +83,8 @@ impl StorageKey {
             StorageKey::RepoRef(_)
             | StorageKey::MirrorRef(_)
             | StorageKey::Lease(_)
-            | StorageKey::SweepLock => CachePolicy::Mutable,
+            | StorageKey::SweepLock
+            | StorageKey::GcGeneration => CachePolicy::Mutable,
             _ => CachePolicy::Immutable,
         }
     }
@@ -97,5 +102,15 @@ impl StorageKey {
     /// The prefix under which the audit log lives.
     pub fn audit_prefix() -> Path {
         Path::from("audit")
+    }
+}
+
+impl Part {
+    /// The object the part's bytes are in.
+    pub fn key(&self) -> StorageKey {
+        match &self.source {
+            PartSource::Blob(sha) => StorageKey::Blob(sha.clone()),
+            PartSource::Chunk(id) => StorageKey::Chunk(id.clone()),
+        }
     }
 }

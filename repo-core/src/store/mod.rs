@@ -29,7 +29,7 @@ pub use keys::{CachePolicy, StorageKey};
 pub use lease::{Lease, SweepLock};
 
 use crate::error::{Error, Result};
-use crate::model::{MirrorRef, RepoRef};
+use crate::model::{FileRef, MirrorRef, Part, RepoRef};
 use crate::names::{RepoName, Sha256};
 
 /// Files up to this size are written with one put; larger ones stream in parts.
@@ -184,6 +184,37 @@ impl std::fmt::Display for BucketUrl {
     }
 }
 
+/// The two-hex-digit directories that blobs and chunks are spread over,
+/// made once with a new store: creating a directory costs as much as
+/// hundreds of renames on ext4, and the first import or publish would
+/// otherwise make all of them.
+fn make_fan_out(root: &FsPath) -> Result<()> {
+    let done = root.join(".locks/fan-out");
+    if done.exists() {
+        return Ok(());
+    }
+    for parent in ["blobs/sha256", "chunks"] {
+        let parent = root.join(parent);
+        for i in 0..=255u8 {
+            std::fs::create_dir_all(parent.join(format!("{i:02x}")))?;
+        }
+    }
+    std::fs::write(done, b"")?;
+    Ok(())
+}
+
+/// `len` bytes at `offset` of a local object file.
+fn read_at(path: &FsPath, key: &StorageKey, offset: u64, len: u64) -> Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::not_found("object", key.path().to_string()),
+        _ => e.into(),
+    })?;
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
+}
+
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Store {
@@ -195,6 +226,7 @@ impl Store {
         let tmp = dir.join(".tmp");
         std::fs::create_dir_all(&locks)?;
         std::fs::create_dir_all(&tmp)?;
+        make_fan_out(&dir)?;
         let os = LocalFileSystem::new_with_prefix(&dir)?;
         Ok(Store {
             os: Arc::new(os),
@@ -347,30 +379,37 @@ impl Store {
         parts: &[&[u8]],
     ) -> Result<()> {
         match self.direct_file(key) {
-            Some(dest) => {
-                if dest.exists() {
-                    return Ok(());
-                }
-                let tmp = self.tmp_name();
-                let written = (|| -> std::io::Result<()> {
-                    use std::io::Write;
-                    let mut f =
-                        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-                    for p in parts {
-                        f.write_all(p)?;
-                    }
-                    f.flush()
-                })();
-                written
-                    .map_err(Error::from)
-                    .and_then(|()| self.move_into_place(&tmp, &dest))
-                    .inspect_err(|_| drop(std::fs::remove_file(&tmp)))
-            }
+            Some(dest) => self.put_direct(&dest, parts),
             None => {
                 let joined: Vec<u8> = parts.concat();
                 rt.block_on(self.put_immutable(key, Bytes::from(joined)))
             }
         }
+    }
+
+    /// Writes an immutable object of a direct local store: a temp file
+    /// renamed into place, unless the object exists.
+    fn put_direct(&self, dest: &FsPath, parts: &[&[u8]]) -> Result<()> {
+        if dest.exists() {
+            return Ok(());
+        }
+        let tmp = self.tmp_name();
+        let written = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let size: usize = parts.iter().map(|p| p.len()).sum();
+            let mut f = std::io::BufWriter::with_capacity(
+                size.clamp(8 << 10, 1 << 20),
+                std::fs::File::create(&tmp)?,
+            );
+            for p in parts {
+                f.write_all(p)?;
+            }
+            f.flush()
+        })();
+        written
+            .map_err(Error::from)
+            .and_then(|()| self.move_into_place(&tmp, dest))
+            .inspect_err(|_| drop(std::fs::remove_file(&tmp)))
     }
 
     /// Stores the file at `path` as the blob `sha`. With `take`, the caller
@@ -443,6 +482,11 @@ impl Store {
 
     /// Writes an immutable object unless it exists already.
     pub async fn put_immutable(&self, key: &StorageKey, data: Bytes) -> Result<()> {
+        // Small objects (revisions, manifests, audit records) of a local
+        // store: a write and a rename, inline.
+        if let Some(dest) = self.direct_file(key) {
+            return self.put_direct(&dest, &[&data]);
+        }
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
@@ -491,6 +535,44 @@ impl Store {
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// The bytes of one part of an assembled file.
+    pub async fn read_part(&self, p: &Part) -> Result<Bytes> {
+        let key = p.key();
+        if let Some(path) = self.direct_file(&key) {
+            return read_at(&path, &key, p.offset, p.len);
+        }
+        let range = p.offset..p.offset + p.len;
+        match self.os.get_range(&key.path(), range).await {
+            Ok(b) => Ok(b),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(Error::not_found("object", key.path().to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The bytes of a publication file: its blob, or its parts joined.
+    pub async fn read_file(&self, f: &FileRef) -> Result<Bytes> {
+        let Some(parts) = &f.parts else {
+            return self.get_bytes(&StorageKey::Blob(f.sha256.clone())).await;
+        };
+        let mut out = bytes::BytesMut::with_capacity(f.size as usize);
+        for p in parts.iter() {
+            out.extend_from_slice(&self.read_part(p).await?);
+        }
+        Ok(out.freeze())
+    }
+
+    /// [`Store::read_file`] from a blocking thread.
+    pub fn read_file_blocking(&self, rt: &tokio::runtime::Handle, f: &FileRef) -> Result<Bytes> {
+        if f.parts.is_none()
+            && let Some(path) = self.direct_file(&StorageKey::Blob(f.sha256.clone()))
+        {
+            return Ok(Bytes::from(std::fs::read(path)?));
+        }
+        rt.block_on(self.read_file(f))
     }
 
     /// Reads a whole object; `NotFound` names the key.
@@ -698,6 +780,32 @@ impl Store {
             }
         }
         Ok((files, bytes))
+    }
+
+    /// The store's gc generation (changed by every sweep), if any sweep ran.
+    pub async fn gc_generation(&self) -> Result<Option<Bytes>> {
+        let key = StorageKey::GcGeneration;
+        if let Some(path) = self.direct_file(&key) {
+            return match std::fs::read(path) {
+                Ok(d) => Ok(Some(Bytes::from(d))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+        match self.get_bytes(&key).await {
+            Ok(b) => Ok(Some(b)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Changes the gc generation (before a sweep deletes anything).
+    pub async fn bump_gc_generation(&self) -> Result<()> {
+        let id = crate::access::random_hex(16)?;
+        self.os
+            .put(&StorageKey::GcGeneration.path(), PutPayload::from(id))
+            .await?;
+        Ok(())
     }
 
     /// Records what a mirror target serves now.

@@ -125,17 +125,22 @@ struct Row {
 }
 
 fn deb_corpus(args: &Args) -> Result<PathBuf> {
-    cached_corpus(args, "deb", |dir| {
+    let dir = cached_corpus(args, "deb", |dir| {
         for i in 0..args.packages {
             let name = format!("bench-{i:06}");
             repokit_tests::debs::quick_deb(&dir.join("pkgs"), &name, "1.0-1", args.files)?;
         }
-        for r in 0..args.rounds {
-            let (extra, name) = (dir.join(format!("extra-{r}")), format!("bench-extra-{r}"));
+        Ok(())
+    })?;
+    // One extra package per round (a corpus made for fewer rounds gains
+    // the missing ones).
+    for r in 0..args.rounds {
+        let (extra, name) = (dir.join(format!("extra-{r}")), format!("bench-extra-{r}"));
+        if !extra.is_dir() {
             repokit_tests::debs::quick_deb(&extra, &name, "2.0-1", args.files)?;
         }
-        Ok(())
-    })
+    }
+    Ok(dir)
 }
 
 /// DEB: repokit vs apt-ftparchive (cold) and reprepro (one more package).
