@@ -1,25 +1,28 @@
 //! The benchmark program: repokit against the reference tools on the same
-//! corpus in the same run, reported as ratios.
+//! corpus in the same run, reported as ratios, times and peak RSS.
 //!
-//! RPM: cold `repokit add` + `publish` of N packages vs `createrepo_c
-//! --no-database`; one more package vs `createrepo_c --update --no-database`.
-//! DEB: cold vs `apt-ftparchive packages` + `release`; one more package vs
-//! `reprepro includedeb`.
-//! Run: `cargo run --release -p repokit-tests --bin bench -- --packages 5000`.
+//! For each corpus size: RPM cold `repokit add --move` + `publish` vs
+//! `createrepo_c --no-database`, one more package vs `createrepo_c --update
+//! --no-database`; DEB cold vs `apt-ftparchive packages` + `release`, one
+//! more package vs `reprepro includedeb`; and one more package through a
+//! running server (`PUT`, `POST .../publish`, then the new `repomd.xml` /
+//! `InRelease` fetched). With `--clients` the real dnf and apt-get read the
+//! published repositories. Downloads are compared with nginx.
+//! Run: `cargo run --release -p repokit-tests --bin bench -- --packages 5000,50000`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use repokit_tests::{Repokit, fixtures, run_ok};
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 struct Args {
-    /// Packages in the corpus.
-    #[arg(long, default_value_t = 5000)]
-    packages: usize,
+    /// Corpus sizes (packages), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "5000")]
+    packages: Vec<usize>,
     /// Files per package.
     #[arg(long, default_value_t = 20)]
     files: usize,
@@ -29,7 +32,7 @@ struct Args {
     /// Rounds per measurement; the median is reported.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Exit non-zero when a target ratio is missed.
+    /// Exit non-zero when a target is missed.
     #[arg(long)]
     check: bool,
     /// What to measure: rpm, deb, http or all.
@@ -41,6 +44,12 @@ struct Args {
     /// Size of the large package of the HTTP measurement, in MiB.
     #[arg(long, default_value_t = 16)]
     http_big_mib: usize,
+    /// Check each published repository with the real dnf or apt-get.
+    #[arg(long)]
+    clients: bool,
+    /// Also write the report (with the machine described) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// A corpus directory `<kind>-<packages>x<files>`, made by `generate` once
@@ -48,89 +57,69 @@ struct Args {
 fn cached_corpus(
     args: &Args,
     kind: &str,
+    n: usize,
     generate: impl Fn(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let root = match &args.corpus {
         Some(p) => p.clone(),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus"),
     };
-    let dir = root.join(format!("{kind}-{}x{}", args.packages, args.files));
+    let dir = root.join(format!("{kind}-{n}x{}", args.files));
     let done = dir.join(".complete");
     if done.exists() {
         return Ok(dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "generating {} {kind} packages in {}",
-        args.packages,
-        dir.display()
-    );
+    eprintln!("generating {n} {kind} packages in {}", dir.display());
     generate(&dir)?;
     std::fs::write(&done, b"")?;
     Ok(dir)
 }
 
-fn corpus(args: &Args) -> Result<PathBuf> {
-    cached_corpus(args, "rpm", |dir| {
-        for i in 0..args.packages {
+/// Runs `make(i)` for `i` in `0..n` on every core.
+fn on_cores(n: usize, make: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let make = &make;
+                s.spawn(move || (t..n).step_by(threads).try_for_each(make))
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("generator panicked"))?
+        })
+    })
+}
+
+fn rpm_corpus(args: &Args, n: usize) -> Result<PathBuf> {
+    cached_corpus(args, "rpm", n, |dir| {
+        on_cores(n, |i| {
             fixtures::simple_rpm(
                 &dir.join("pkgs"),
                 &format!("bench-{i:06}"),
                 "1.0",
                 args.files,
-            )?;
-        }
+            )
+            .map(drop)
+        })?;
         fixtures::simple_rpm(&dir.join("extra"), "bench-extra", "2.0", args.files)?;
         Ok(())
     })
 }
 
-fn time(mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
-    let t = Instant::now();
-    f()?;
-    Ok(t.elapsed())
-}
-
-/// Times `repokit add bench FILE` + `repokit publish bench`.
-fn add_and_publish(kit: &Repokit, file: &Path) -> Result<Duration> {
-    let file = file.display().to_string();
-    time(|| {
-        kit.run(&["add", "bench", &file])?;
-        kit.run(&["publish", "bench"])?;
-        Ok(())
-    })
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// A copy of the corpus made of hard links, for a tool that writes into it.
-fn linked_copy(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        std::fs::hard_link(e.path(), to.join(e.file_name()))?;
-    }
-    Ok(())
-}
-
-struct Row {
-    what: String,
-    ours: Duration,
-    theirs: Duration,
-    reference: &'static str,
-    target: f64,
-}
-
-fn deb_corpus(args: &Args) -> Result<PathBuf> {
-    let dir = cached_corpus(args, "deb", |dir| {
-        for i in 0..args.packages {
-            let name = format!("bench-{i:06}");
-            repokit_tests::debs::quick_deb(&dir.join("pkgs"), &name, "1.0-1", args.files)?;
-        }
-        Ok(())
+fn deb_corpus(args: &Args, n: usize) -> Result<PathBuf> {
+    let dir = cached_corpus(args, "deb", n, |dir| {
+        on_cores(n, |i| {
+            repokit_tests::debs::quick_deb(
+                &dir.join("pkgs"),
+                &format!("bench-{i:06}"),
+                "1.0-1",
+                args.files,
+            )
+            .map(drop)
+        })
     })?;
     // One extra package per round (a corpus made for fewer rounds gains
     // the missing ones).
@@ -143,14 +132,326 @@ fn deb_corpus(args: &Args) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// DEB: repokit vs apt-ftparchive (cold) and reprepro (one more package).
-fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A copy of a directory made of hard links, for a tool that writes into it.
+fn linked_copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        std::fs::hard_link(e.path(), to.join(e.file_name()))?;
+    }
+    Ok(())
+}
+
+/// Runs `cmd` under `/usr/bin/time`: its wall time and peak RSS in KiB.
+fn measured(cmd: &Command) -> Result<(Duration, u64)> {
+    let out = tempfile::NamedTempFile::new()?;
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M", "-o"]).arg(out.path());
+    c.arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let t = Instant::now();
+    run_ok(&mut c)?;
+    let took = t.elapsed();
+    let rss = std::fs::read_to_string(out.path())?
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .context("peak RSS from /usr/bin/time")?;
+    Ok((took, rss))
+}
+
+/// `repokit` on a data directory, as a command to measure.
+fn repokit(kit: &Repokit, args: &[&str]) -> Command {
+    let mut c = kit.command();
+    c.args(args);
+    c
+}
+
+/// Cold import and publish: wall time (both commands) and the larger peak
+/// RSS of the two.
+fn cold_import(kit: &Repokit, incoming: &Path) -> Result<(Duration, u64)> {
+    let incoming = incoming.display().to_string();
+    let (a, ra) = measured(&repokit(kit, &["add", "--move", "bench", &incoming]))?;
+    let (p, rp) = measured(&repokit(kit, &["publish", "bench"]))?;
+    Ok((a + p, ra.max(rp)))
+}
+
+/// `repokit add bench FILE` + `repokit publish bench`.
+fn add_and_publish(kit: &Repokit, file: &Path) -> Result<Duration> {
+    let file = file.display().to_string();
+    let t = Instant::now();
+    kit.run(&["add", "bench", &file])?;
+    kit.run(&["publish", "bench"])?;
+    Ok(t.elapsed())
+}
+
+struct Row {
+    what: String,
+    ours: Duration,
+    theirs: Duration,
+    reference: String,
+    /// Target ratio (reference time / repokit time).
+    target: f64,
+    /// Peak RSS in KiB: repokit's, the reference's.
+    rss: Option<(u64, u64)>,
+    /// An absolute bound on repokit's time, if any.
+    within: Option<Duration>,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.theirs.as_secs_f64() / self.ours.as_secs_f64()
+    }
+    fn met(&self) -> bool {
+        self.ratio() >= self.target && self.within.is_none_or(|w| self.ours <= w)
+    }
+}
+
+/// A repository served by `repokit serve` on `data`, with an admin token.
+struct Served {
+    server: repokit_tests::Server,
+    secret: String,
+}
+
+impl Served {
+    fn start(data: &Path) -> Result<Served> {
+        let secret = repokit_tests::api::admin_secret();
+        let server = Repokit::new(data).serve_with(
+            &[],
+            &[
+                ("REPOKIT_ADMIN_TOKEN", secret.as_str()),
+                ("RUST_LOG", "warn"),
+            ],
+        )?;
+        Ok(Served { server, secret })
+    }
+
+    /// `PUT` a package, `POST .../publish`, then fetch the entry index
+    /// until it is the new one: the time from upload to a client seeing the
+    /// package.
+    fn one_more(&self, file: &Path, entry: &str) -> Result<Duration> {
+        let body = std::fs::read(file)?;
+        let name = file.file_name().and_then(|n| n.to_str()).context("name")?;
+        let url = &self.server.url;
+        let (_, before) = repokit_tests::api::raw_request(url, "GET", entry, None, b"")?;
+        let t = Instant::now();
+        let (status, answer) = repokit_tests::api::raw_request(
+            url,
+            "PUT",
+            &format!("/api/v1/repos/bench/packages/{name}"),
+            Some(&self.secret),
+            &body,
+        )?;
+        ensure!(
+            status == 201,
+            "upload: {status} {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let (status, answer) = repokit_tests::api::raw_request(
+            url,
+            "POST",
+            "/api/v1/repos/bench/publish",
+            Some(&self.secret),
+            b"",
+        )?;
+        ensure!(
+            status == 200,
+            "publish: {status} {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let (status, after) = repokit_tests::api::raw_request(url, "GET", entry, None, b"")?;
+        let took = t.elapsed();
+        ensure!(status == 200 && after != before, "{entry} did not change");
+        Ok(took)
+    }
+
+    /// The server's peak RSS in KiB.
+    fn peak_rss(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.server.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .context("VmHWM")
+    }
+}
+
+/// The server rows of one format: `rounds` packages (plus one to warm the
+/// caches) put through the server of the last round's data.
+#[allow(clippy::too_many_arguments)] // one call per format
+fn server_row(
+    args: &Args,
+    data: &Path,
+    extras: Vec<PathBuf>,
+    entry: &str,
+    reference: (Duration, &str),
+    format: &str,
+    n: usize,
+    target: f64,
+    notes: &mut Vec<String>,
+    client: impl Fn(&str) -> Result<String>,
+) -> Result<Row> {
+    let served = Served::start(data)?;
+    let mut times = Vec::new();
+    for (r, file) in extras.iter().enumerate() {
+        let took = served.one_more(file, entry)?;
+        if r > 0 {
+            times.push(took);
+        }
+    }
+    if args.clients {
+        let base = format!("{}/repos/bench", served.server.url);
+        let t = Instant::now();
+        let what = client(&base)?;
+        notes.push(format!(
+            "{format} {n}: {what} in {:.1} s",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    let rss = served.peak_rss()?;
+    Ok(Row {
+        what: format!(
+            "{format} +1 package into {n} through the server (PUT + publish + new index served)"
+        ),
+        ours: median(times),
+        theirs: reference.0,
+        reference: reference.1.to_string(),
+        target,
+        rss: Some((rss, 0)),
+        within: (n >= 50_000).then_some(Duration::from_millis(500)),
+    })
+}
+
+/// RPM rows for a corpus of `n` packages.
+fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Result<Vec<Row>> {
+    if !repokit_tests::have("createrepo_c") {
+        bail!("createrepo_c is not installed (apt-get install createrepo-c)");
+    }
+    let corpus = rpm_corpus(args, n)?;
+    let pkgs = corpus.join("pkgs");
+    let extra = std::fs::read_dir(corpus.join("extra"))?
+        .next()
+        .context("extra package")??
+        .path();
+    let extra_name = extra.file_name().context("name")?.to_owned();
+    let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
+        (vec![], vec![], vec![], vec![]);
+    let (mut rss_ours, mut rss_theirs) = (0, 0);
+    // Nothing is deleted between rounds: on ext4, creating files right after
+    // deleting many is slower, which would skew whichever tool runs next.
+    for round in 0..args.rounds {
+        let cr = work.join(format!("createrepo-{n}-{round}"));
+        linked_copy(&pkgs, &cr)?;
+        let mut c = Command::new("createrepo_c");
+        c.args(["--no-database", "--quiet"]).arg(&cr);
+        let (t, rss) = measured(&c)?;
+        cold_theirs.push(t);
+        rss_theirs = rss_theirs.max(rss);
+
+        // repokit takes the packages over (`add --move`), as the server does
+        // with a finished upload; the hard-linked copy they come from is made
+        // outside the timing, like the one createrepo_c indexes.
+        let kit = Repokit::new(&work.join(format!("rpm-data-{n}-{round}")));
+        kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
+        let incoming = work.join(format!("rpm-incoming-{n}-{round}"));
+        linked_copy(&pkgs, &incoming)?;
+        let (t, rss) = cold_import(&kit, &incoming)?;
+        cold_ours.push(t);
+        rss_ours = rss_ours.max(rss);
+
+        std::fs::hard_link(&extra, cr.join(&extra_name))?;
+        let t = Instant::now();
+        run_ok(
+            Command::new("createrepo_c")
+                .args(["--update", "--no-database", "--quiet"])
+                .arg(&cr),
+        )?;
+        one_theirs.push(t.elapsed());
+        one_ours.push(add_and_publish(&kit, &extra)?);
+    }
+    let update = median(one_theirs.clone());
+    let extras = (0..=args.rounds)
+        .map(|r| {
+            fixtures::simple_rpm(
+                &work.join(format!("rpm-server-{n}")),
+                &format!("bench-server-{r}"),
+                "3.0",
+                args.files,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let data = work.join(format!("rpm-data-{n}-{}", args.rounds - 1));
+    let work_dir = work.to_path_buf();
+    let server = server_row(
+        args,
+        &data,
+        extras,
+        "/repos/bench/repodata/repomd.xml",
+        (update, "createrepo_c --update --no-database"),
+        "RPM",
+        n,
+        15.0,
+        notes,
+        |base| {
+            let dnf = repokit_tests::clients::Dnf::from_repo_file(
+                &work_dir.join(format!("dnf-{n}")),
+                "bench",
+                &format!(
+                    "[bench]\nname=bench\nbaseurl={base}\ngpgcheck=0\nrepo_gpgcheck=0\nenabled=1\n"
+                ),
+            )?;
+            dnf.run(&["makecache"])?;
+            let listed = dnf.repoquery_all()?.len();
+            ensure!(listed > n, "dnf lists {listed} packages");
+            Ok(format!(
+                "dnf makecache + repoquery listed {listed} packages"
+            ))
+        },
+    )?;
+    Ok(vec![
+        Row {
+            what: format!("RPM cold, {n} packages (add --move + publish)"),
+            ours: median(cold_ours),
+            theirs: median(cold_theirs),
+            reference: "createrepo_c --no-database".into(),
+            target: 1.5,
+            rss: Some((rss_ours, rss_theirs)),
+            within: None,
+        },
+        Row {
+            what: format!("RPM +1 package into {n} (two commands: add + publish)"),
+            ours: median(one_ours),
+            theirs: update,
+            reference: "createrepo_c --update --no-database".into(),
+            target: 15.0,
+            rss: None,
+            within: None,
+        },
+        server,
+    ])
+}
+
+/// DEB rows for a corpus of `n` packages.
+fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Result<Vec<Row>> {
     for tool in ["apt-ftparchive", "reprepro"] {
         if !repokit_tests::have(tool) {
             bail!("{tool} is not installed (apt-get install apt-utils reprepro)");
         }
     }
-    let corpus = deb_corpus(args)?;
+    let corpus = deb_corpus(args, n)?;
     let pkgs = corpus.join("pkgs");
     let debs: Vec<String> = {
         let mut v: Vec<String> = std::fs::read_dir(&pkgs)?
@@ -160,14 +461,14 @@ fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
         v
     };
     // reprepro holds the corpus once (not timed); each round adds one package.
-    let rr = work.join("reprepro");
+    let rr = work.join(format!("reprepro-{n}"));
     std::fs::create_dir_all(rr.join("conf"))?;
     std::fs::write(
         rr.join("conf/distributions"),
         "Codename: bookworm\nComponents: main\nArchitectures: amd64\n",
     )?;
     eprintln!("filling reprepro with {} packages", debs.len());
-    for batch in debs.chunks(1000) {
+    for batch in debs.chunks(2000) {
         run_ok(
             Command::new("reprepro")
                 .arg("-b")
@@ -178,33 +479,26 @@ fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
     }
     let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
         (vec![], vec![], vec![], vec![]);
+    let (mut rss_ours, mut rss_theirs) = (0, 0);
     for round in 0..args.rounds {
-        let aft = work.join(format!("aft-{round}"));
+        let aft = work.join(format!("aft-{n}-{round}"));
         linked_copy(&pkgs, &aft.join("pool/main"))?;
         std::fs::create_dir_all(aft.join("dists/bookworm/main/binary-amd64"))?;
-        cold_theirs.push(time(|| {
-            let packages = run_ok(
-                Command::new("apt-ftparchive")
-                    .args(["packages", "pool"])
-                    .current_dir(&aft),
-            )?;
-            std::fs::write(
-                aft.join("dists/bookworm/main/binary-amd64/Packages"),
-                packages,
-            )?;
-            let release = run_ok(
-                Command::new("apt-ftparchive")
-                    .args(["release", "dists/bookworm"])
-                    .current_dir(&aft),
-            )?;
-            std::fs::write(aft.join("dists/bookworm/Release"), release)?;
-            Ok(())
-        })?);
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "apt-ftparchive packages pool > dists/bookworm/main/binary-amd64/Packages && \
+             apt-ftparchive release dists/bookworm > dists/bookworm/Release",
+        ])
+        .current_dir(&aft);
+        let (t, rss) = measured(&c)?;
+        cold_theirs.push(t);
+        rss_theirs = rss_theirs.max(rss);
 
-        let data = work.join(format!("deb-data-{round}"));
-        let incoming = work.join(format!("deb-incoming-{round}"));
-        linked_copy(&pkgs, &incoming)?;
-        let kit = Repokit::new(&data);
+        // Signed (Ed25519) as a real APT repository is: InRelease is what
+        // the server rows wait for and what apt reads.
+        let kit = Repokit::new(&work.join(format!("deb-data-{n}-{round}")));
+        kit.run(&["key", "generate", "bench", "--algo", "ed25519"])?;
         kit.run(&[
             "repo",
             "create",
@@ -213,133 +507,154 @@ fn deb_rows(args: &Args, work: &Path) -> Result<Vec<Row>> {
             "deb",
             "--codename",
             "bookworm",
+            "--sign-with",
+            "bench",
         ])?;
-        let incoming_arg = incoming.display().to_string();
-        cold_ours.push(time(|| {
-            kit.run(&["add", "--move", "bench", &incoming_arg])?;
-            kit.run(&["publish", "bench"])?;
-            Ok(())
-        })?);
+        let incoming = work.join(format!("deb-incoming-{n}-{round}"));
+        linked_copy(&pkgs, &incoming)?;
+        let (t, rss) = cold_import(&kit, &incoming)?;
+        cold_ours.push(t);
+        rss_ours = rss_ours.max(rss);
 
         let extra = std::fs::read_dir(corpus.join(format!("extra-{round}")))?
             .next()
             .context("extra deb")??
             .path();
-        one_theirs.push(time(|| {
-            run_ok(
-                Command::new("reprepro")
-                    .arg("-b")
-                    .arg(&rr)
-                    .args(["--silent", "includedeb", "bookworm"])
-                    .arg(&extra),
-            )?;
-            Ok(())
-        })?);
+        let t = Instant::now();
+        run_ok(
+            Command::new("reprepro")
+                .arg("-b")
+                .arg(&rr)
+                .args(["--silent", "includedeb", "bookworm"])
+                .arg(&extra),
+        )?;
+        one_theirs.push(t.elapsed());
         one_ours.push(add_and_publish(&kit, &extra)?);
     }
-    let one_theirs_copy = one_theirs.clone();
-    // The same one-package change through a running server: PUT + publish.
-    let last = work.join(format!("deb-data-{}", args.rounds - 1));
-    let server_kit = Repokit::new(&last);
-    let secret = repokit_tests::api::admin_secret();
-    let server = server_kit.serve_with(
-        &[],
-        &[
-            ("REPOKIT_ADMIN_TOKEN", secret.as_str()),
-            ("RUST_LOG", "warn"),
-        ],
+    let include = median(one_theirs.clone());
+    let extras = (0..=args.rounds)
+        .map(|r| {
+            repokit_tests::debs::quick_deb(
+                &work.join(format!("deb-server-{n}")),
+                &format!("bench-server-{r}"),
+                "3.0-1",
+                args.files,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let data = work.join(format!("deb-data-{n}-{}", args.rounds - 1));
+    let work_dir = work.to_path_buf();
+    let server = server_row(
+        args,
+        &data.clone(),
+        extras,
+        "/repos/bench/dists/bookworm/InRelease",
+        (include, "reprepro includedeb"),
+        "DEB",
+        n,
+        if n >= 50_000 { 15.0 } else { 10.0 },
+        notes,
+        |base| {
+            let dir = work_dir.join(format!("apt-{n}"));
+            std::fs::create_dir_all(&dir)?;
+            let key = dir.join("bench.asc");
+            std::fs::write(&key, Repokit::new(&data).run(&["key", "export", "bench"])?)?;
+            let apt = repokit_tests::clients::Apt::new(&dir, base, "bookworm", "main", &key)?;
+            apt.run("apt-get", &["update"])?;
+            let newest = format!("bench-server-{}", args.rounds);
+            let policy = apt.run("apt-cache", &["policy", "bench-000000", &newest])?;
+            let candidates = policy
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Candidate: "))
+                .filter(|c| *c != "(none)")
+                .count();
+            ensure!(candidates == 2, "{policy}");
+            Ok("apt-get update, candidates of the first and the newest package".into())
+        },
     )?;
-    let mut one_server = Vec::new();
-    let extras = work.join("deb-server-extra");
-    for r in 0..=args.rounds {
-        let deb = repokit_tests::debs::quick_deb(
-            &extras,
-            &format!("bench-server-{r}"),
-            "3.0-1",
-            args.files,
-        )?;
-        let body = std::fs::read(&deb)?;
-        let name = deb.file_name().and_then(|n| n.to_str()).context("name")?;
-        let took = time(|| {
-            let (status, answer) = repokit_tests::api::raw_request(
-                &server.url,
-                "PUT",
-                &format!("/api/v1/repos/bench/packages/{name}"),
-                Some(&secret),
-                &body,
-            )?;
-            anyhow::ensure!(
-                status == 201,
-                "upload: {status} {}",
-                String::from_utf8_lossy(&answer)
-            );
-            let (status, answer) = repokit_tests::api::raw_request(
-                &server.url,
-                "POST",
-                "/api/v1/repos/bench/publish",
-                Some(&secret),
-                b"",
-            )?;
-            anyhow::ensure!(
-                status == 200,
-                "publish: {status} {}",
-                String::from_utf8_lossy(&answer)
-            );
-            Ok(())
-        })?;
-        // The first round warms the server's caches.
-        if r > 0 {
-            one_server.push(took);
-        }
-    }
-    drop(server);
     Ok(vec![
         Row {
-            what: format!(
-                "DEB cold, {} packages (add --move + publish)",
-                args.packages
-            ),
+            what: format!("DEB cold, {n} packages (add --move + publish)"),
             ours: median(cold_ours),
             theirs: median(cold_theirs),
-            reference: "apt-ftparchive packages + release",
+            reference: "apt-ftparchive packages + release".into(),
             target: 1.5,
+            rss: Some((rss_ours, rss_theirs)),
+            within: None,
         },
         Row {
-            what: format!("DEB +1 package into {}", args.packages),
+            what: format!("DEB +1 package into {n} (two commands: add + publish)"),
             ours: median(one_ours),
-            theirs: median(one_theirs),
-            reference: "reprepro includedeb",
+            theirs: include,
+            reference: "reprepro includedeb".into(),
             target: 10.0,
+            rss: None,
+            within: None,
         },
-        Row {
-            what: format!(
-                "DEB +1 package into {} through the server (PUT + publish)",
-                args.packages
-            ),
-            ours: median(one_server),
-            theirs: median(one_theirs_copy),
-            reference: "reprepro includedeb",
-            target: 10.0,
-        },
+        server,
     ])
+}
+
+/// What the machine and the reference tools are.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let fs = run_ok(Command::new("stat").args(["-f", "-c", "%T", "/tmp"])).unwrap_or_default();
+    let version = |cmd: &[&str]| -> String {
+        let out = Command::new(cmd[0]).args(&cmd[1..]).output();
+        out.map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).to_string()
+                + &String::from_utf8_lossy(&o.stderr);
+            text.lines().next().unwrap_or("").trim().to_string()
+        })
+        .unwrap_or_default()
+    };
+    format!(
+        "{} cores ({cpu}), {:.1} GiB RAM, {} filesystem; {}; apt {}; {}; {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        mem as f64 / 1048576.0,
+        fs.trim(),
+        version(&["createrepo_c", "--version"]),
+        version(&["apt-get", "--version"]).trim_start_matches("apt "),
+        version(&["reprepro", "--version"]),
+        version(&["nginx", "-v"]),
+    )
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    ensure!(
+        Path::new("/usr/bin/time").exists(),
+        "/usr/bin/time is not installed (apt-get install time)"
+    );
     let work = tempfile::tempdir()?;
     let mut rows = Vec::new();
     let mut notes = Vec::new();
-    if args.format == "rpm" || args.format == "all" {
-        let (r, note) = rpm_rows(&args, work.path())?;
-        rows.extend(r);
-        notes.push(note);
-    }
-    if args.format == "deb" || args.format == "all" {
-        rows.extend(deb_rows(&args, work.path())?);
+    for &n in &args.packages {
+        if args.format == "rpm" || args.format == "all" {
+            rows.extend(rpm_rows(&args, n, work.path(), &mut notes)?);
+        }
+        if args.format == "deb" || args.format == "all" {
+            rows.extend(deb_rows(&args, n, work.path(), &mut notes)?);
+        }
     }
     let mut load = Vec::new();
     if args.format == "http" || args.format == "all" {
-        let pkgs = corpus(&args)?.join("pkgs");
+        let pkgs = rpm_corpus(&args, args.packages[0])?.join("pkgs");
         let mut small: Vec<PathBuf> = std::fs::read_dir(&pkgs)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
@@ -352,39 +667,46 @@ fn main() -> Result<()> {
             args.http_seconds,
         )?;
     }
-    println!(
-        "| measurement | repokit | reference | reference time | ratio (ref/repokit) | target |"
-    );
-    println!("|---|---|---|---|---|---|");
+    let mut out = String::new();
     let mut missed = false;
+    let mib = |kib: u64| format!("{:.0} MB", kib as f64 / 1024.0);
+    out.push_str("| measurement | repokit | reference | reference time | ratio (ref/repokit) | target | peak RSS (repokit / reference) |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
     for r in &rows {
-        let ratio = r.theirs.as_secs_f64() / r.ours.as_secs_f64();
-        let ok = ratio >= r.target;
+        let ok = r.met();
         missed |= !ok;
-        println!(
-            "| {} | {:.3} s | {} | {:.3} s | {:.2}x | >= {}x {} |",
+        let target = match r.within {
+            Some(w) => format!(">= {}x and <= {:.1} s", r.target, w.as_secs_f64()),
+            None => format!(">= {}x", r.target),
+        };
+        let rss = match r.rss {
+            Some((ours, 0)) => format!("{} (server)", mib(ours)),
+            Some((ours, theirs)) => format!("{} / {}", mib(ours), mib(theirs)),
+            None => "-".into(),
+        };
+        out.push_str(&format!(
+            "| {} | {:.3} s | {} | {:.3} s | {:.2}x | {target} {} | {rss} |\n",
             r.what,
             r.ours.as_secs_f64(),
             r.reference,
             r.theirs.as_secs_f64(),
-            ratio,
-            r.target,
+            r.ratio(),
             if ok { "met" } else { "MISSED" }
-        );
+        ));
     }
     if !load.is_empty() {
-        println!();
-        println!(
-            "| HTTP downloads (wrk, 2 threads, {} s) | repokit | nginx | ratio (repokit/nginx) | target |",
+        out.push('\n');
+        out.push_str(&format!(
+            "| HTTP downloads (wrk, 2 threads, {} s) | repokit | nginx | ratio (repokit/nginx) | target |\n",
             args.http_seconds
-        );
-        println!("|---|---|---|---|---|");
+        ));
+        out.push_str("|---|---|---|---|---|\n");
         for r in &load {
             let ratio = r.repokit.bytes_per_sec / r.nginx.bytes_per_sec;
             let ok = ratio >= 0.8;
             missed |= !ok;
-            println!(
-                "| {} | {:.0} req/s, {:.1} MiB/s | {:.0} req/s, {:.1} MiB/s | {:.2}x | >= 0.8x {} |",
+            out.push_str(&format!(
+                "| {} | {:.0} req/s, {:.1} MiB/s | {:.0} req/s, {:.1} MiB/s | {:.2}x | >= 0.8x {} |\n",
                 r.what,
                 r.repokit.requests_per_sec,
                 r.repokit.bytes_per_sec / 1048576.0,
@@ -392,117 +714,25 @@ fn main() -> Result<()> {
                 r.nginx.bytes_per_sec / 1048576.0,
                 ratio,
                 if ok { "met" } else { "MISSED" }
-            );
+            ));
         }
     }
-    println!();
-    for n in notes {
-        println!("{n}");
+    out.push('\n');
+    for n in &notes {
+        out.push_str(&format!("- {n}\n"));
     }
-    println!(
-        "median of {} rounds; {} cores; {} packages of {} files",
+    out.push_str(&format!(
+        "\nMedian of {} rounds; packages of {} files; peak RSS of repokit's cold runs is the larger of `add` and `publish`; of the server, its high-water mark after all its rounds.\n\nMachine: {}\n",
         args.rounds,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        args.packages,
-        args.files
-    );
+        args.files,
+        machine()
+    ));
+    print!("{out}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, &out)?;
+    }
     if args.check && missed {
         bail!("a target was missed");
     }
     Ok(())
-}
-
-/// RPM: repokit vs createrepo_c; returns the rows and a note on copy mode.
-fn rpm_rows(args: &Args, work: &Path) -> Result<(Vec<Row>, String)> {
-    if !repokit_tests::have("createrepo_c") {
-        bail!("createrepo_c is not installed (apt-get install createrepo-c)");
-    }
-    let corpus = corpus(args)?;
-    let pkgs = corpus.join("pkgs");
-    let extra = std::fs::read_dir(corpus.join("extra"))?
-        .next()
-        .context("extra package")??
-        .path();
-    let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
-        (vec![], vec![], vec![], vec![]);
-    let extra_name = extra.file_name().context("name")?.to_owned();
-    // Nothing is deleted between rounds: on ext4, creating files right after
-    // deleting many is slower, which would skew whichever tool runs next.
-    for round in 0..args.rounds {
-        let cr = work.join(format!("createrepo-{round}"));
-        linked_copy(&pkgs, &cr)?;
-        cold_theirs.push(time(|| {
-            run_ok(
-                Command::new("createrepo_c")
-                    .args(["--no-database", "--quiet"])
-                    .arg(&cr),
-            )?;
-            Ok(())
-        })?);
-
-        // repokit takes the packages over (`add --move`), as the server does
-        // with a finished upload: the store renames them into place. The
-        // hard-linked copy they come from is made outside the timing, like
-        // the one createrepo_c indexes.
-        let data = work.join(format!("data-{round}"));
-        let incoming = work.join(format!("incoming-{round}"));
-        linked_copy(&pkgs, &incoming)?;
-        let kit = Repokit::new(&data);
-        kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
-        let incoming_arg = incoming.display().to_string();
-        cold_ours.push(time(|| {
-            kit.run(&["add", "--move", "bench", &incoming_arg])?;
-            kit.run(&["publish", "bench"])?;
-            Ok(())
-        })?);
-
-        std::fs::hard_link(&extra, cr.join(&extra_name))?;
-        one_theirs.push(time(|| {
-            run_ok(
-                Command::new("createrepo_c")
-                    .args(["--update", "--no-database", "--quiet"])
-                    .arg(&cr),
-            )?;
-            Ok(())
-        })?);
-        one_ours.push(add_and_publish(&kit, &extra)?);
-    }
-    // The same cold import copying the files (the CLI's default), last: it
-    // creates a file per package.
-    let copy_kit = Repokit::new(&work.join("copy"));
-    copy_kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
-    let pkgs_arg = pkgs.display().to_string();
-    let cold_copy = vec![time(|| {
-        copy_kit.run(&["add", "bench", &pkgs_arg])?;
-        copy_kit.run(&["publish", "bench"])?;
-        Ok(())
-    })?];
-    let cold_copy = median(cold_copy);
-    let rows = vec![
-        Row {
-            what: format!(
-                "RPM cold, {} packages (add --move + publish)",
-                args.packages
-            ),
-            ours: median(cold_ours),
-            theirs: median(cold_theirs),
-            reference: "createrepo_c --no-database",
-            target: 1.5,
-        },
-        Row {
-            what: format!("RPM +1 package into {}", args.packages),
-            ours: median(one_ours),
-            theirs: median(one_theirs),
-            reference: "createrepo_c --update --no-database",
-            target: 15.0,
-        },
-    ];
-    let note = format!(
-        "RPM cold import copying the files (add without --move): {:.3} s, {:.2}x of createrepo_c",
-        cold_copy.as_secs_f64(),
-        rows[0].theirs.as_secs_f64() / cold_copy.as_secs_f64()
-    );
-    Ok((rows, note))
 }
