@@ -180,26 +180,26 @@ pub struct Upload {
     pub path: PathBuf,
     /// The name it was uploaded under (errors, records).
     pub file_name: String,
-    /// Unix seconds.
-    pub mtime: u64,
+    /// Unix seconds; `None`: the file's modification time.
+    pub mtime: Option<u64>,
     /// The caller gives the file up (a finished upload, `add --move`): it may
     /// be renamed into the store instead of copied.
     pub take: bool,
 }
 
 impl Upload {
-    /// An upload of a local file, named after it.
+    /// An upload of a local file, named after it (its modification time is
+    /// read when the file is, not with a `stat` of its own).
     pub fn from_path(path: &Path) -> Result<Upload> {
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::InvalidInput(format!("invalid file name {}", path.display())))?
             .to_string();
-        let mtime = std::fs::metadata(path)?.modified().map(unix).unwrap_or(0);
         Ok(Upload {
             path: path.to_path_buf(),
             file_name,
-            mtime,
+            mtime: None,
             take: false,
         })
     }
@@ -420,6 +420,8 @@ struct Checked {
     pkg: Parsed,
     sha: Sha256,
     size: u64,
+    /// The file's modification time (unix seconds).
+    mtime: u64,
 }
 
 /// A package's parsed headers.
@@ -440,7 +442,9 @@ enum Parsed {
 fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Result<Checked> {
     check_file_name(name)?;
     let mut file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
+    let stat = file.metadata()?;
+    let size = stat.len();
+    let mtime = stat.modified().map(unix).unwrap_or(0);
     if size > limits.max_package_bytes {
         return Err(Error::LimitExceeded {
             what: format!("size of {name}"),
@@ -458,6 +462,7 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
                 pkg: Parsed::Rpm(Box::new(pkg)),
                 sha,
                 size: data.len() as u64,
+                mtime,
             })
         }
         Format::Rpm => {
@@ -467,6 +472,7 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
                 pkg: Parsed::Rpm(Box::new(pkg)),
                 sha,
                 size,
+                mtime,
             })
         }
         Format::Deb if name.ends_with(".dsc") => {
@@ -500,6 +506,7 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
                 sha: Sha256::new(digests.sha256.clone())?,
                 size: digests.size,
                 pkg: Parsed::Dsc(Box::new(src), digests, files),
+                mtime,
             })
         }
         Format::Deb => {
@@ -519,6 +526,7 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
                 sha: Sha256::new(digests.sha256.clone())?,
                 size: digests.size,
                 pkg: Parsed::Deb(Box::new(pkg), digests),
+                mtime,
             })
         }
     }
@@ -1092,7 +1100,13 @@ impl Repokit {
             Some((f, s)) => (Some(f), Some(s)),
             None => (None, None),
         };
-        let Checked { pkg, sha, size } = c;
+        let Checked {
+            pkg,
+            sha,
+            size,
+            mtime: file_mtime,
+        } = c;
+        let mtime = up.mtime.unwrap_or(file_mtime);
         let mut extra = Vec::new();
         let (fragment, location, info) = match pkg {
             Parsed::Rpm(pkg) => {
@@ -1101,7 +1115,7 @@ impl Repokit {
                     rpm::xml::FileFacts {
                         sha256: sha.as_str(),
                         size,
-                        mtime: up.mtime,
+                        mtime,
                     },
                 );
                 let info = PackageInfo::Rpm {
@@ -1142,7 +1156,7 @@ impl Repokit {
                     let meta = PackageMeta {
                         sha256: file_sha,
                         size: d.size,
-                        mtime: up.mtime,
+                        mtime,
                         uploaded_as: file.clone(),
                         signed_by: None,
                         signed_from: None,
@@ -1173,7 +1187,7 @@ impl Repokit {
         let meta = PackageMeta {
             sha256: sha,
             size,
-            mtime: up.mtime,
+            mtime,
             uploaded_as: up.file_name.clone(),
             signed_by,
             signed_from,
@@ -2007,7 +2021,7 @@ impl Repokit {
         let up = Upload {
             path,
             file_name: meta.uploaded_as.clone(),
-            mtime: meta.mtime,
+            mtime: Some(meta.mtime),
             take: false,
         };
         let checked = check_package(&up.path, &up.file_name, &self.limits, config.format)?;
@@ -2523,13 +2537,19 @@ fn accepts_uploads(r: &RepoRef) -> Result<()> {
     }
 }
 
-/// Audit detail of an add or remove: the packages and the new revision.
+/// Packages named one by one in an audit record; beyond that the record
+/// gives their count, and the revision it names has the whole list.
+const AUDIT_PACKAGES: usize = 1000;
+
+/// Audit detail of an add or remove: the packages (the first
+/// [`AUDIT_PACKAGES`] of a large import) and the new revision.
 fn changed_packages(packages: &[PackageRef], revision: &Option<String>) -> serde_json::Value {
     let list: Vec<serde_json::Value> = packages
         .iter()
+        .take(AUDIT_PACKAGES)
         .map(|p| serde_json::json!({"identity": p.identity, "sha256": p.sha256}))
         .collect();
-    serde_json::json!({"packages": list, "revision": revision})
+    serde_json::json!({"packages": list, "count": packages.len(), "revision": revision})
 }
 
 fn spec_matches(spec: &str, p: &PackageRef) -> bool {

@@ -635,7 +635,7 @@ async fn upload(
     let up = Upload {
         path: tmp.to_path_buf(),
         file_name,
-        mtime: repo_core::time::unix(kit.now()),
+        mtime: Some(repo_core::time::unix(kit.now())),
         take: true,
     };
     let (pref, created, revision) = on_core(&state, move || async move {

@@ -169,7 +169,7 @@ async fn an_upload_name_with_path_traversal_is_rejected() -> Result<()> {
         let up = Upload {
             path: good[1].clone(),
             file_name: bad.to_string(),
-            mtime: 0,
+            mtime: Some(0),
             take: false,
         };
         let err = kit

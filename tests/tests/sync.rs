@@ -590,3 +590,70 @@ async fn an_incremental_sync_sends_the_new_package_and_changed_metadata_only() -
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_old_snapshots_and_keeps_what_is_live() -> Result<()> {
+    let repo = Repo::new(Format::Rpm)?;
+    let kit = repo.kit()?;
+    let moto = Moto::start()?;
+    moto.public_bucket("retention")?;
+    let root = repo.dir("mirror");
+    let targets = || -> Result<Vec<Target>> {
+        Ok(vec![
+            Target::Dir(DirTarget::new(root.clone())),
+            Target::Bucket(BucketTarget::new(
+                "s3://retention/m".into(),
+                moto.object_store("retention", "m")?,
+            )),
+        ])
+    };
+    // Four publications, each replacing the package of the one before.
+    let mut ids: Vec<String> = Vec::new();
+    for (i, name) in ["rk-a", "rk-b", "rk-c", "rk-d"].iter().enumerate() {
+        if i > 0 {
+            let gone = ["rk-a", "rk-b", "rk-c"][i - 1];
+            repo.cli.run(&["remove", "r", gone])?;
+        }
+        let id = repo.add_and_publish(&[name])?;
+        let p = publication(&kit, &id).await?;
+        let report = repo_sync::sync_publication(&kit, &p, &targets()?, &RETAIN).await?;
+        // keep = 2, grace 0: each sync from the third on lets the
+        // snapshot two before the live one go.
+        let expected: Vec<String> = if i >= 2 {
+            vec![ids[i - 2].clone()]
+        } else {
+            Vec::new()
+        };
+        for t in &report.targets {
+            ensure!(t.pruned == expected, "{}: pruned {:?}", t.target, t.pruned);
+        }
+        ids.push(id);
+    }
+    // What is left: the two newest snapshots on each target.
+    let snapshots: BTreeSet<String> = std::fs::read_dir(root.join("snapshots"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .collect();
+    ensure!(
+        snapshots == ids[2..].iter().cloned().collect(),
+        "{snapshots:?}"
+    );
+    let http = moto.http_url("retention", "m");
+    let old_package = format!("{http}/Packages/r/rk-a-1.0-1.noarch.rpm");
+    let kept_package = format!("{http}/Packages/r/rk-c-1.0-1.noarch.rpm");
+    ensure!(
+        repokit_tests::http_get(&old_package, &[])?.0 == 404,
+        "rk-a is still on the bucket"
+    );
+    ensure!(
+        repokit_tests::http_get(&kept_package, &[])?.0 == 200,
+        "rk-c was pruned"
+    );
+    for (i, url) in [dir_client_url(Format::Rpm, &root), http]
+        .iter()
+        .enumerate()
+    {
+        let seen = repo.client_packages(&repo.dir(&format!("client-{i}")), url)?;
+        ensure!(seen == names(&["rk-d"]), "{url}: {seen:?}");
+    }
+    Ok(())
+}
