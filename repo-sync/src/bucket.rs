@@ -518,15 +518,7 @@ impl BucketTarget {
         self.switch_entries(kit, prepared, moved).await?;
         let state = prepared.state.switched(repo, id, now);
         self.put_state(&state, tag).await?;
-        let trace = Trace {
-            repo: repo.clone(),
-            publication: id.clone(),
-            revision: manifest.revision.clone(),
-            synced_at: now,
-            packages: manifest.files.values().filter(|f| f.package).count(),
-            files: manifest.files.len(),
-            tool: format!("repokit {}", env!("CARGO_PKG_VERSION")),
-        };
+        let trace = Trace::of(manifest, now);
         let data = Bytes::from(serde_json::to_vec_pretty(&trace).map_err(std::io::Error::other)?);
         let path = Path::from(".repokit/trace.json");
         let tag = self.head(&path).await?.and_then(|h| h.e_tag);

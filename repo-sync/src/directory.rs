@@ -209,15 +209,7 @@ impl DirTarget {
         let state = prepared.state.switched(repo, id, now);
         if state != prepared.state {
             self.write_json(&self.meta().join("state.json"), &state)?;
-            let trace = Trace {
-                repo: repo.clone(),
-                publication: id.clone(),
-                revision: manifest.revision.clone(),
-                synced_at: now,
-                packages: manifest.files.values().filter(|f| f.package).count(),
-                files: manifest.files.len(),
-                tool: format!("repokit {}", env!("CARGO_PKG_VERSION")),
-            };
+            let trace = Trace::of(manifest, now);
             self.write_json(&self.meta().join("trace.json"), &trace)?;
         }
         Ok(state)

@@ -240,6 +240,21 @@ pub struct Trace {
     pub tool: String,
 }
 
+impl Trace {
+    /// The trace of switching to the snapshot of `manifest` at `now`.
+    pub fn of(manifest: &SnapshotManifest, now: u64) -> Trace {
+        Trace {
+            repo: manifest.repo.clone(),
+            publication: manifest.publication.clone(),
+            revision: manifest.revision.clone(),
+            synced_at: now,
+            packages: manifest.files.values().filter(|f| f.package).count(),
+            files: manifest.files.len(),
+            tool: format!("repokit {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
 /// What one target did in a sync: the manifest entry the caller keeps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TargetReport {

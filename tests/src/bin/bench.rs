@@ -210,6 +210,15 @@ enum Rss {
 }
 
 impl Rss {
+    /// The reference tool's figure alone.
+    fn reference(reference: u64) -> Rss {
+        Rss::Cold {
+            add: 0,
+            publish: 0,
+            reference,
+        }
+    }
+
     /// The larger of each figure.
     fn max(self, other: Rss) -> Rss {
         match (self, other) {
@@ -400,11 +409,7 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
     let extra_name = extra.file_name().context("name")?.to_owned();
     let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
         (vec![], vec![], vec![], vec![]);
-    let mut rss = Rss::Cold {
-        add: 0,
-        publish: 0,
-        reference: 0,
-    };
+    let mut rss = Rss::reference(0);
     // Nothing is deleted between rounds: on ext4, creating files right after
     // deleting many is slower, which would skew whichever tool runs next.
     for round in 0..args.rounds {
@@ -414,11 +419,7 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         c.args(["--no-database", "--quiet"]).arg(&cr);
         let (t, reference) = measured(&c)?;
         cold_theirs.push(t);
-        rss = rss.max(Rss::Cold {
-            add: 0,
-            publish: 0,
-            reference,
-        });
+        rss = rss.max(Rss::reference(reference));
 
         // repokit takes the packages over (`add --move`), as the server does
         // with a finished upload; the hard-linked copy they come from is made
@@ -540,11 +541,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
     }
     let (mut cold_ours, mut cold_theirs, mut one_ours, mut one_theirs) =
         (vec![], vec![], vec![], vec![]);
-    let mut rss = Rss::Cold {
-        add: 0,
-        publish: 0,
-        reference: 0,
-    };
+    let mut rss = Rss::reference(0);
     for round in 0..args.rounds {
         let aft = work.join(format!("aft-{n}-{round}"));
         linked_copy(&pkgs, &aft.join("pool/main"))?;
@@ -558,11 +555,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         .current_dir(&aft);
         let (t, reference) = measured(&c)?;
         cold_theirs.push(t);
-        rss = rss.max(Rss::Cold {
-            add: 0,
-            publish: 0,
-            reference,
-        });
+        rss = rss.max(Rss::reference(reference));
 
         // Signed (Ed25519) as a real APT repository is: InRelease is what
         // the server rows wait for and what apt reads.
