@@ -27,11 +27,20 @@ pub struct KeyInfo {
 #[derive(Debug, Clone)]
 pub struct Keyring {
     dir: PathBuf,
+    /// Keys parsed before, with the (inode, length, mtime) of the file each
+    /// came from: every publish of a signed repository signs, and parsing
+    /// a key costs more than the signature.
+    loaded: std::sync::Arc<std::sync::Mutex<LoadedKeys>>,
 }
+
+type LoadedKeys = std::collections::HashMap<KeyName, ((u64, u64, i64, i64), Signer)>;
 
 impl Keyring {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Keyring { dir: dir.into() }
+        Keyring {
+            dir: dir.into(),
+            loaded: Default::default(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -91,15 +100,27 @@ impl Keyring {
         })
     }
 
-    /// Loads a key for signing.
+    /// Loads a key for signing (parsed once while its file is unchanged).
     pub fn signer(&self, name: &KeyName) -> Result<Signer> {
-        match std::fs::read(self.path(name)) {
-            Ok(data) => Signer::from_tsk(&data),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(Error::not_found("key", name.as_str()))
-            }
-            Err(e) => Err(e.into()),
+        use std::os::unix::fs::MetadataExt;
+        let not_found = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::not_found("key", name.as_str()),
+            _ => e.into(),
+        };
+        let path = self.path(name);
+        let meta = std::fs::metadata(&path).map_err(not_found)?;
+        let stamp = (meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec());
+        if let Ok(loaded) = self.loaded.lock()
+            && let Some((s, signer)) = loaded.get(name)
+            && *s == stamp
+        {
+            return Ok(signer.clone());
         }
+        let signer = Signer::from_tsk(&std::fs::read(&path).map_err(not_found)?)?;
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.insert(name.clone(), (stamp, signer.clone()));
+        }
+        Ok(signer)
     }
 
     /// The armored public key.

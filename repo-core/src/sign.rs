@@ -92,6 +92,7 @@ pub fn generate_key(uid: &str, algo: KeyAlgo, now: SystemTime) -> Result<Vec<u8>
 }
 
 /// A loaded secret key, able to sign. Its `Debug` shows only the fingerprint.
+#[derive(Clone)]
 pub struct Signer {
     cert: Cert,
     keypair: KeyPair,
