@@ -86,8 +86,8 @@ impl HashMemo {
 }
 
 /// MD5, SHA1 and SHA-256 of a file (no SHA512: `Release` lists none),
-/// resuming from `memo` where a prefix was hashed before; MD5 (the slowest,
-/// with no CPU support) runs on a second thread.
+/// resuming from `memo` where a prefix was hashed before. With a megabyte
+/// or more left to hash, MD5 (the slowest) runs on a second thread.
 fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
     // chain[i]: identifies head + the first i segments.
     let mut chain = Vec::with_capacity(f.segments.len() + 1);
@@ -118,51 +118,31 @@ fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
         });
     let rest = &f.segments[start..];
     let keep = memo.is_some();
-    let left: usize = rest.iter().map(|(_, d)| d.len()).sum::<usize>() + f.tail.len();
-    if left < PARALLEL_HASH_MIN {
+    let md5_lane = move |m| {
+        lane(m, rest, f.tail, keep, |m: &mut Md5State, d: &[u8]| {
+            m.update(d)
+        })
+    };
+    let sha_lane = move |s| {
+        lane(s, rest, f.tail, keep, |s: &mut ShaStates, d: &[u8]| {
+            s.0.update(d);
+            s.1.update(d);
+        })
+    };
+    let left = rest.iter().map(|(_, d)| d.len()).sum::<usize>() + f.tail.len();
+    let ((m, md5_states), ((s1, s2), sha_states)) = if left < PARALLEL_HASH_MIN {
         // A few chunks (the tail of a memoised index): a thread would cost
         // more than it saves.
-        return digests_inline(f, memo, &chain, start, md5_state, sha_state);
-    }
-    let (md5_out, sha_out) = std::thread::scope(|s| {
-        let md5_job = s.spawn(move || {
-            let mut m = md5_state;
-            let mut states = Vec::new();
-            for (_, data) in rest {
-                m.update(data);
-                if keep {
-                    states.push(m.clone());
-                }
-            }
-            m.update(f.tail);
-            (hex::encode(m.finalize()), states)
-        });
-        let (mut s1, mut s2) = sha_state;
-        let mut states = Vec::new();
-        for (_, data) in rest {
-            s1.update(data);
-            s2.update(data);
-            if keep {
-                states.push((s1.clone(), s2.clone()));
-            }
-        }
-        s1.update(f.tail);
-        s2.update(f.tail);
-        let sha = (hex::encode(s1.finalize()), hex::encode(s2.finalize()));
-        (md5_job.join(), (sha, states))
-    });
-    let ((md5_hex, md5_states), ((sha1_hex, sha256_hex), sha_states)) = match md5_out {
-        Ok(m) => (m, sha_out),
-        // Unreachable in practice (hashing does not panic); recompute.
-        Err(_) => {
-            let mut m = md5::Md5::new();
-            m.update(f.head);
-            for (_, d) in &f.segments {
-                m.update(d);
-            }
-            m.update(f.tail);
-            ((hex::encode(m.finalize()), Vec::new()), sha_out)
-        }
+        (md5_lane(md5_state), sha_lane(sha_state))
+    } else {
+        std::thread::scope(|s| {
+            let md5 = s.spawn(|| md5_lane(md5_state));
+            let sha = sha_lane(sha_state);
+            (
+                md5.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                sha,
+            )
+        })
     };
     if let Some(memo) = memo {
         let entries = md5_states
@@ -176,12 +156,32 @@ fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
     let size =
         (f.head.len() + f.tail.len() + f.segments.iter().map(|s| s.1.len()).sum::<usize>()) as u64;
     Digests {
-        md5: md5_hex,
-        sha1: sha1_hex,
-        sha256: sha256_hex,
+        md5: hex::encode(m.finalize()),
+        sha1: hex::encode(s1.finalize()),
+        sha256: hex::encode(s2.finalize()),
         sha512: String::new(),
         size,
     }
+}
+
+/// Feeds `segments` and then `tail` to a hash state; with `keep`, also the
+/// state after each segment (what the memo keeps).
+fn lane<S: Clone>(
+    mut state: S,
+    segments: &[(&str, &[u8])],
+    tail: &[u8],
+    keep: bool,
+    update: impl Fn(&mut S, &[u8]),
+) -> (S, Vec<S>) {
+    let mut after = Vec::with_capacity(if keep { segments.len() } else { 0 });
+    for (_, data) in segments {
+        update(&mut state, data);
+        if keep {
+            after.push(state.clone());
+        }
+    }
+    update(&mut state, tail);
+    (state, after)
 }
 
 /// Below this many bytes, a chunk's gzip and xz are made one after the
@@ -190,40 +190,6 @@ const PARALLEL_ENCODE_MIN: usize = 64 << 10;
 
 /// Below this many bytes to hash, MD5 runs on the calling thread.
 const PARALLEL_HASH_MIN: usize = 1 << 20;
-
-/// [`file_digests`] from `start` on, on this thread.
-fn digests_inline(
-    f: &Pieces<'_>,
-    memo: Option<&HashMemo>,
-    chain: &[[u8; 32]],
-    start: usize,
-    mut m: Md5State,
-    (mut s1, mut s2): ShaStates,
-) -> Digests {
-    let mut entries = Vec::new();
-    for (i, (_, data)) in f.segments[start..].iter().enumerate() {
-        m.update(data);
-        s1.update(data);
-        s2.update(data);
-        if memo.is_some() {
-            entries.push((chain[start + i + 1], (m.clone(), (s1.clone(), s2.clone()))));
-        }
-    }
-    m.update(f.tail);
-    s1.update(f.tail);
-    s2.update(f.tail);
-    if let Some(memo) = memo {
-        memo.put(entries);
-    }
-    Digests {
-        md5: hex::encode(m.finalize()),
-        sha1: hex::encode(s1.finalize()),
-        sha256: hex::encode(s2.finalize()),
-        sha512: String::new(),
-        size: (f.head.len() + f.tail.len() + f.segments.iter().map(|s| s.1.len()).sum::<usize>())
-            as u64,
-    }
-}
 
 /// The `Packages` stanza of one package (without the separating blank line).
 pub fn stanza(pkg: &DebPackage, filename: &str, d: &Digests) -> String {
@@ -578,8 +544,6 @@ impl DebChunk {
         })
     }
 
-    /// The stored form: four u64 (BE) — plain, gz and xz lengths and the xz
-    /// unpadded size — then the three byte strings.
     /// Where the plain text, the gzip member and the xz block lie in the
     /// stored form ([`DebChunk::to_bytes`]): (offset, length) each.
     pub fn ranges(&self) -> [(u64, u64); 3] {
@@ -591,6 +555,8 @@ impl DebChunk {
         [(32, p), (32 + p, g), (32 + p + g, x)]
     }
 
+    /// The stored form: four u64 (BE) — plain, gz and xz lengths and the xz
+    /// unpadded size — then the three byte strings.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out =
             Vec::with_capacity(32 + self.plain.len() + self.gz.len() + self.xz_block.len());
@@ -716,6 +682,17 @@ mod tests {
             whole(&[&a, &d, &b, &c]),
         );
         check(file_digests(&pieces(vec![]), Some(&memo)), whole(&[]));
+        // Over a megabyte left to hash: MD5 on its own thread, same result,
+        // and the states it kept serve the next publish.
+        let big = b"Package: big\n\n".repeat(100_000);
+        check(
+            file_digests(&pieces(vec![("kbig", &big), ("ka", &a)]), Some(&memo)),
+            whole(&[&big, &a]),
+        );
+        check(
+            file_digests(&pieces(vec![("kbig", &big), ("kc", &c)]), Some(&memo)),
+            whole(&[&big, &c]),
+        );
         check(file_digests(&pieces(vec![("ka", &a)]), None), whole(&[&a]));
     }
     use super::*;
