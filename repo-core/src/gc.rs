@@ -241,15 +241,11 @@ impl Repokit {
                 }
                 m.key(key);
             }
-            // The chunks the next publish of this repository reuses.
-            let mut rendered: Vec<&str> = r.head.iter().map(|h| h.revision.as_str()).collect();
-            if let Some(l) = &r.published
-                && !l.revision.is_empty()
-            {
-                rendered.push(&l.revision);
-            }
-            for id in rendered {
-                let rev = self.revision_shared(&name, id).await?;
+            // The chunks the next publish of this repository reuses (the
+            // live revision's chunks are parts of its publication, marked
+            // above).
+            if let Some(h) = &r.head {
+                let rev = self.revision(&name, &h.revision).await?;
                 for key in crate::repos::chunk_keys(&r.config, &rev.packages) {
                     m.key(StorageKey::Chunk(key));
                 }

@@ -768,11 +768,6 @@ impl Repokit {
         self.grace
     }
 
-    /// A revision, shared (from memory when seen before).
-    pub(crate) async fn revision_shared(&self, repo: &RepoName, id: &str) -> Result<Arc<Revision>> {
-        self.revision(repo, id).await
-    }
-
     fn now_secs(&self) -> u64 {
         unix(self.now())
     }
@@ -785,7 +780,7 @@ impl Repokit {
     }
 
     /// A revision, from memory when seen before (they are immutable).
-    async fn revision(&self, repo: &RepoName, id: &str) -> Result<Arc<Revision>> {
+    pub(crate) async fn revision(&self, repo: &RepoName, id: &str) -> Result<Arc<Revision>> {
         let cache_key = (repo.clone(), id.to_string());
         if let Ok(mut cache) = self.revisions.lock()
             && let Some(r) = cache.get(&cache_key)
@@ -2201,8 +2196,7 @@ impl Repokit {
             chunk
         };
         parallel_map(runs, |run| {
-            let records: Vec<&MetaLocation> = run.iter().map(|p| &p.meta).collect();
-            let id = crate::chunks::key(output, &records);
+            let id = run_key(output, run);
             if let Ok(m) = memo.lock()
                 && let Some(c) = m.map.get(&id)
             {
@@ -2622,12 +2616,13 @@ pub(crate) fn chunk_keys(config: &RepoConfig, packages: &[PackageRef]) -> Vec<St
         Format::Rpm => rpm_runs(packages),
         Format::Deb => deb_runs(config, packages).2,
     };
-    runs.iter()
-        .map(|run| {
-            let records: Vec<&MetaLocation> = run.iter().map(|p| &p.meta).collect();
-            crate::chunks::key(&output, &records)
-        })
-        .collect()
+    runs.iter().map(|run| run_key(&output, run)).collect()
+}
+
+/// The cache key of the chunk one run of packages renders to `output`.
+fn run_key(output: &str, run: &[&PackageRef]) -> String {
+    let records: Vec<&MetaLocation> = run.iter().map(|p| &p.meta).collect();
+    crate::chunks::key(output, &records)
 }
 
 #[cfg(test)]
