@@ -37,7 +37,14 @@ pub struct SweepLock(Hold);
 
 #[derive(Debug)]
 enum Hold {
-    File(#[allow(dead_code)] std::fs::File),
+    /// The open, locked lock file.
+    File(
+        #[expect(
+            dead_code,
+            reason = "never read: held so the lock lasts until the drop"
+        )]
+        std::fs::File,
+    ),
     Object(Option<(Arc<dyn ObjectStore>, object_store::path::Path)>),
 }
 

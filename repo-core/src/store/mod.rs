@@ -203,16 +203,25 @@ fn make_fan_out(root: &FsPath) -> Result<()> {
     Ok(())
 }
 
-/// `len` bytes at `offset` of a local object file.
-fn read_at(path: &FsPath, key: &StorageKey, offset: u64, len: u64) -> Result<Bytes> {
+/// Byte ranges of a local object file.
+fn read_ranges(
+    path: &FsPath,
+    key: &StorageKey,
+    ranges: &[std::ops::Range<u64>],
+) -> Result<Vec<Bytes>> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::not_found("object", key.path().to_string()),
         _ => e.into(),
     })?;
-    let mut buf = vec![0u8; len as usize];
-    f.read_exact_at(&mut buf, offset)?;
-    Ok(Bytes::from(buf))
+    ranges
+        .iter()
+        .map(|r| {
+            let mut buf = vec![0u8; (r.end - r.start) as usize];
+            f.read_exact_at(&mut buf, r.start)?;
+            Ok(Bytes::from(buf))
+        })
+        .collect()
 }
 
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -451,23 +460,7 @@ impl Store {
         ranges: &[std::ops::Range<u64>],
     ) -> Result<Vec<Bytes>> {
         match self.direct_file(key) {
-            Some(p) => {
-                use std::os::unix::fs::FileExt;
-                let f = std::fs::File::open(&p).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        Error::not_found("object", key.path().to_string())
-                    }
-                    _ => e.into(),
-                })?;
-                ranges
-                    .iter()
-                    .map(|r| {
-                        let mut buf = vec![0u8; (r.end - r.start) as usize];
-                        f.read_exact_at(&mut buf, r.start)?;
-                        Ok(Bytes::from(buf))
-                    })
-                    .collect()
-            }
+            Some(p) => read_ranges(&p, key, ranges),
             None => Ok(rt.block_on(self.os.get_ranges(&key.path(), ranges))?),
         }
     }
@@ -540,10 +533,11 @@ impl Store {
     /// The bytes of one part of an assembled file.
     pub async fn read_part(&self, p: &Part) -> Result<Bytes> {
         let key = p.key();
-        if let Some(path) = self.direct_file(&key) {
-            return read_at(&path, &key, p.offset, p.len);
-        }
         let range = p.offset..p.offset + p.len;
+        if let Some(path) = self.direct_file(&key) {
+            let mut read = read_ranges(&path, &key, std::slice::from_ref(&range))?;
+            return Ok(read.pop().unwrap_or_default());
+        }
         match self.os.get_range(&key.path(), range).await {
             Ok(b) => Ok(b),
             Err(object_store::Error::NotFound { .. }) => {
