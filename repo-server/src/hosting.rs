@@ -361,8 +361,11 @@ async fn serve(
             futures::stream::empty::<Result<bytes::Bytes, actix_web::Error>>(),
         )));
     }
+    let open = req
+        .app_data::<web::Data<OpenFiles>>()
+        .map(|d| d.clone().into_inner());
     if let Some(parts) = &file.parts {
-        return Ok(b.body(assembled(kit, parts, start, len).await?));
+        return Ok(b.body(assembled(kit, open, parts, start, len).await?));
     }
     let blob = StorageKey::Blob(file.sha256.clone());
     if let Some(path) = kit.store().direct_file(&blob) {
@@ -370,11 +373,7 @@ async fn serve(
             let stream = local_stream(&path, start, len).map_err(io_error)?;
             return Ok(b.body(SizedStream::new(len, stream)));
         }
-        let f = match req.app_data::<web::Data<OpenFiles>>() {
-            Some(open) => open.get(&file.sha256, &path),
-            None => std::fs::File::open(&path).map(Arc::new),
-        }
-        .map_err(io_error)?;
+        let f = open_file(open.as_deref(), &path).map_err(io_error)?;
         // One buffer: headers and body leave in one write.
         return Ok(b.body(local_read(&f, start, len)?));
     }
@@ -389,32 +388,57 @@ async fn serve(
 
 /// Bytes `start..start + len` of an assembled file (an index made of cached
 /// chunks): small ranges in one buffer, larger ones streamed part by part.
+/// Chunk files of a local store are read through the shared open files.
 async fn assembled(
     kit: &Repokit,
+    open: Option<Arc<OpenFiles>>,
     parts: &[repo_core::model::Part],
     start: u64,
     len: u64,
 ) -> Result<actix_web::body::BoxBody, ApiError> {
     use actix_web::body::MessageBody;
     let wanted = repo_core::model::parts_in_range(parts, start, len);
+    let store = kit.store().clone();
     if len <= LOCAL_INLINE {
         let mut out = bytes::BytesMut::with_capacity(len as usize);
         for p in &wanted {
-            out.extend_from_slice(&kit.store().read_part(p).await?);
+            out.extend_from_slice(&read_part(&store, open.as_deref(), p).await?);
         }
         return Ok(out.freeze().boxed());
     }
-    let store = kit.store().clone();
     let stream = futures::stream::iter(wanted).then(move |p| {
-        let store = store.clone();
+        let (store, open) = (store.clone(), open.clone());
         async move {
-            store
-                .read_part(&p)
+            read_part(&store, open.as_deref(), &p)
                 .await
                 .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))
         }
     });
     Ok(SizedStream::new(len, stream).boxed())
+}
+
+/// One part of an assembled file.
+async fn read_part(
+    store: &repo_core::store::Store,
+    open: Option<&OpenFiles>,
+    p: &repo_core::model::Part,
+) -> Result<bytes::Bytes, ApiError> {
+    if let Some(path) = store.direct_file(&p.key()) {
+        let f = open_file(open, &path).map_err(io_error)?;
+        return local_read(&f, p.offset, p.len);
+    }
+    Ok(store.read_part(p).await?)
+}
+
+/// A local object file, from the shared open files when the server has them.
+fn open_file(
+    open: Option<&OpenFiles>,
+    path: &std::path::Path,
+) -> std::io::Result<Arc<std::fs::File>> {
+    match open {
+        Some(open) => open.get(path),
+        None => std::fs::File::open(path).map(Arc::new),
+    }
 }
 
 /// Local blobs up to this size are answered from one read.
@@ -423,25 +447,22 @@ const LOCAL_INLINE: u64 = 256 << 10;
 /// Bytes read from a local blob per step of a larger response.
 const LOCAL_CHUNK: u64 = 1 << 20;
 
-/// How many blob files are kept open.
+/// How many object files are kept open.
 const OPEN_FILES: usize = 1024;
 
-/// Open blob files of a local store, shared by requests: blobs are
-/// immutable, so a file opened once serves every later read of it (with
-/// positioned reads), saving an open and a close per download.
+/// Open object files (blobs and chunks) of a local store, shared by
+/// requests: objects are immutable, so a file opened once serves every
+/// later read of it (with positioned reads), saving an open and a close per
+/// download, and per chunk of an assembled index.
 #[derive(Default)]
 pub struct OpenFiles(
-    std::sync::Mutex<std::collections::HashMap<repo_core::names::Sha256, Arc<std::fs::File>>>,
+    std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<std::fs::File>>>,
 );
 
 impl OpenFiles {
-    fn get(
-        &self,
-        sha: &repo_core::names::Sha256,
-        path: &std::path::Path,
-    ) -> std::io::Result<Arc<std::fs::File>> {
+    fn get(&self, path: &std::path::Path) -> std::io::Result<Arc<std::fs::File>> {
         if let Ok(m) = self.0.lock()
-            && let Some(f) = m.get(sha)
+            && let Some(f) = m.get(path)
         {
             return Ok(f.clone());
         }
@@ -450,7 +471,7 @@ impl OpenFiles {
             if m.len() >= OPEN_FILES {
                 m.clear();
             }
-            m.insert(sha.clone(), f.clone());
+            m.insert(path.to_path_buf(), f.clone());
         }
         Ok(f)
     }
