@@ -94,6 +94,13 @@ struct Present {
     sha: Option<String>,
 }
 
+impl Present {
+    /// Whether this object holds `file` (by its size and checksum metadata).
+    fn holds(&self, file: &FileRef) -> bool {
+        self.size == file.size && self.sha.as_deref() == Some(file.sha256.as_str())
+    }
+}
+
 fn state_path() -> Path {
     Path::from(".repokit/state.json")
 }
@@ -188,25 +195,47 @@ impl BucketTarget {
         Ok(self
             .head(&Path::from(path))
             .await?
-            .is_some_and(|h| h.size == file.size && h.sha.as_deref() == Some(file.sha256.as_str())))
+            .is_some_and(|h| h.holds(file)))
+    }
+
+    /// Runs one write until it succeeds, up to [`COMMIT_ATTEMPTS`] times
+    /// with a growing pause. A precondition that failed is an answer, not a
+    /// fault: it is returned at once.
+    async fn attempts<T, F>(
+        &self,
+        path: &str,
+        mut write: impl FnMut() -> F,
+    ) -> object_store::Result<T>
+    where
+        F: std::future::Future<Output = object_store::Result<T>>,
+    {
+        let mut delay = std::time::Duration::from_millis(100);
+        let mut attempt = 1;
+        loop {
+            match write().await {
+                Err(e)
+                    if attempt < COMMIT_ATTEMPTS
+                        && !matches!(
+                            e,
+                            object_store::Error::Precondition { .. }
+                                | object_store::Error::AlreadyExists { .. }
+                        ) =>
+                {
+                    tracing::warn!(target = %self.name, path, error = %e, attempt, "write failed, trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Copies `from` to `to` on the target (no bytes sent; the copy keeps
     /// the checksum metadata) and checks what landed. Tried a few times.
     async fn copy_checked(&self, from: &str, to: &str, file: &FileRef) -> Result<()> {
         let (src, dst) = (Path::from(from), Path::from(to));
-        let mut delay = std::time::Duration::from_millis(100);
-        for attempt in 1.. {
-            match self.os.copy(&src, &dst).await {
-                Ok(()) => break,
-                Err(e) if attempt < COMMIT_ATTEMPTS => {
-                    tracing::warn!(target = %self.name, path = to, error = %e, attempt, "copy failed, trying again");
-                    tokio::time::sleep(delay).await;
-                    delay *= 4;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.attempts(to, || self.os.copy(&src, &dst)).await?;
         if !self.holds(to, file).await? {
             return Err(Error::Verify {
                 target: format!("{}/{to}", self.name),
@@ -294,22 +323,20 @@ impl BucketTarget {
         };
         let mut fresh: Vec<&(String, FileRef)> = Vec::new();
         let mut later: Vec<&(String, FileRef)> = Vec::new();
-        for entry @ (path, file) in files {
-            match live_sha(path) {
-                Some(sha) if sha == file.sha256 && !is_entry_index(path) => moved.reused += 1,
-                Some(_) => later.push(entry),
-                None if is_entry_index(path) => later.push(entry),
-                None => fresh.push(entry),
-            }
-        }
         // Each content is sent once; its other paths are copied on the
         // target (APT's by-hash names and canonical index paths).
         let mut on_target: HashMap<Sha256, String> = HashMap::new();
-        for (path, file) in files {
-            if live_sha(path).as_ref() == Some(&file.sha256) && !is_entry_index(path) {
-                on_target
-                    .entry(file.sha256.clone())
-                    .or_insert_with(|| path.clone());
+        for entry @ (path, file) in files {
+            match live_sha(path) {
+                Some(sha) if sha == file.sha256 && !is_entry_index(path) => {
+                    moved.reused += 1;
+                    on_target
+                        .entry(file.sha256.clone())
+                        .or_insert_with(|| path.clone());
+                }
+                Some(_) => later.push(entry),
+                None if is_entry_index(path) => later.push(entry),
+                None => fresh.push(entry),
             }
         }
         let (mut originals, mut copies) = (Vec::new(), Vec::new());
@@ -325,9 +352,7 @@ impl BucketTarget {
         let results: Vec<(bool, u64, u64)> = futures::stream::iter(originals)
             .map(|(path, file)| async move {
                 let p = Path::from(path.as_str());
-                let present = self.head(&p).await?.is_some_and(|have| {
-                    have.size == file.size && have.sha.as_deref() == Some(file.sha256.as_str())
-                });
+                let present = self.head(&p).await?.is_some_and(|have| have.holds(file));
                 if !present {
                     self.upload(kit, &p, file).await?;
                 }
@@ -357,9 +382,7 @@ impl BucketTarget {
         let mut entries = Vec::new();
         for (path, file) in later {
             let have = self.head(&Path::from(path.as_str())).await?;
-            let done = have.as_ref().is_some_and(|h| {
-                h.size == file.size && h.sha.as_deref() == Some(file.sha256.as_str())
-            });
+            let done = have.as_ref().is_some_and(|h| h.holds(file));
             let p = Pending {
                 path: path.clone(),
                 file: file.clone(),
@@ -413,49 +436,42 @@ impl BucketTarget {
         e_tag: Option<String>,
         attributes: Attributes,
     ) -> Result<Option<String>> {
-        let mut delay = std::time::Duration::from_millis(100);
-        for attempt in 1.. {
-            let mode = match &e_tag {
-                Some(t) => PutMode::Update(UpdateVersion {
-                    e_tag: Some(t.clone()),
-                    version: None,
-                }),
-                None => PutMode::Create,
-            };
-            let opts = PutOptions {
-                mode,
-                attributes: attributes.clone(),
-                ..Default::default()
-            };
-            match self
-                .os
-                .put_opts(path, PutPayload::from_bytes(data.clone()), opts)
-                .await
-            {
-                Ok(r) => return Ok(r.e_tag),
-                Err(
-                    object_store::Error::Precondition { .. }
-                    | object_store::Error::AlreadyExists { .. },
-                ) => {
-                    let now = self.os.get(path).await?;
-                    let tag = now.meta.e_tag.clone();
-                    if Sha256::of(&now.bytes().await?) == *sha {
-                        return Ok(tag);
-                    }
-                    return Err(Error::TargetConflict(format!(
-                        "{}/{path} changed since this sync looked at it",
-                        self.name
-                    )));
+        let put = self
+            .attempts(path.as_ref(), || {
+                let mode = match &e_tag {
+                    Some(t) => PutMode::Update(UpdateVersion {
+                        e_tag: Some(t.clone()),
+                        version: None,
+                    }),
+                    None => PutMode::Create,
+                };
+                let opts = PutOptions {
+                    mode,
+                    attributes: attributes.clone(),
+                    ..Default::default()
+                };
+                self.os
+                    .put_opts(path, PutPayload::from_bytes(data.clone()), opts)
+            })
+            .await;
+        match put {
+            Ok(r) => Ok(r.e_tag),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
+                let now = self.os.get(path).await?;
+                let tag = now.meta.e_tag.clone();
+                if Sha256::of(&now.bytes().await?) == *sha {
+                    return Ok(tag);
                 }
-                Err(e) if attempt < COMMIT_ATTEMPTS => {
-                    tracing::warn!(target = %self.name, %path, error = %e, attempt, "write failed, trying again");
-                    tokio::time::sleep(delay).await;
-                    delay *= 4;
-                }
-                Err(e) => return Err(e.into()),
+                Err(Error::TargetConflict(format!(
+                    "{}/{path} changed since this sync looked at it",
+                    self.name
+                )))
             }
+            Err(e) => Err(e.into()),
         }
-        unreachable!("the loop returns")
     }
 
     /// Writes `data` at a changing path if it still holds what prepare saw;
@@ -579,7 +595,7 @@ impl BucketTarget {
                     .await?
                     .bytes()
                     .await?;
-                let new = self.blob(kit, &sig.file).await?;
+                let new = kit.store().read_file(&sig.file).await?;
                 let both = Bytes::from(repo_core::sign::join_detached(&old, &new)?);
                 let sha = Sha256::of(&both);
                 moved.bytes += both.len() as u64;
@@ -602,16 +618,12 @@ impl BucketTarget {
         if p.done {
             return Ok(());
         }
-        let data = self.blob(kit, &p.file).await?;
+        let data = kit.store().read_file(&p.file).await?;
         moved.uploaded += 1;
         moved.bytes += data.len() as u64;
         self.put_guarded(p, data, &p.file.sha256, e_tag).await?;
         moved.verified += self.verify(&Path::from(p.path.as_str()), &p.file).await?;
         Ok(())
-    }
-
-    async fn blob(&self, kit: &Repokit, file: &FileRef) -> Result<Bytes> {
-        Ok(kit.store().read_file(file).await?)
     }
 
     /// Deletes the snapshots the retention lets go: every path they have
