@@ -1598,7 +1598,7 @@ impl Repokit {
         let config = r.config.clone();
         let count = head.packages.len();
         let rt = tokio::runtime::Handle::current();
-        let written = blocking(move || {
+        let (written, assembled) = blocking(move || {
             let pkgs = &head.packages;
             let rendered = match config.format {
                 Format::Rpm => {
@@ -1672,7 +1672,6 @@ impl Repokit {
             Ok((out, assembled))
         })
         .await?;
-        let (written, assembled) = written;
 
         // The manifest lists the metadata files; package files are served
         // through the revision it names, so a one-package publish does not
