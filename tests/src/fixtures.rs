@@ -183,6 +183,13 @@ pub fn leaf_rpm(dir: &Path, name: &str, version: &str) -> Result<PathBuf> {
     write(dir, b.build()?)
 }
 
+/// `n` leaf packages `rk-00`, `rk-01`, ... in `dir`.
+pub fn leaf_rpms(dir: &Path, n: usize) -> Result<Vec<PathBuf>> {
+    (0..n)
+        .map(|i| leaf_rpm(dir, &format!("rk-{i:02}"), "1.0"))
+        .collect()
+}
+
 /// A plain package with `files` files (for large corpora).
 pub fn simple_rpm(dir: &Path, name: &str, version: &str, files: usize) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;

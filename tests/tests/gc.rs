@@ -238,9 +238,7 @@ async fn a_publish_running_during_gc_loses_nothing() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     let cli = Cli::new(&data);
-    let files: Vec<_> = (0..30)
-        .map(|i| fixtures::leaf_rpm(&tmp.path().join("in"), &format!("rk-{i:02}"), "1.0"))
-        .collect::<Result<_>>()?;
+    let files = fixtures::leaf_rpms(&tmp.path().join("in"), 30)?;
     let kit = kit(&data)?;
     let stop = Arc::new(AtomicBool::new(false));
     let collector = {
@@ -310,9 +308,7 @@ async fn a_publish_after_gc_names_no_collected_chunk() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     let cli = Cli::new(&data);
-    let files: Vec<_> = (0..12)
-        .map(|i| fixtures::leaf_rpm(&tmp.path().join("in"), &format!("rk-{i:02}"), "1.0"))
-        .collect::<Result<_>>()?;
+    let files = fixtures::leaf_rpms(&tmp.path().join("in"), 12)?;
     let kit = kit(&data)?;
     let uploads: Vec<Upload> = files
         .iter()

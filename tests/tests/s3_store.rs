@@ -50,9 +50,7 @@ fn two_servers_on_one_bucket_lose_no_update() -> Result<()> {
     )?;
 
     let per_server = 10;
-    let files: Vec<_> = (0..2 * per_server)
-        .map(|i| fixtures::leaf_rpm(&tmp.path().join("in"), &format!("rk-{i:02}"), "1.0"))
-        .collect::<Result<_>>()?;
+    let files = fixtures::leaf_rpms(&tmp.path().join("in"), 2 * per_server)?;
     std::thread::scope(|s| -> Result<()> {
         let workers: Vec<_> = [(&api_one, 0), (&api_two, 1)]
             .into_iter()
@@ -180,8 +178,34 @@ fn the_whole_flow_runs_on_a_bucket() -> Result<()> {
         &[],
     )?;
     ensure!(status == 200);
+    // A deleted repository's own package is garbage: gc takes it out of
+    // the bucket and leaves every live repository whole.
+    cli.run(&["repo", "create", "gone", "--format", "rpm"])?;
+    let gone = fixtures::leaf_rpm(&tmp.path().join("gone"), "rk-gone", "1.0")?;
+    cli.add_files("gone", std::slice::from_ref(&gone))?;
+    cli.run(&["publish", "gone"])?;
+    cli.run(&["repo", "delete", "gone"])?;
+    let sha = repo_core::names::Sha256::of(&std::fs::read(&gone)?);
+    let blob_url = format!(
+        "{}/{}",
+        moto.http_url("flow", "store"),
+        repo_core::store::StorageKey::Blob(sha).path()
+    );
+    ensure!(repokit_tests::http_get(&blob_url, &[])?.0 == 200);
     let gc = cli.json(&["gc", "--min-age", "0s"])?;
     ensure!(gc["dry_run"] == false, "{gc}");
+    let deleted: u64 = gc["deleted"]
+        .as_object()
+        .context("deleted")?
+        .values()
+        .filter_map(|c| c["objects"].as_u64())
+        .sum();
+    ensure!(deleted > 0, "{gc}");
+    ensure!(
+        repokit_tests::http_get(&blob_url, &[])?.0 == 404,
+        "the deleted repository's package is still in the bucket"
+    );
     dnf.run(&["install", "--downloadonly", "rk-lib"])?;
+    apt.run("apt-get", &["install", "-y", "--reinstall", "rk-app"])?;
     Ok(())
 }
