@@ -30,6 +30,18 @@ impl Dnf {
         )
     }
 
+    /// Configures one unsigned repository `repo` at `baseurl`: dnf checks
+    /// the checksums only.
+    pub fn unsigned(dir: &Path, repo: &str, baseurl: &str) -> Result<Dnf> {
+        Self::from_repo_file(
+            dir,
+            repo,
+            &format!(
+                "[{repo}]\nname={repo}\nbaseurl={baseurl}\ngpgcheck=0\nrepo_gpgcheck=0\nenabled=1\n"
+            ),
+        )
+    }
+
     /// Configures one repository `repo` from a `.repo` file's text (e.g.
     /// the one repokit serves), with metadata never taken from a cache.
     pub fn from_repo_file(dir: &Path, repo: &str, text: &str) -> Result<Dnf> {

@@ -152,11 +152,7 @@ fn sixteen_clients_upload_and_publish_concurrently() -> Result<()> {
     );
 
     let live = server.url.clone() + "/repos/busy/";
-    let dnf = Dnf::from_repo_file(
-        &tmp.path().join("dnf"),
-        "busy",
-        &format!("[busy]\nname=busy\nbaseurl={live}\ngpgcheck=0\nrepo_gpgcheck=0\nenabled=1\n"),
-    )?;
+    let dnf = Dnf::unsigned(&tmp.path().join("dnf"), "busy", &live)?;
     ensure!(dnf.repoquery_all()?.len() == CLIENTS * EACH, "dnf sees all");
     Ok(())
 }

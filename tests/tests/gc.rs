@@ -29,6 +29,13 @@ fn kit_at(data: &Path, at: SystemTime) -> Result<repo_core::Repokit> {
     Ok(kit(data)?.with_clock(Arc::new(move || at)))
 }
 
+fn uploads(files: &[std::path::PathBuf]) -> Result<Vec<Upload>> {
+    Ok(files
+        .iter()
+        .map(|f| Upload::from_path(f))
+        .collect::<Result<_, _>>()?)
+}
+
 fn now_gc(dry_run: bool, max_delete: usize) -> GcOptions {
     GcOptions {
         dry_run,
@@ -269,10 +276,7 @@ async fn a_publish_running_during_gc_loses_nothing() -> Result<()> {
             cli.run(&["repo", "delete", &p])?;
         }
         let repo = RepoName::new(&name)?;
-        let uploads: Vec<Upload> = files
-            .iter()
-            .map(|f| Upload::from_path(f))
-            .collect::<Result<_, _>>()?;
+        let uploads = uploads(&files)?;
         kit.add(&repo, &uploads, Arc::new(NoProgress)).await?;
         kit.publish(&repo).await?;
         ensure!(live_files_present(&kit, &name).await? > files.len());
@@ -287,16 +291,10 @@ async fn a_publish_running_during_gc_loses_nothing() -> Result<()> {
     let last = previous.context("a round ran")?;
     live_files_present(&kit, &last).await?;
     let server = cli.serve()?;
-    let key_less = tmp.path().join("dnf");
-    std::fs::create_dir_all(&key_less)?;
-    // The last repository is unsigned: dnf checks the checksums only.
-    let dnf = Dnf::from_repo_file(
-        &key_less,
+    let dnf = Dnf::unsigned(
+        &tmp.path().join("dnf"),
         &last,
-        &format!(
-            "[{last}]\nname={last}\nbaseurl={}/repos/{last}\ngpgcheck=0\nrepo_gpgcheck=0\nenabled=1\n",
-            server.url
-        ),
+        &format!("{}/repos/{last}", server.url),
     )?;
     ensure!(dnf.repoquery_all()?.len() == files.len());
     dnf.run(&["install", "--downloadonly", "rk-00", "rk-29"])?;
@@ -310,10 +308,7 @@ async fn a_publish_after_gc_names_no_collected_chunk() -> Result<()> {
     let cli = Cli::new(&data);
     let files = fixtures::leaf_rpms(&tmp.path().join("in"), 12)?;
     let kit = kit(&data)?;
-    let uploads: Vec<Upload> = files
-        .iter()
-        .map(|f| Upload::from_path(f))
-        .collect::<Result<_, _>>()?;
+    let uploads = uploads(&files)?;
     // This process renders the index chunks of `first` and keeps them in
     // memory; `first` goes and gc deletes its chunk objects.
     for name in ["first", "second"] {

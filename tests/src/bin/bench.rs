@@ -490,12 +490,10 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         15.0,
         notes,
         |base| {
-            let dnf = repokit_tests::clients::Dnf::from_repo_file(
+            let dnf = repokit_tests::clients::Dnf::unsigned(
                 &work_dir.join(format!("dnf-{n}")),
                 "bench",
-                &format!(
-                    "[bench]\nname=bench\nbaseurl={base}\ngpgcheck=0\nrepo_gpgcheck=0\nenabled=1\n"
-                ),
+                base,
             )?;
             dnf.run(&["makecache"])?;
             let listed = dnf.repoquery_all()?.len();
@@ -634,7 +632,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
     let work_dir = work.to_path_buf();
     let server = server_rows(
         args,
-        &data.clone(),
+        &data,
         extras,
         "/repos/bench/dists/bookworm/InRelease",
         (include, "reprepro includedeb"),
