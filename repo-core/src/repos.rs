@@ -307,6 +307,14 @@ impl<C> Default for ChunkMemo<C> {
 /// An APT index (architecture or `source`) with its chunks by key.
 type DebIndexChunks = (String, Vec<(String, Arc<crate::deb::index::DebChunk>)>);
 
+/// Packages in one add from which the index chunks of the next publish
+/// are rendered during the add (see `Repokit::prerender`): a batch this
+/// large keeps the store thread busy for longer than rendering the few
+/// chunks of a small change takes, and a small change (one upload among
+/// many before a publish) would render chunks that the next upload
+/// replaces.
+const PRERENDER_MIN: usize = 64;
+
 /// Bytes of decoded chunks kept in memory.
 const CHUNK_MEMO_BYTES: usize = 64 << 20;
 
@@ -371,7 +379,7 @@ fn digest_package(data: &[u8], name: &str, integrity: &rpm::package::Integrity) 
     integrity.check(
         name,
         data.len() as u64,
-        &hex::encode(sha2::Sha256::digest(payload)),
+        &crate::names::to_hex(&sha2::Sha256::digest(payload)),
     )?;
     Ok(Sha256::of(data))
 }
@@ -400,8 +408,22 @@ fn digest_package_file(
         }
         pos = end;
     }
-    integrity.check(name, pos, &hex::encode(payload.finalize()))?;
+    integrity.check(name, pos, &crate::names::to_hex(&payload.finalize()))?;
     Ok((Sha256::from_digest(&whole.finalize()), pos))
+}
+
+/// A file to put into the blob store under its SHA-256, once every file of
+/// the batch is checked.
+struct BlobPut {
+    path: PathBuf,
+    sha: Sha256,
+    size: u64,
+    /// The file may be renamed into the store (a finished upload, `add
+    /// --move`, a signed copy).
+    take: bool,
+    /// A signed copy made for the batch: removed when dropped unless it
+    /// was renamed into the store.
+    copy: Option<tempfile::TempPath>,
 }
 
 /// A package ready to be added: already known, or stored with its
@@ -454,8 +476,7 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
     }
     match format {
         Format::Rpm if size <= IN_MEMORY_MAX => {
-            let mut data = Vec::with_capacity(size as usize);
-            file.read_to_end(&mut data)?;
+            let data = read_whole(&mut file, size)?;
             let (pkg, integrity) = rpm::package::read_bytes(&data, name, limits)?;
             let sha = digest_package(&data, name, &integrity)?;
             Ok(Checked {
@@ -512,8 +533,7 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
         Format::Deb => {
             // One read: small packages are parsed and hashed in memory.
             let (pkg, digests) = if size <= IN_MEMORY_MAX {
-                let mut data = Vec::with_capacity(size as usize);
-                file.read_to_end(&mut data)?;
+                let data = read_whole(&mut file, size)?;
                 let pkg = crate::deb::package::read_bytes(&data, name, limits)?;
                 (pkg, crate::deb::index::Digests::of(&data))
             } else {
@@ -530,6 +550,20 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
             })
         }
     }
+}
+
+/// The `size` bytes of an open file, in one `read` when it does not
+/// change meanwhile (`read_to_end` asks the size and position again).
+fn read_whole(file: &mut std::fs::File, size: u64) -> Result<Vec<u8>> {
+    let mut data = vec![0u8; size as usize];
+    file.read_exact(&mut data)?;
+    // A file that grew since its size was read is read to its end.
+    let mut probe = [0u8; 1];
+    if file.read(&mut probe)? > 0 {
+        data.push(probe[0]);
+        file.read_to_end(&mut data)?;
+    }
+    Ok(data)
 }
 
 /// The four digests APT lists for a package, in one streaming read.
@@ -556,10 +590,10 @@ fn digest_deb(path: &Path) -> Result<crate::deb::index::Digests> {
         size += n as u64;
     }
     Ok(crate::deb::index::Digests {
-        md5: hex::encode(m.finalize()),
-        sha1: hex::encode(s1.finalize()),
-        sha256: hex::encode(s256.finalize()),
-        sha512: hex::encode(s512.finalize()),
+        md5: crate::names::to_hex(&m.finalize()),
+        sha1: crate::names::to_hex(&s1.finalize()),
+        sha256: crate::names::to_hex(&s256.finalize()),
+        sha512: crate::names::to_hex(&s512.finalize()),
         size,
     })
 }
@@ -1038,17 +1072,29 @@ impl Repokit {
     /// Stores one checked package's blob (signing a copy first when the
     /// repository signs) and prepares its metadata record. Runs on a
     /// blocking thread.
-    fn store_checked(
+    /// Everything for one checked package short of storing its file: the
+    /// signed copy (RPM with a key), the metadata record and the blob puts
+    /// that must land before the revision names the package.
+    fn prepare_checked(
         &self,
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         up: &Upload,
         c: Checked,
-    ) -> Result<Vec<Prepared>> {
+    ) -> Result<(Vec<BlobPut>, Vec<Prepared>)> {
         // Debian packages are not signed one by one; their Release is.
         let key = match (&config.sign_with, &c.pkg) {
             (Some(key), Parsed::Rpm(_)) => key,
-            _ => return self.store_package(rt, config, c, &up.path, up.take, up, None, None),
+            _ => {
+                let put = BlobPut {
+                    path: up.path.clone(),
+                    sha: c.sha.clone(),
+                    size: c.size,
+                    take: up.take,
+                    copy: None,
+                };
+                return self.prepare_package(config, c, put, up, None, None);
+            }
         };
         let mut signer = self.keyring.signer(key)?;
         let fingerprint = signer.fingerprint();
@@ -1061,36 +1107,58 @@ impl Repokit {
                 key: variant.path().to_string(),
                 reason: e.to_string(),
             })?;
-            return Ok(vec![Prepared::Known(pref)]);
+            return Ok((Vec::new(), vec![Prepared::Known(pref)]));
         }
-        let tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?;
-        std::fs::copy(&up.path, tmp.path())?;
-        rpm::signature::sign_file(tmp.path(), &up.file_name, &mut signer, self.now())?;
-        let signed = check_package(tmp.path(), &up.file_name, &self.limits, config.format)?;
-        self.store_package(
-            rt,
+        let tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?.into_temp_path();
+        std::fs::copy(&up.path, &tmp)?;
+        rpm::signature::sign_file(&tmp, &up.file_name, &mut signer, self.now())?;
+        let signed = check_package(&tmp, &up.file_name, &self.limits, config.format)?;
+        let put = BlobPut {
+            path: tmp.to_path_buf(),
+            sha: signed.sha.clone(),
+            size: signed.size,
+            take: true,
+            copy: Some(tmp),
+        };
+        self.prepare_package(
             config,
             signed,
-            tmp.path(),
-            true,
+            put,
             up,
             Some((fingerprint, c.sha)),
             Some(variant),
         )
     }
 
-    #[allow(clippy::too_many_arguments)] // one call site per signing mode
-    fn store_package(
+    /// Puts a package file into the blob store (a signed copy that was not
+    /// renamed there is removed when `put` drops).
+    fn put_blob(&self, rt: &tokio::runtime::Handle, put: BlobPut) -> Result<()> {
+        let BlobPut {
+            path,
+            sha,
+            size,
+            take,
+            copy,
+        } = put;
+        let stored = self
+            .store
+            .put_blob_file_blocking(rt, &path, &sha, size, take);
+        drop(copy);
+        stored
+    }
+
+    /// The metadata record of a checked package, with `put` (its file)
+    /// and, for a `.dsc`, the files it lists before it in the returned
+    /// puts.
+    fn prepare_package(
         &self,
-        rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         c: Checked,
-        path: &Path,
-        take: bool,
+        put: BlobPut,
         up: &Upload,
         signed: Option<(String, Sha256)>,
         variant: Option<StorageKey>,
-    ) -> Result<Vec<Prepared>> {
+    ) -> Result<(Vec<BlobPut>, Vec<Prepared>)> {
         let (signed_by, signed_from) = match signed {
             Some((f, s)) => (Some(f), Some(s)),
             None => (None, None),
@@ -1102,6 +1170,7 @@ impl Repokit {
             mtime: file_mtime,
         } = c;
         let mtime = up.mtime.unwrap_or(file_mtime);
+        let mut puts = Vec::with_capacity(1);
         let mut extra = Vec::new();
         let (fragment, location, info) = match pkg {
             Parsed::Rpm(pkg) => {
@@ -1119,15 +1188,6 @@ impl Repokit {
                 (fragments.to_bytes(), pkg.location(), info)
             }
             Parsed::Deb(pkg, digests) => {
-                let arch = &pkg.architecture;
-                if arch != "all" && !config.architectures.contains(arch) {
-                    return Err(Error::InvalidInput(format!(
-                        "{} is for {arch}, which {} does not carry ({})",
-                        up.file_name,
-                        config.name,
-                        config.architectures.join(", ")
-                    )));
-                }
                 let location = pkg.location(&config.component);
                 let stanza = crate::deb::index::stanza(&pkg, &location, &digests);
                 (
@@ -1146,8 +1206,13 @@ impl Repokit {
                         .unwrap_or_default()
                         .to_string();
                     let file_sha = Sha256::new(d.sha256.clone())?;
-                    self.store
-                        .put_blob_file_blocking(rt, &path, &file_sha, d.size, false)?;
+                    puts.push(BlobPut {
+                        path,
+                        sha: file_sha.clone(),
+                        size: d.size,
+                        take: false,
+                        copy: None,
+                    });
                     let meta = PackageMeta {
                         sha256: file_sha,
                         size: d.size,
@@ -1177,8 +1242,7 @@ impl Repokit {
                 )
             }
         };
-        self.store
-            .put_blob_file_blocking(rt, path, &sha, size, take)?;
+        puts.push(put);
         let meta = PackageMeta {
             sha256: sha,
             size,
@@ -1195,7 +1259,7 @@ impl Repokit {
             record,
             variant,
         });
-        Ok(extra)
+        Ok((puts, extra))
     }
 
     /// Writes the records of newly stored packages as one meta pack and
@@ -1286,15 +1350,27 @@ impl Repokit {
         let this = self.clone();
         let uploads_owned = uploads.to_vec();
         let config = r.config.clone();
+        let repo = r.clone();
         let rt = tokio::runtime::Handle::current();
         progress.start(2 * uploads.len() as u64);
         let bar = progress.clone();
-        let refs = blocking(move || {
+        let report = blocking(move || {
             let started = std::time::Instant::now();
             let checked = parallel_map(&uploads_owned, |up| {
-                let c = check_package(&up.path, &up.file_name, &this.limits, config.format);
+                let c = check_package(&up.path, &up.file_name, &this.limits, config.format)?;
+                if let Parsed::Deb(pkg, _) = &c.pkg {
+                    let arch = &pkg.architecture;
+                    if arch != "all" && !config.architectures.contains(arch) {
+                        return Err(Error::InvalidInput(format!(
+                            "{} is for {arch}, which {} does not carry ({})",
+                            up.file_name,
+                            config.name,
+                            config.architectures.join(", ")
+                        )));
+                    }
+                }
                 bar.advance(1);
-                c
+                Ok(c)
             })?;
             tracing::debug!(packages = checked.len(), elapsed = ?started.elapsed(), "checked");
             let work: Vec<(Upload, Mutex<Option<Checked>>)> = uploads_owned
@@ -1302,28 +1378,90 @@ impl Repokit {
                 .zip(checked)
                 .map(|(u, c)| (u, Mutex::new(Some(c))))
                 .collect();
-            parallel_map(&work, |(up, c)| {
-                let c = c
-                    .lock()
-                    .ok()
-                    .and_then(|mut c| c.take())
-                    .ok_or_else(|| Error::Io(std::io::Error::other("package taken twice")))?;
-                let p = this.store_checked(&rt, &config, up, c);
-                bar.advance(1);
-                p
-            })
-            .and_then(|prepared| {
-                let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
-                tracing::debug!(elapsed = ?started.elapsed(), "stored");
-                let refs = this.write_pack(&rt, prepared);
-                tracing::debug!(elapsed = ?started.elapsed(), "meta pack written");
-                refs
+            // Files go into the store on their own thread while the records
+            // are made and the meta pack written: on a local store each is a
+            // cross-directory rename, which the kernel serialises on one
+            // lock, so a second renaming thread would only spin. A bucket
+            // gets one uploader per core.
+            let (tx, rx) = std::sync::mpsc::channel::<BlobPut>();
+            let rx = Mutex::new(rx);
+            let movers = if this.store.is_direct() { 1 } else { cores() };
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..movers)
+                    .map(|_| {
+                        s.spawn(|| -> Result<()> {
+                            while let Some(put) = rx.lock().ok().and_then(|r| r.recv().ok()) {
+                                this.put_blob(&rt, put)?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                let prepared = parallel_map(&work, |(up, c)| {
+                    let c =
+                        c.lock().ok().and_then(|mut c| c.take()).ok_or_else(|| {
+                            Error::Io(std::io::Error::other("package taken twice"))
+                        })?;
+                    let (puts, prepared) = this.prepare_checked(&rt, &config, up, c)?;
+                    for put in puts {
+                        // A closed channel means a mover failed; its error
+                        // is reported below.
+                        let _ = tx.send(put);
+                    }
+                    bar.advance(1);
+                    Ok(prepared)
+                });
+                drop(tx);
+                let refs = prepared.and_then(|prepared| {
+                    let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
+                    tracing::debug!(elapsed = ?started.elapsed(), "records made");
+                    let refs = this.write_pack(&rt, prepared);
+                    tracing::debug!(elapsed = ?started.elapsed(), "meta pack written");
+                    refs
+                });
+                let join_movers = |handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
+                    let moved = handles.into_iter().try_for_each(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Io(std::io::Error::other("a store thread panicked")))
+                        })
+                    });
+                    tracing::debug!(elapsed = ?started.elapsed(), "stored");
+                    moved
+                };
+                let refs = match refs {
+                    Ok(refs) => refs,
+                    Err(e) => {
+                        let _ = join_movers(handles);
+                        return Err(e);
+                    }
+                };
+                // The chunks of the next publish are rendered while the
+                // files are still moving and while the revision is written.
+                std::thread::scope(|ahead_scope| {
+                    let ahead = (refs.len() >= PRERENDER_MIN).then(|| {
+                        ahead_scope.spawn(|| {
+                            // Best effort: the publish renders what is missing.
+                            if let Err(e) = this.prerender(&rt, &repo, &refs) {
+                                tracing::debug!(error = %e, "chunks not rendered ahead");
+                            }
+                            tracing::debug!(elapsed = ?started.elapsed(), "chunks rendered ahead");
+                        })
+                    });
+                    // Every file is in the store before the revision names
+                    // them.
+                    let report = join_movers(handles)
+                        .and_then(|()| rt.block_on(this.add_refs(&repo.config.name, &refs)));
+                    tracing::debug!(elapsed = ?started.elapsed(), "revision written");
+                    if let Some(h) = ahead {
+                        let _ = h.join();
+                    }
+                    report
+                })
             })
         })
         .await?;
         progress.finish();
-        let report = self.add_refs(name, refs).await?;
-        tracing::debug!(elapsed = ?t0.elapsed(), "revision written");
+        tracing::debug!(elapsed = ?t0.elapsed(), "added");
         if !report.added.is_empty() {
             self.record(
                 "add",
@@ -1336,37 +1474,16 @@ impl Repokit {
     }
 
     /// Adds already stored packages to a repository as one new revision.
-    async fn add_refs(&self, name: &RepoName, refs: Vec<PackageRef>) -> Result<AddReport> {
+    async fn add_refs(&self, name: &RepoName, refs: &[PackageRef]) -> Result<AddReport> {
         let now = self.now_secs();
         self.store
             .update_ref(name, async |mut r: RepoRef| {
-                // Revisions are sorted by location, and a location is a
-                // function of the package identity, so one binary search per
-                // new package finds both kinds of clash.
                 let head = self.head_revision(&r).await?;
-                let current = &head.packages;
-                let (mut added, mut unchanged) = (Vec::new(), Vec::new());
-                let mut batch: HashMap<&str, &Sha256> = HashMap::new();
-                for pref in &refs {
-                    let existing = current
-                        .binary_search_by(|p| p.location.as_str().cmp(&pref.location))
-                        .ok()
-                        .map(|i| &current[i].sha256)
-                        .or_else(|| batch.get(pref.location.as_str()).copied());
-                    match existing {
-                        Some(sha) if *sha == pref.sha256 => unchanged.push(pref.clone()),
-                        Some(_) => {
-                            return Err(Error::Conflict(format!(
-                                "{} is already in {name} with different content",
-                                pref.identity
-                            )));
-                        }
-                        None => {
-                            batch.insert(&pref.location, &pref.sha256);
-                            added.push(pref.clone());
-                        }
-                    }
-                }
+                let Merged {
+                    added,
+                    unchanged,
+                    packages,
+                } = merge_added(name, &head.packages, refs)?;
                 if added.is_empty() {
                     let revision = r.head.as_ref().map(|h| h.revision.clone());
                     return Ok(Update::Keep(AddReport {
@@ -1376,19 +1493,6 @@ impl Repokit {
                         revision,
                     }));
                 }
-                // The new list in one pass: the head's packages with the
-                // new ones merged in at their places.
-                let mut new: Vec<&PackageRef> = added.iter().collect();
-                new.sort_by(|a, b| a.location.cmp(&b.location));
-                let mut packages = Vec::with_capacity(current.len() + new.len());
-                let mut new = new.into_iter().peekable();
-                for p in current {
-                    while let Some(n) = new.next_if(|n| n.location < p.location) {
-                        packages.push(n.clone());
-                    }
-                    packages.push(p.clone());
-                }
-                packages.extend(new.cloned());
                 let rev = self.write_revision(&r, packages, now).await?;
                 r.head = Some(rev.clone());
                 r.updated = now;
@@ -1959,7 +2063,7 @@ impl Repokit {
         for r in &mut refs {
             r.origin = Some(origin.clone());
         }
-        let added = self.add_refs(to, refs).await?;
+        let added = self.add_refs(to, &refs).await?;
         let report = PromoteReport {
             repo: to.clone(),
             from: req.from.clone(),
@@ -2019,7 +2123,11 @@ impl Repokit {
             take: false,
         };
         let checked = check_package(&up.path, &up.file_name, &self.limits, config.format)?;
-        self.store_checked(rt, config, &up, checked)
+        let (puts, prepared) = self.prepare_checked(rt, config, &up, checked)?;
+        for put in puts {
+            self.put_blob(rt, put)?;
+        }
+        Ok(prepared)
     }
 
     /// Adds one uploaded file whose SHA-256 the caller computed while
@@ -2218,6 +2326,30 @@ impl Repokit {
             let chunk = remember(&id, chunk);
             Ok((id, chunk))
         })
+    }
+
+    /// Renders and stores the index chunks a publish of the repository
+    /// with `refs` added will use, so the publish after a large import
+    /// finds them made. Runs while the import's files are still being
+    /// moved into the store, on the cores that would otherwise wait for
+    /// it.
+    fn prerender(
+        &self,
+        rt: &tokio::runtime::Handle,
+        r: &RepoRef,
+        refs: &[PackageRef],
+    ) -> Result<()> {
+        let head = rt.block_on(self.head_revision(r))?;
+        let merged = merge_added(&r.config.name, &head.packages, refs)?;
+        if merged.added.is_empty() {
+            return Ok(());
+        }
+        match r.config.format {
+            Format::Rpm => drop(self.rpm_chunks(rt, &r.config, &merged.packages)?),
+            Format::Deb => drop(self.deb_chunks(rt, &r.config, &merged.packages)?),
+        }
+        drop_later(merged);
+        Ok(())
     }
 
     /// The RPM repodata chunks of a package list.
@@ -2517,6 +2649,69 @@ impl Repokit {
 
 /// Uploads go into test repositories only: stable ones take packages by
 /// promotion, composites have none of their own.
+/// What adding a batch of packages to a revision's list makes.
+struct Merged {
+    added: Vec<PackageRef>,
+    unchanged: Vec<PackageRef>,
+    /// The new list, sorted by location (empty when nothing is added).
+    packages: Vec<PackageRef>,
+}
+
+/// Merges `refs` into `current` (sorted by location). Revisions are sorted
+/// by location, and a location is a function of the package identity, so
+/// one binary search per new package finds both kinds of clash: the same
+/// location with other bytes, in the repository or earlier in the batch,
+/// is a `Conflict`.
+fn merge_added(name: &RepoName, current: &[PackageRef], refs: &[PackageRef]) -> Result<Merged> {
+    let (mut added, mut unchanged) = (Vec::new(), Vec::new());
+    let mut batch: HashMap<&str, &Sha256> = HashMap::new();
+    for pref in refs {
+        let existing = current
+            .binary_search_by(|p| p.location.as_str().cmp(&pref.location))
+            .ok()
+            .map(|i| &current[i].sha256)
+            .or_else(|| batch.get(pref.location.as_str()).copied());
+        match existing {
+            Some(sha) if *sha == pref.sha256 => unchanged.push(pref.clone()),
+            Some(_) => {
+                return Err(Error::Conflict(format!(
+                    "{} is already in {name} with different content",
+                    pref.identity
+                )));
+            }
+            None => {
+                batch.insert(&pref.location, &pref.sha256);
+                added.push(pref.clone());
+            }
+        }
+    }
+    if added.is_empty() {
+        return Ok(Merged {
+            added,
+            unchanged,
+            packages: Vec::new(),
+        });
+    }
+    // The new list in one pass: the current packages with the new ones
+    // merged in at their places.
+    let mut new: Vec<&PackageRef> = added.iter().collect();
+    new.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut packages = Vec::with_capacity(current.len() + new.len());
+    let mut new = new.into_iter().peekable();
+    for p in current {
+        while let Some(n) = new.next_if(|n| n.location < p.location) {
+            packages.push(n.clone());
+        }
+        packages.push(p.clone());
+    }
+    packages.extend(new.cloned());
+    Ok(Merged {
+        added,
+        unchanged,
+        packages,
+    })
+}
+
 fn accepts_uploads(r: &RepoRef) -> Result<()> {
     let name = &r.config.name;
     match r.config.role {

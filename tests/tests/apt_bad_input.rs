@@ -142,6 +142,14 @@ fn bad_debs_are_rejected_and_nothing_is_stored() -> Result<()> {
     let text = dir.join("text.deb");
     std::fs::write(&text, "not an archive")?;
     rejected(&kit, &text, "invalid_package")?;
+
+    // One package for an architecture the repository does not carry: none
+    // of the batch is stored, not even the good package beside it.
+    let batch = dir.join("batch");
+    std::fs::create_dir_all(&batch)?;
+    std::fs::copy(&good[1], batch.join("good.deb"))?;
+    std::fs::copy(dir.join("other-arch.deb"), batch.join("other-arch.deb"))?;
+    rejected(&kit, &batch, "invalid_input")?;
     Ok(())
 }
 

@@ -204,3 +204,59 @@ fn a_reader_straddling_a_publish_gets_every_index_by_hash() -> Result<()> {
     assert!(checked >= 6, "only {checked} indexes listed");
     Ok(())
 }
+
+/// Files under `data/chunks/` (rendered index chunks).
+fn chunk_files(data: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for fan in std::fs::read_dir(data.join("chunks"))? {
+        for f in std::fs::read_dir(fan?.path())? {
+            out.push(f?.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[test]
+fn a_large_import_renders_the_next_publish_chunks_while_it_stores() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let pkgs = dir.join("pkgs");
+    for i in 0..80 {
+        debs::quick_deb(&pkgs, &format!("bulk-{i:03}"), "1.0-1", 3)?;
+    }
+    let kit = Repokit::new(&dir.join("data"));
+    kit.create_deb_repo("d", None)?;
+    kit.run(&["add", "--move", "d", &pkgs.display().to_string()])?;
+    let rendered = chunk_files(&kit.data)?;
+    assert!(!rendered.is_empty(), "the import rendered no chunk");
+    kit.run(&["publish", "d"])?;
+    assert_eq!(
+        chunk_files(&kit.data)?,
+        rendered,
+        "the publish rendered chunks the import should have"
+    );
+    let packages = exported_packages(&kit)?;
+    assert_eq!(packages.matches("Package: bulk-").count(), 80);
+
+    // One more package is left to the publish (an upload among many).
+    let one = debs::quick_deb(&dir.join("one"), "bulk-zzz", "1.0-1", 3)?;
+    kit.run(&["add", "d", &one.display().to_string()])?;
+    assert_eq!(chunk_files(&kit.data)?, rendered);
+    kit.run(&["publish", "d"])?;
+    assert!(chunk_files(&kit.data)?.len() > rendered.len());
+    assert_eq!(
+        exported_packages(&kit)?.matches("Package: bulk-").count(),
+        81
+    );
+    Ok(())
+}
+
+/// The live `Packages` index of repository `d`, through an export.
+fn exported_packages(kit: &Repokit) -> Result<String> {
+    let out = kit.data.join("../export");
+    kit.run(&["export", "d", &out.display().to_string()])?;
+    Ok(std::fs::read_to_string(
+        out.join("dists/bookworm/main/binary-amd64/Packages"),
+    )?)
+}

@@ -307,6 +307,11 @@ impl Store {
             .map(|root| root.join(key.path().as_ref()))
     }
 
+    /// True for a plain local directory written with file operations.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
     /// The file of a key when the store is a plain local directory whose
     /// files are read and written directly (hosting streams blobs from it).
     pub fn direct_file(&self, key: &StorageKey) -> Option<PathBuf> {
