@@ -91,7 +91,7 @@ fn check_secret(secret: &str) -> Option<Sha256> {
 pub fn random_hex(n: usize) -> Result<String> {
     let mut buf = vec![0u8; n];
     getrandom::fill(&mut buf).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-    Ok(hex::encode(buf))
+    Ok(crate::names::to_hex(&buf))
 }
 
 /// Creates a token; returns the secret (shown once) and its record.

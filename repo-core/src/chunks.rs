@@ -46,7 +46,7 @@ pub fn key(output: &str, records: &[&MetaLocation]) -> String {
         h.update(r.offset.to_le_bytes());
         h.update(r.len.to_le_bytes());
     }
-    hex::encode(h.finalize())
+    crate::names::to_hex(&h.finalize())
 }
 
 #[cfg(test)]

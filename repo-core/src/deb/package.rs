@@ -341,7 +341,8 @@ pub fn read(
     let limit = limits.max_deb_control_bytes;
     let tar = match member.as_str() {
         "control.tar" => data,
-        "control.tar.gz" => read_limited(flate2::read::GzDecoder::new(&data[..]), limit, &what)?,
+        // The member is in memory: no 32 KiB read buffer in between.
+        "control.tar.gz" => read_limited(flate2::bufread::GzDecoder::new(&data[..]), limit, &what)?,
         "control.tar.xz" => read_limited(liblzma::read::XzDecoder::new(&data[..]), limit, &what)?,
         "control.tar.zst" => {
             let dec = zstd::stream::read::Decoder::new(&data[..])
