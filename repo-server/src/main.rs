@@ -16,6 +16,9 @@ use repo_core::time::{parse_duration, unix};
 use repo_core::{Error, Repokit};
 use serde::Serialize;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "repokit",
@@ -359,7 +362,9 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 }
             }
         }
-        found.sort();
+        // Byte order of the whole path: as deterministic as comparing
+        // component by component, and far cheaper for 50,000 files.
+        found.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         out.extend(found);
     }
     Ok(out)
