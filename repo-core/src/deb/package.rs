@@ -290,6 +290,31 @@ fn members(
     Ok(out)
 }
 
+/// A reader that fails once more than `left` bytes were asked of it,
+/// remembering that it did (a decompression bomb, told apart from a
+/// damaged archive).
+struct Counted<'a> {
+    inner: Box<dyn Read + 'a>,
+    left: u64,
+    exceeded: bool,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => {
+                self.exceeded = true;
+                Err(std::io::Error::other("decompressed size limit exceeded"))
+            }
+        }
+    }
+}
+
 /// Reads at most `limit` bytes from `r`; more is a `LimitExceeded`.
 fn read_limited(r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -339,16 +364,17 @@ pub fn read(
         .ok_or_else(|| Error::invalid_package(name, "archive has no control member"))?;
     let what = format!("control.tar of {name}");
     let limit = limits.max_deb_control_bytes;
-    let tar = match member.as_str() {
-        "control.tar" => data,
-        // The member is in memory: no 32 KiB read buffer in between.
-        "control.tar.gz" => read_limited(flate2::bufread::GzDecoder::new(&data[..]), limit, &what)?,
-        "control.tar.xz" => read_limited(liblzma::read::XzDecoder::new(&data[..]), limit, &what)?,
-        "control.tar.zst" => {
-            let dec = zstd::stream::read::Decoder::new(&data[..])
-                .map_err(|e| Error::invalid_package(name, e))?;
-            read_limited(dec, limit, &what)?
-        }
+    // The tarball is read as a stream up to its `control` entry: the rest
+    // (other scripts, and the zero padding tar adds up to 10 KiB) is never
+    // inflated. At most `limit` decompressed bytes are read.
+    let tar: Box<dyn Read + '_> = match member.as_str() {
+        "control.tar" => Box::new(&data[..]),
+        "control.tar.gz" => Box::new(flate2::bufread::GzDecoder::new(&data[..])),
+        "control.tar.xz" => Box::new(liblzma::read::XzDecoder::new(&data[..])),
+        "control.tar.zst" => Box::new(
+            zstd::stream::read::Decoder::with_buffer(&data[..])
+                .map_err(|e| Error::invalid_package(name, e))?,
+        ),
         other => {
             return Err(Error::invalid_package(
                 name,
@@ -356,13 +382,36 @@ pub fn read(
             ));
         }
     };
-    let mut archive = tar::Archive::new(&tar[..]);
+    let mut tar = Counted {
+        inner: tar,
+        left: limit,
+        exceeded: false,
+    };
+    let over = || Error::LimitExceeded {
+        what: format!("decompressed {what}"),
+        actual: limit + 1,
+        limit,
+    };
+    let bad = |tar: &Counted<'_>, e: std::io::Error| {
+        if tar.exceeded {
+            over()
+        } else {
+            Error::invalid_package(name, format!("bad control tarball: {e}"))
+        }
+    };
+    let mut archive = tar::Archive::new(&mut tar);
     let entries = archive
         .entries()
         .map_err(|e| Error::invalid_package(name, format!("bad control tarball: {e}")))?;
+    let mut found = None;
     for entry in entries {
-        let mut entry =
-            entry.map_err(|e| Error::invalid_package(name, format!("bad control tarball: {e}")))?;
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                found = Some(Err(e));
+                break;
+            }
+        };
         let path = entry
             .path()
             .map_err(|e| Error::invalid_package(name, e))?
@@ -371,11 +420,25 @@ pub fn read(
         if path.trim_start_matches("./") != "control" {
             continue;
         }
-        let text = read_limited(&mut entry, limits.max_deb_control_file_bytes, &what)?;
-        let text = String::from_utf8(text)
-            .map_err(|_| Error::invalid_package(name, "control is not UTF-8"))?;
-        let fields = parse_paragraph(&text, name)?;
-        return from_fields(fields, name);
+        found = Some(Ok(read_limited(
+            &mut entry,
+            limits.max_deb_control_file_bytes,
+            &what,
+        )));
+        break;
+    }
+    drop(archive);
+    match found {
+        Some(Ok(text)) => {
+            let text = text.map_err(|e| if tar.exceeded { over() } else { e })?;
+            let text = String::from_utf8(text)
+                .map_err(|_| Error::invalid_package(name, "control is not UTF-8"))?;
+            let fields = parse_paragraph(&text, name)?;
+            return from_fields(fields, name);
+        }
+        Some(Err(e)) => return Err(bad(&tar, e)),
+        None if tar.exceeded => return Err(over()),
+        None => {}
     }
     Err(Error::invalid_package(
         name,
