@@ -399,35 +399,38 @@ pub fn read(
             Error::invalid_package(name, format!("bad control tarball: {e}"))
         }
     };
-    let mut archive = tar::Archive::new(&mut tar);
-    let entries = archive
-        .entries()
-        .map_err(|e| Error::invalid_package(name, format!("bad control tarball: {e}")))?;
-    let mut found = None;
-    for entry in entries {
-        let mut entry = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                found = Some(Err(e));
-                break;
+    // The archive borrows the counting reader until the entry is read.
+    let found = {
+        let mut archive = tar::Archive::new(&mut tar);
+        let entries = archive
+            .entries()
+            .map_err(|e| Error::invalid_package(name, format!("bad control tarball: {e}")))?;
+        let mut found = None;
+        for entry in entries {
+            let mut entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    found = Some(Err(e));
+                    break;
+                }
+            };
+            let path = entry
+                .path()
+                .map_err(|e| Error::invalid_package(name, e))?
+                .to_string_lossy()
+                .into_owned();
+            if path.trim_start_matches("./") != "control" {
+                continue;
             }
-        };
-        let path = entry
-            .path()
-            .map_err(|e| Error::invalid_package(name, e))?
-            .to_string_lossy()
-            .into_owned();
-        if path.trim_start_matches("./") != "control" {
-            continue;
+            found = Some(Ok(read_limited(
+                &mut entry,
+                limits.max_deb_control_file_bytes,
+                &what,
+            )));
+            break;
         }
-        found = Some(Ok(read_limited(
-            &mut entry,
-            limits.max_deb_control_file_bytes,
-            &what,
-        )));
-        break;
-    }
-    drop(archive);
+        found
+    };
     match found {
         Some(Ok(text)) => {
             let text = text.map_err(|e| if tar.exceeded { over() } else { e })?;
