@@ -426,6 +426,10 @@ struct BlobPut {
     copy: Option<tempfile::TempPath>,
 }
 
+/// A signed variant's record: its key and the signed package's reference
+/// (JSON).
+type VariantRecord = (StorageKey, Bytes);
+
 /// A package ready to be added: already known, or stored with its
 /// metadata record still to be written.
 enum Prepared {
@@ -1263,12 +1267,14 @@ impl Repokit {
     }
 
     /// Writes the records of newly stored packages as one meta pack and
-    /// returns every package's reference. Runs on a blocking thread.
+    /// returns every package's reference, with the signed-variant records
+    /// to write once the packages' files are stored (see
+    /// [`Repokit::record_variants`]). Runs on a blocking thread.
     fn write_pack(
         &self,
         rt: &tokio::runtime::Handle,
         prepared: Vec<Prepared>,
-    ) -> Result<Vec<PackageRef>> {
+    ) -> Result<(Vec<PackageRef>, Vec<VariantRecord>)> {
         // The pack is hashed and written record by record, never copied
         // into one buffer.
         let mut parts: Vec<&[u8]> = Vec::with_capacity(prepared.len());
@@ -1293,6 +1299,7 @@ impl Repokit {
         }
         let mut spans = spans.into_iter();
         let mut out = Vec::with_capacity(prepared.len());
+        let mut variants = Vec::new();
         for p in prepared {
             match p {
                 Prepared::Known(r) => out.push(r),
@@ -1305,18 +1312,30 @@ impl Repokit {
                         offset,
                         len,
                     });
-                    // The signed variant is recorded only once its metadata
-                    // is stored, so a retry after a failure signs again.
                     if let Some(v) = variant {
                         let body = serde_json::to_vec(&r).unwrap_or_default();
-                        self.store
-                            .put_immutable_blocking(rt, &v, Bytes::from(body))?;
+                        variants.push((v, Bytes::from(body)));
                     }
                     out.push(r);
                 }
             }
         }
-        Ok(out)
+        Ok((out, variants))
+    }
+
+    /// Records signed variants (upload -> signed package). Called only once
+    /// the signed files and their metadata are stored: an add that failed
+    /// before that signs again on retry instead of naming a file the store
+    /// never got.
+    fn record_variants(
+        &self,
+        rt: &tokio::runtime::Handle,
+        variants: Vec<VariantRecord>,
+    ) -> Result<()> {
+        for (key, body) in variants {
+            self.store.put_immutable_blocking(rt, &key, body)?;
+        }
+        Ok(())
     }
 
     /// Adds package files to a repository as one new revision. Every file is
@@ -1428,8 +1447,8 @@ impl Repokit {
                     tracing::debug!(elapsed = ?started.elapsed(), "stored");
                     moved
                 };
-                let refs = match refs {
-                    Ok(refs) => refs,
+                let (refs, variants) = match refs {
+                    Ok(written) => written,
                     Err(e) => {
                         let _ = join_movers(handles);
                         return Err(e);
@@ -1447,9 +1466,10 @@ impl Repokit {
                             tracing::debug!(elapsed = ?started.elapsed(), "chunks rendered ahead");
                         })
                     });
-                    // Every file is in the store before the revision names
-                    // them.
+                    // Every file is in the store before a signed-variant
+                    // record or the revision names it.
                     let report = join_movers(handles)
+                        .and_then(|()| this.record_variants(&rt, variants))
                         .and_then(|()| rt.block_on(this.add_refs(&repo.config.name, &refs)));
                     tracing::debug!(elapsed = ?started.elapsed(), "revision written");
                     if let Some(h) = ahead {
@@ -2048,7 +2068,10 @@ impl Repokit {
                 blocking(move || {
                     let prepared =
                         parallel_map(&selected, |p| this.resign(&rt, &config, &fingerprint, p))?;
-                    this.write_pack(&rt, prepared.into_iter().flatten().collect())
+                    let (refs, variants) =
+                        this.write_pack(&rt, prepared.into_iter().flatten().collect())?;
+                    this.record_variants(&rt, variants)?;
+                    Ok(refs)
                 })
                 .await?
             }
