@@ -1073,12 +1073,10 @@ impl Repokit {
         self.head_packages(&r).await
     }
 
-    /// Stores one checked package's blob (signing a copy first when the
-    /// repository signs) and prepares its metadata record. Runs on a
-    /// blocking thread.
     /// Everything for one checked package short of storing its file: the
     /// signed copy (RPM with a key), the metadata record and the blob puts
-    /// that must land before the revision names the package.
+    /// that must land before the revision names the package. Runs on a
+    /// blocking thread.
     fn prepare_checked(
         &self,
         rt: &tokio::runtime::Handle,
@@ -2670,8 +2668,6 @@ impl Repokit {
     }
 }
 
-/// Uploads go into test repositories only: stable ones take packages by
-/// promotion, composites have none of their own.
 /// What adding a batch of packages to a revision's list makes.
 struct Merged {
     added: Vec<PackageRef>,
@@ -2735,6 +2731,8 @@ fn merge_added(name: &RepoName, current: &[PackageRef], refs: &[PackageRef]) -> 
     })
 }
 
+/// Uploads go into test repositories only: stable ones take packages by
+/// promotion, composites have none of their own.
 fn accepts_uploads(r: &RepoRef) -> Result<()> {
     let name = &r.config.name;
     match r.config.role {
