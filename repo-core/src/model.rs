@@ -91,6 +91,24 @@ pub struct RepoConfig {
     pub created: u64,
 }
 
+impl RepoConfig {
+    /// Whether binary packages of `arch` belong in this APT repository
+    /// (`all` always does: it goes into every architecture's index).
+    pub fn carries(&self, arch: &str) -> bool {
+        arch == "all" || self.architectures.iter().any(|a| a == arch)
+    }
+
+    /// The error for a package (`what`) of an architecture this repository
+    /// does not carry.
+    pub fn foreign_arch(&self, what: &str, arch: &str) -> crate::error::Error {
+        crate::error::Error::InvalidInput(format!(
+            "{what} is for {arch}, which {} does not carry ({})",
+            self.name,
+            self.architectures.join(", ")
+        ))
+    }
+}
+
 pub fn default_component() -> String {
     "main".into()
 }

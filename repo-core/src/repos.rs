@@ -1366,25 +1366,19 @@ impl Repokit {
         }
         let this = self.clone();
         let uploads_owned = uploads.to_vec();
-        let config = r.config.clone();
         let repo = r.clone();
         let rt = tokio::runtime::Handle::current();
         progress.start(2 * uploads.len() as u64);
         let bar = progress.clone();
         let report = blocking(move || {
+            let config = &repo.config;
             let started = std::time::Instant::now();
             let checked = parallel_map(&uploads_owned, |up| {
                 let c = check_package(&up.path, &up.file_name, &this.limits, config.format)?;
-                if let Parsed::Deb(pkg, _) = &c.pkg {
-                    let arch = &pkg.architecture;
-                    if arch != "all" && !config.architectures.contains(arch) {
-                        return Err(Error::InvalidInput(format!(
-                            "{} is for {arch}, which {} does not carry ({})",
-                            up.file_name,
-                            config.name,
-                            config.architectures.join(", ")
-                        )));
-                    }
+                if let Parsed::Deb(pkg, _) = &c.pkg
+                    && !config.carries(&pkg.architecture)
+                {
+                    return Err(config.foreign_arch(&up.file_name, &pkg.architecture));
                 }
                 bar.advance(1);
                 Ok(c)
@@ -1419,7 +1413,7 @@ impl Repokit {
                         c.lock().ok().and_then(|mut c| c.take()).ok_or_else(|| {
                             Error::Io(std::io::Error::other("package taken twice"))
                         })?;
-                    let (puts, prepared) = this.prepare_checked(&rt, &config, up, c)?;
+                    let (puts, prepared) = this.prepare_checked(&rt, config, up, c)?;
                     for put in puts {
                         // A closed channel means a mover failed; its error
                         // is reported below.
@@ -2045,15 +2039,9 @@ impl Repokit {
         if dst.config.format == Format::Deb {
             for p in &selected {
                 let arch = p.identity.rsplit('_').next().unwrap_or("");
-                if !p.identity.contains("_source/")
-                    && arch != "all"
-                    && arch != "source"
-                    && !dst.config.architectures.iter().any(|a| a == arch)
+                if !p.identity.contains("_source/") && arch != "source" && !dst.config.carries(arch)
                 {
-                    return Err(Error::InvalidInput(format!(
-                        "{} is for {arch}, which {to} does not carry",
-                        p.identity
-                    )));
+                    return Err(dst.config.foreign_arch(&p.identity, arch));
                 }
             }
         }
