@@ -290,13 +290,13 @@ fn members(
     Ok(out)
 }
 
-/// A reader that fails once more than `left` bytes were asked of it,
-/// remembering that it did (a decompression bomb, told apart from a
-/// damaged archive).
+/// A reader that fails once more than `left` bytes were asked of it and
+/// says so in `exceeded` (a decompression bomb, told apart from a damaged
+/// archive after the tar reader has turned the failure into its own error).
 struct Counted<'a> {
     inner: Box<dyn Read + 'a>,
     left: u64,
-    exceeded: bool,
+    exceeded: &'a std::cell::Cell<bool>,
 }
 
 impl Read for Counted<'_> {
@@ -308,7 +308,7 @@ impl Read for Counted<'_> {
                 Ok(n)
             }
             None => {
-                self.exceeded = true;
+                self.exceeded.set(true);
                 Err(std::io::Error::other("decompressed size limit exceeded"))
             }
         }
@@ -382,76 +382,119 @@ pub fn read(
             ));
         }
     };
+    let exceeded = std::cell::Cell::new(false);
     let mut tar = Counted {
         inner: tar,
         left: limit,
-        exceeded: false,
+        exceeded: &exceeded,
     };
-    let over = || Error::LimitExceeded {
-        what: format!("decompressed {what}"),
-        actual: limit + 1,
-        limit,
-    };
-    let bad = |tar: &Counted<'_>, e: std::io::Error| {
-        if tar.exceeded {
-            over()
-        } else {
-            Error::invalid_package(name, format!("bad control tarball: {e}"))
-        }
-    };
-    // The archive borrows the counting reader until the entry is read.
-    let found = {
-        let mut archive = tar::Archive::new(&mut tar);
-        let entries = archive
-            .entries()
-            .map_err(|e| Error::invalid_package(name, format!("bad control tarball: {e}")))?;
-        let mut found = None;
-        for entry in entries {
-            let mut entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
-                    found = Some(Err(e));
-                    break;
-                }
-            };
-            let path = entry
-                .path()
-                .map_err(|e| Error::invalid_package(name, e))?
-                .to_string_lossy()
-                .into_owned();
-            if path.trim_start_matches("./") != "control" {
-                continue;
+    // Any failure once the limit was hit is the limit's.
+    let limited = |e: Error| {
+        if exceeded.get() {
+            Error::LimitExceeded {
+                what: format!("decompressed {what}"),
+                actual: limit + 1,
+                limit,
             }
-            found = Some(Ok(read_limited(
-                &mut entry,
-                limits.max_deb_control_file_bytes,
-                &what,
-            )));
-            break;
+        } else {
+            e
         }
-        found
     };
-    match found {
-        Some(Ok(text)) => {
-            let text = text.map_err(|e| if tar.exceeded { over() } else { e })?;
-            let text = String::from_utf8(text)
-                .map_err(|_| Error::invalid_package(name, "control is not UTF-8"))?;
-            let fields = parse_paragraph(&text, name)?;
-            return from_fields(fields, name);
+    let bad = |e: std::io::Error| {
+        limited(Error::invalid_package(
+            name,
+            format!("bad control tarball: {e}"),
+        ))
+    };
+    let mut archive = tar::Archive::new(&mut tar);
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let path = entry
+            .path()
+            .map_err(|e| Error::invalid_package(name, e))?
+            .to_string_lossy()
+            .into_owned();
+        if path.trim_start_matches("./") != "control" {
+            continue;
         }
-        Some(Err(e)) => return Err(bad(&tar, e)),
-        None if tar.exceeded => return Err(over()),
-        None => {}
+        let text =
+            read_limited(&mut entry, limits.max_deb_control_file_bytes, &what).map_err(limited)?;
+        let text = String::from_utf8(text)
+            .map_err(|_| Error::invalid_package(name, "control is not UTF-8"))?;
+        let fields = parse_paragraph(&text, name)?;
+        return from_fields(fields, name);
     }
-    Err(Error::invalid_package(
+    Err(limited(Error::invalid_package(
         name,
         "control tarball has no control file",
-    ))
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `.deb` whose control tarball holds `entries` (gzip-compressed).
+    fn deb_with_control(entries: &[(&str, &[u8])]) -> std::io::Result<Vec<u8>> {
+        use std::io::Write;
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, path, *data)?;
+        }
+        let control = tar.into_inner()?.finish()?;
+        let mut out = AR_MAGIC.to_vec();
+        for (name, data) in [
+            ("debian-binary", &b"2.0\n"[..]),
+            ("control.tar.gz", &control[..]),
+            ("data.tar.gz", &control[..]),
+        ] {
+            writeln!(
+                out,
+                "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`",
+                0,
+                0,
+                0,
+                644,
+                data.len()
+            )?;
+            out.extend_from_slice(data);
+            if data.len() % 2 == 1 {
+                out.push(b'\n');
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn the_control_tarball_is_read_to_its_control_entry_within_the_limit() -> Result<()> {
+        let limits = Limits::default();
+        let control = b"Package: rk\nVersion: 1.0\nArchitecture: amd64\n";
+        let ok = deb_with_control(&[("./control", control)])?;
+        assert_eq!(read_bytes(&ok, "x.deb", &limits)?.package, "rk");
+        // A script that inflates past the tarball limit before `control`:
+        // the limit, not a damaged archive.
+        let big = vec![0u8; (limits.max_deb_control_bytes + (1 << 20)) as usize];
+        let bomb = deb_with_control(&[("./postinst", &big), ("./control", control)])?;
+        assert!(
+            matches!(
+                read_bytes(&bomb, "x.deb", &limits),
+                Err(Error::LimitExceeded { .. })
+            ),
+            "{:?}",
+            read_bytes(&bomb, "x.deb", &limits)
+        );
+        // Past the limit only after `control`: never read, accepted.
+        let tail = deb_with_control(&[("./control", control), ("./postinst", &big)])?;
+        assert!(read_bytes(&tail, "x.deb", &limits).is_ok());
+        Ok(())
+    }
 
     #[test]
     fn names_and_versions_follow_policy() {
