@@ -503,31 +503,20 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
             ))
         },
     )?;
-    Ok([
-        Row {
-            what: format!("RPM cold, {n} packages (add --move + publish)"),
-            ours: median(cold_ours),
-            theirs: median(cold_theirs),
-            reference: "createrepo_c --no-database".into(),
-            target: 1.5,
-            rss: Some(rss),
-            within: None,
-            publish_rss_max: (n >= 50_000).then_some(300 * 1024),
-        },
-        Row {
-            what: format!("RPM +1 package into {n} (two commands: add + publish)"),
-            ours: median(one_ours),
-            theirs: update,
-            reference: "createrepo_c --update --no-database".into(),
-            target: 15.0,
-            rss: None,
-            within: None,
-            publish_rss_max: None,
-        },
-    ]
-    .into_iter()
-    .chain(server)
-    .collect())
+    let cold = Timed {
+        ours: cold_ours,
+        theirs: median(cold_theirs),
+        reference: "createrepo_c --no-database",
+    };
+    let one = Timed {
+        ours: one_ours,
+        theirs: update,
+        reference: "createrepo_c --update --no-database",
+    };
+    Ok(import_rows("RPM", n, cold, rss, one, 15.0)
+        .into_iter()
+        .chain(server)
+        .collect())
 }
 
 /// DEB rows for a corpus of `n` packages.
@@ -658,31 +647,61 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
             Ok("apt-get update, candidates of the first and the newest package".into())
         },
     )?;
-    Ok([
+    let cold = Timed {
+        ours: cold_ours,
+        theirs: median(cold_theirs),
+        reference: "apt-ftparchive packages + release",
+    };
+    let one = Timed {
+        ours: one_ours,
+        theirs: include,
+        reference: "reprepro includedeb",
+    };
+    Ok(import_rows("DEB", n, cold, rss, one, 10.0)
+        .into_iter()
+        .chain(server)
+        .collect())
+}
+
+/// repokit's times of one measurement and the reference's median.
+struct Timed {
+    ours: Vec<Duration>,
+    theirs: Duration,
+    reference: &'static str,
+}
+
+/// The cold import row and the one-more-package-by-two-commands row of a
+/// format (`kind`) at `n` packages.
+fn import_rows(
+    kind: &str,
+    n: usize,
+    cold: Timed,
+    rss: Rss,
+    one: Timed,
+    one_target: f64,
+) -> [Row; 2] {
+    [
         Row {
-            what: format!("DEB cold, {n} packages (add --move + publish)"),
-            ours: median(cold_ours),
-            theirs: median(cold_theirs),
-            reference: "apt-ftparchive packages + release".into(),
+            what: format!("{kind} cold, {n} packages (add --move + publish)"),
+            ours: median(cold.ours),
+            theirs: cold.theirs,
+            reference: cold.reference.into(),
             target: 1.5,
             rss: Some(rss),
             within: None,
             publish_rss_max: (n >= 50_000).then_some(300 * 1024),
         },
         Row {
-            what: format!("DEB +1 package into {n} (two commands: add + publish)"),
-            ours: median(one_ours),
-            theirs: include,
-            reference: "reprepro includedeb".into(),
-            target: 10.0,
+            what: format!("{kind} +1 package into {n} (two commands: add + publish)"),
+            ours: median(one.ours),
+            theirs: one.theirs,
+            reference: one.reference.into(),
+            target: one_target,
             rss: None,
             within: None,
             publish_rss_max: None,
         },
     ]
-    .into_iter()
-    .chain(server)
-    .collect())
 }
 
 /// What the machine and the reference tools are.
