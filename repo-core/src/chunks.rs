@@ -7,8 +7,17 @@
 //! A chunk is keyed by the metadata records it renders (which hold the
 //! cached fragments), not by the packages alone: the same package added to
 //! another APT component has another stanza.
+//!
+//! Rendered chunks are stored together: the chunks one render makes go into
+//! one chunk pack (or a few, see [`PACK_MAX`]), and a [`ChunkSet`] records
+//! where every chunk of that package list lies, so the next publish of the
+//! list (or of a list that shares chunks with it) finds them in one read.
+//! One object per chunk made a bulk import create hundreds of files.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::MetaLocation;
 use crate::names::Sha256;
@@ -45,6 +54,69 @@ pub fn key(output: &str, records: &[&MetaLocation]) -> String {
         h.update(r.pack.as_str().as_bytes());
         h.update(r.offset.to_le_bytes());
         h.update(r.len.to_le_bytes());
+    }
+    crate::names::to_hex(&h.finalize())
+}
+
+/// A chunk pack holds at most about this many bytes: a render of more
+/// starts another pack (a store without direct files joins a pack in
+/// memory to upload it).
+pub const PACK_MAX: usize = 64 << 20;
+
+/// Where the stored form of a chunk lies: `len` bytes at `offset` of the
+/// chunk pack `pack`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub pack: Sha256,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Where each chunk of one rendered package list lies (`chunksets/<key>`,
+/// the key from [`set_key`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkSet {
+    /// The packs named below, each once.
+    pub packs: Vec<Sha256>,
+    /// Chunk key -> (index into `packs`, offset, length).
+    pub chunks: BTreeMap<String, (usize, u64, u64)>,
+}
+
+impl ChunkSet {
+    pub fn new<'a>(places: impl IntoIterator<Item = (&'a str, &'a Place)>) -> ChunkSet {
+        let mut set = ChunkSet::default();
+        let mut index: BTreeMap<&Sha256, usize> = BTreeMap::new();
+        for (key, p) in places {
+            let n = index.len();
+            let i = *index.entry(&p.pack).or_insert_with(|| {
+                set.packs.push(p.pack.clone());
+                n
+            });
+            set.chunks.insert(key.to_string(), (i, p.offset, p.len));
+        }
+        set
+    }
+
+    /// Where chunk `key` lies, if this set has it.
+    pub fn place(&self, key: &str) -> Option<Place> {
+        let &(i, offset, len) = self.chunks.get(key)?;
+        Some(Place {
+            pack: self.packs.get(i)?.clone(),
+            offset,
+            len,
+        })
+    }
+}
+
+/// The key of the chunk set of a package list whose chunks, in order, have
+/// these keys.
+pub fn set_key(keys: &[String]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"chunk-set-v1\n");
+    for k in keys {
+        h.update(k.as_bytes());
+        h.update(b"\n");
     }
     crate::names::to_hex(&h.finalize())
 }
@@ -90,5 +162,35 @@ mod tests {
         let (old, new) = (keys(&refs), keys(&changed));
         let fresh = new.iter().filter(|k| !old.contains(k)).count();
         assert!(fresh <= 2, "{fresh} chunks changed");
+    }
+
+    #[test]
+    fn a_chunk_set_names_each_pack_once_and_finds_every_chunk() {
+        let (a, b) = (Sha256::of(b"pack a"), Sha256::of(b"pack b"));
+        let place = |pack: &Sha256, offset| Place {
+            pack: pack.clone(),
+            offset,
+            len: 10,
+        };
+        let places = [
+            ("k1".to_string(), place(&a, 0)),
+            ("k2".to_string(), place(&b, 0)),
+            ("k3".to_string(), place(&a, 10)),
+        ];
+        let set = ChunkSet::new(places.iter().map(|(k, p)| (k.as_str(), p)));
+        assert_eq!(set.packs, [a.clone(), b]);
+        for (k, p) in &places {
+            assert_eq!(set.place(k).as_ref(), Some(p));
+        }
+        assert_eq!(set.place("k4"), None);
+        let text = serde_json::to_vec(&set).expect("json");
+        assert_eq!(
+            serde_json::from_slice::<ChunkSet>(&text).expect("read"),
+            set
+        );
+        // The key follows the chunks and their order.
+        let keys = |v: &[&str]| set_key(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_ne!(keys(&["k1", "k2"]), keys(&["k2", "k1"]));
+        assert_ne!(keys(&["k1k2"]), keys(&["k1", "k2"]));
     }
 }

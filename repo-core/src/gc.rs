@@ -3,9 +3,11 @@
 //! Mark, then sweep. The roots are every repository ref: its whole
 //! revision history (rollback can go to any revision `history` lists), its
 //! live publication and the publications retired less than the grace period
-//! ago, and the index chunks its head and live revisions render (so the
-//! next publish still finds them). From a revision: its package blobs, their
-//! meta packs and its delta base; from a publication: its metadata blobs.
+//! ago, and the chunk sets of its head and live revisions with the chunk
+//! packs they name (so the next publish still finds the chunks). From a
+//! revision: its package blobs, their meta packs and its delta base; from a
+//! publication: its metadata blobs and the chunk packs its indexes are
+//! assembled from.
 //! A signed-variant record stays while its signed blob does.
 //!
 //! Sweep deletes only objects that are unreachable *and* older than
@@ -80,10 +82,11 @@ pub struct GcReport {
 }
 
 /// Where the collected kinds of objects live.
-const PREFIXES: [&str; 6] = [
+const PREFIXES: [&str; 7] = [
     "blobs/",
     "metapacks/",
-    "chunks/",
+    "chunkpacks/",
+    "chunksets/",
     "revisions/",
     "publications/",
     "signed/",
@@ -241,14 +244,34 @@ impl Repokit {
                 }
                 m.key(key);
             }
-            // The chunks the next publish of this repository reuses (the
-            // live revision's chunks are parts of its publication, marked
-            // above).
+            // The chunks the next publish of this repository reuses: those
+            // of the live publication's chunk set and of the head's (made
+            // when an import rendered ahead).
+            let mut sets: Vec<String> = r
+                .published
+                .iter()
+                .filter_map(|l| l.chunks.clone())
+                .collect();
             if let Some(h) = &r.head {
                 let rev = self.revision(&name, &h.revision).await?;
-                for key in crate::repos::chunk_keys(&r.config, &rev.packages) {
-                    m.key(StorageKey::Chunk(key));
+                sets.push(crate::repos::chunk_set_key(&r.config, &rev.packages));
+            }
+            for id in sets {
+                let key = StorageKey::ChunkSet(id);
+                let data = match self.store().get_bytes(&key).await {
+                    Ok(d) => d,
+                    Err(Error::NotFound { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                let set: crate::chunks::ChunkSet =
+                    serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+                        key: key.path().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                for pack in set.packs {
+                    m.key(StorageKey::ChunkPack(pack));
                 }
+                m.key(key);
             }
         }
         // A signed variant record stays while its signed package does.

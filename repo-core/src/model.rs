@@ -137,6 +137,10 @@ pub struct Live {
     /// Digest of everything besides the revision that shapes the output
     /// (config, signing key): a publish with neither changed is a no-op.
     pub inputs: String,
+    /// The chunk set of its indexes (`chunks::ChunkSet`): where the next
+    /// publish finds the chunks it shares with this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<String>,
 }
 
 /// A publication that was replaced; still served at its paths until
@@ -634,8 +638,8 @@ pub struct FileRef {
 pub enum PartSource {
     /// A blob (the small head or tail of an index).
     Blob(Sha256),
-    /// A cached chunk object, by its key.
-    Chunk(String),
+    /// A chunk pack (rendered index chunks).
+    Pack(Sha256),
 }
 
 /// A byte range of a stored object.
@@ -759,7 +763,7 @@ mod tests {
     #[test]
     fn ranges_of_assembled_files_map_onto_parts() {
         let part = |id: &str, offset, len| Part {
-            source: PartSource::Chunk(id.into()),
+            source: PartSource::Pack(Sha256::of(id.as_bytes())),
             offset,
             len,
         };

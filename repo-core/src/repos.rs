@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::access::{Actor, audit};
+use crate::chunks::{ChunkSet, Place};
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::limits::Limits;
@@ -287,11 +288,13 @@ pub struct Repokit {
     gc_generation: Arc<Mutex<Option<Bytes>>>,
 }
 
-/// Decoded index chunks by key, kept while their total size is under
-/// [`CHUNK_MEMO_BYTES`]: a publish of a large repository reads none of the
-/// unchanged ones again.
+/// Decoded index chunks by key with where they are stored, kept while
+/// their total size is under [`CHUNK_MEMO_BYTES`]: a publish of a large
+/// repository reads none of the unchanged ones again. `sets` are the chunk
+/// sets known to be stored.
 struct ChunkMemo<C> {
-    map: HashMap<String, Arc<C>>,
+    map: HashMap<String, PlacedChunk<C>>,
+    sets: std::collections::HashSet<String>,
     bytes: usize,
 }
 
@@ -299,9 +302,59 @@ impl<C> Default for ChunkMemo<C> {
     fn default() -> Self {
         ChunkMemo {
             map: HashMap::new(),
+            sets: Default::default(),
             bytes: 0,
         }
     }
+}
+
+/// A decoded chunk and where it is stored.
+type PlacedChunk<C> = (Arc<C>, Place);
+
+/// A rendered chunk as the chunk caches keep and store it.
+trait CachedChunk: Sized + Send + Sync {
+    /// The stored form: a header, then byte strings.
+    fn stored(&self) -> (Vec<u8>, [&[u8]; 3]);
+    fn decode(data: &[u8]) -> Option<Self>;
+    /// Bytes held in memory.
+    fn size(&self) -> usize;
+}
+
+impl CachedChunk for crate::deb::index::DebChunk {
+    fn stored(&self) -> (Vec<u8>, [&[u8]; 3]) {
+        self.stored_parts()
+    }
+    fn decode(data: &[u8]) -> Option<Self> {
+        Self::from_bytes(data)
+    }
+    fn size(&self) -> usize {
+        self.plain.len() + self.gz.len() + self.xz_block.len()
+    }
+}
+
+impl CachedChunk for rpm::repodata::Chunk {
+    fn stored(&self) -> (Vec<u8>, [&[u8]; 3]) {
+        self.stored_parts()
+    }
+    fn decode(data: &[u8]) -> Option<Self> {
+        Self::from_bytes(data)
+    }
+    fn size(&self) -> usize {
+        self.members.iter().map(|m| m.data.len()).sum()
+    }
+}
+
+/// The chunks of a package list, in order, by key; and where they are.
+struct Chunks<C> {
+    chunks: Vec<(String, Arc<C>)>,
+    placed: Placed,
+}
+
+/// Where each chunk of a package list is stored, by key, and the list's
+/// chunk set.
+struct Placed {
+    set: String,
+    places: HashMap<String, Place>,
 }
 
 /// An APT index (architecture or `source`) with its chunks by key.
@@ -1714,11 +1767,17 @@ impl Repokit {
         let config = r.config.clone();
         let count = head.packages.len();
         let rt = tokio::runtime::Handle::current();
-        let (written, assembled) = blocking(move || {
+        // The live publication's chunks, for those the head shares with it.
+        let hints: Vec<String> = r
+            .published
+            .iter()
+            .filter_map(|l| l.chunks.clone())
+            .collect();
+        let (written, assembled, chunk_set) = blocking(move || {
             let pkgs = &head.packages;
-            let rendered = match config.format {
+            let (rendered, placed) = match config.format {
                 Format::Rpm => {
-                    let chunks = this.rpm_chunks(&rt, &config, pkgs)?;
+                    let Chunks { chunks, placed } = this.rpm_chunks(&rt, &config, pkgs, &hints)?;
                     let refs: Vec<(&str, &rpm::repodata::Chunk)> = chunks
                         .iter()
                         .map(|(k, c)| (k.as_str(), c.as_ref()))
@@ -1727,10 +1786,11 @@ impl Repokit {
                         chunks: &refs,
                         packages: pkgs.len(),
                     };
-                    crate::publish::render(&config, content, signer.as_mut(), now)?
+                    let rendered = crate::publish::render(&config, content, signer.as_mut(), now)?;
+                    (rendered, placed)
                 }
                 Format::Deb => {
-                    let indexes = this.deb_chunks(&rt, &config, pkgs)?;
+                    let (indexes, placed) = this.deb_chunks(&rt, &config, pkgs, &hints)?;
                     tracing::debug!(elapsed = ?started.elapsed(), "publish: chunks");
                     type Keyed<'a> = (String, Vec<(&'a str, &'a crate::deb::index::DebChunk)>);
                     let refs: Vec<Keyed<'_>> = indexes
@@ -1744,7 +1804,8 @@ impl Repokit {
                         indexes: &refs,
                         memo: Some(&this.hash_memo),
                     };
-                    crate::publish::render(&config, content, signer.as_mut(), now)?
+                    let rendered = crate::publish::render(&config, content, signer.as_mut(), now)?;
+                    (rendered, placed)
                 }
             };
             tracing::debug!(elapsed = ?started.elapsed(), "publish: rendered");
@@ -1768,7 +1829,7 @@ impl Repokit {
                     }
                     Body::Assembled { parts, .. } => {
                         let sha = Sha256::new(f.sha256.unwrap_or_default())?;
-                        let parts = this.store_parts(&rt, parts)?;
+                        let parts = this.store_parts(&rt, parts, &placed)?;
                         let shared: Arc<[Part]> = Arc::from(parts.as_slice());
                         assembled.insert(sha.clone(), parts);
                         (sha, Some(shared))
@@ -1785,7 +1846,7 @@ impl Repokit {
                     out.push((path, file));
                 }
             }
-            Ok((out, assembled))
+            Ok((out, assembled, placed.set))
         })
         .await?;
 
@@ -1843,6 +1904,7 @@ impl Repokit {
                     seq,
                     at: now,
                     inputs: inputs.clone(),
+                    chunks: Some(chunk_set.clone()),
                 });
                 cur.updated = now;
                 Ok(Update::Write(
@@ -2282,59 +2344,200 @@ impl Repokit {
         Ok(gone)
     }
 
-    /// The chunks of `runs` (runs of packages), cached under what they
-    /// render (`output`) and their records: cached ones are read, the others
-    /// rendered from the packages' cached fragments (on every core) and
-    /// stored. One mechanism for both formats.
-    #[allow(clippy::too_many_arguments)] // one call per format
-    fn cached_chunks<C: Send + Sync>(
+    /// The chunks of `runs`, each from memory, from a chunk set stored
+    /// for this list (a publish after the import that rendered ahead) or
+    /// for the lists of `hints` (the live publication, the head), or
+    /// rendered; the rendered ones go into new chunk packs, and the list's
+    /// chunk set is stored unless it was.
+    fn cached_chunks<C: CachedChunk>(
         &self,
         rt: &tokio::runtime::Handle,
         output: &str,
         runs: &[Vec<&PackageRef>],
         memo: &Mutex<ChunkMemo<C>>,
-        size: impl Fn(&C) -> usize + Sync,
-        decode: impl Fn(&[u8]) -> Option<C> + Sync,
-        encode: impl Fn(&C) -> Vec<u8> + Sync,
+        hints: &[String],
         render: impl Fn(&[Bytes]) -> Result<C> + Sync,
-    ) -> Result<Vec<(String, Arc<C>)>> {
-        let remember = |key: &str, chunk: C| -> Arc<C> {
-            let chunk = Arc::new(chunk);
-            if let Ok(mut m) = memo.lock() {
-                let n = size(&chunk);
+    ) -> Result<Chunks<C>> {
+        let keys: Vec<String> = runs.iter().map(|run| run_key(output, run)).collect();
+        let set = crate::chunks::set_key(&keys);
+        let (mut found, mut set_stored): (Vec<Option<PlacedChunk<C>>>, bool) = match memo.lock() {
+            Ok(m) => (
+                keys.iter().map(|k| m.map.get(k).cloned()).collect(),
+                m.sets.contains(&set),
+            ),
+            Err(_) => (vec![None; keys.len()], false),
+        };
+        for (n, id) in std::iter::once(&set).chain(hints).enumerate() {
+            if found.iter().all(Option::is_some) {
+                break;
+            }
+            let Some(stored) = self.chunk_set(rt, id)? else {
+                continue;
+            };
+            set_stored |= n == 0;
+            self.read_placed(rt, &keys, &stored, &mut found);
+        }
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let t = std::time::Instant::now();
+            let rendered = parallel_map(&missing, |&i| render(&self.fragments(rt, &runs[i])?))?;
+            let places = self.write_packs(rt, &rendered)?;
+            tracing::debug!(chunks = missing.len(), elapsed = ?t.elapsed(), "chunks rendered");
+            for ((i, chunk), place) in missing.into_iter().zip(rendered).zip(places) {
+                found[i] = Some((Arc::new(chunk), place));
+            }
+        }
+        let found = found
+            .into_iter()
+            .map(|f| f.ok_or_else(|| Error::Io(std::io::Error::other("a chunk was not made"))))
+            .collect::<Result<Vec<PlacedChunk<C>>>>()?;
+        if !set_stored {
+            let stored = ChunkSet::new(
+                keys.iter()
+                    .map(String::as_str)
+                    .zip(found.iter().map(|f| &f.1)),
+            );
+            let data = serde_json::to_vec(&stored).map_err(|e| Error::Io(e.into()))?;
+            self.store.put_immutable_blocking(
+                rt,
+                &StorageKey::ChunkSet(set.clone()),
+                Bytes::from(data),
+            )?;
+        }
+        if let Ok(mut m) = memo.lock() {
+            for (key, (chunk, place)) in keys.iter().zip(&found) {
+                if m.map.contains_key(key) {
+                    continue;
+                }
+                let n = chunk.size();
                 if m.bytes + n > CHUNK_MEMO_BYTES {
                     m.map.clear();
                     m.bytes = 0;
                 }
                 m.bytes += n;
-                m.map.insert(key.to_string(), chunk.clone());
+                m.map.insert(key.clone(), (chunk.clone(), place.clone()));
             }
-            chunk
-        };
-        parallel_map(runs, |run| {
-            let id = run_key(output, run);
-            if let Ok(m) = memo.lock()
-                && let Some(c) = m.map.get(&id)
-            {
-                return Ok((id, c.clone()));
-            }
-            let key = StorageKey::Chunk(id.clone());
-            if let Some(data) = self.store.get_blocking(rt, &key)?
-                && let Some(chunk) = decode(&data)
-            {
-                let chunk = remember(&id, chunk);
-                return Ok((id, chunk));
-            }
-            let t = std::time::Instant::now();
-            let frags = self.fragments(rt, run)?;
-            let read = t.elapsed();
-            let chunk = render(&frags)?;
-            tracing::debug!(packages = run.len(), ?read, rendered = ?t.elapsed(), "chunk made");
-            self.store
-                .put_immutable_blocking(rt, &key, Bytes::from(encode(&chunk)))?;
-            let chunk = remember(&id, chunk);
-            Ok((id, chunk))
+            m.sets.insert(set.clone());
+        }
+        let places = keys
+            .iter()
+            .cloned()
+            .zip(found.iter().map(|f| f.1.clone()))
+            .collect();
+        let chunks = keys
+            .into_iter()
+            .zip(found.into_iter().map(|f| f.0))
+            .collect();
+        Ok(Chunks {
+            chunks,
+            placed: Placed { set, places },
         })
+    }
+
+    /// A stored chunk set, if there is one under `id`.
+    fn chunk_set(&self, rt: &tokio::runtime::Handle, id: &str) -> Result<Option<ChunkSet>> {
+        let key = StorageKey::ChunkSet(id.to_string());
+        let Some(data) = self.store.get_blocking(rt, &key)? else {
+            return Ok(None);
+        };
+        let set = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            key: key.path().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(set))
+    }
+
+    /// Reads the chunks of `keys` still missing from `found` that `set`
+    /// places, one read per pack. A pack that cannot be read leaves its
+    /// chunks missing (they are rendered again).
+    fn read_placed<C: CachedChunk>(
+        &self,
+        rt: &tokio::runtime::Handle,
+        keys: &[String],
+        set: &ChunkSet,
+        found: &mut [Option<PlacedChunk<C>>],
+    ) {
+        let mut by_pack: BTreeMap<Sha256, Vec<(usize, Place)>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            if found[i].is_none()
+                && let Some(place) = set.place(key)
+            {
+                by_pack
+                    .entry(place.pack.clone())
+                    .or_default()
+                    .push((i, place));
+            }
+        }
+        for (pack, wanted) in by_pack {
+            let ranges: Vec<std::ops::Range<u64>> = wanted
+                .iter()
+                .map(|(_, p)| p.offset..p.offset + p.len)
+                .collect();
+            let data = match self.store.get_ranges_blocking(
+                rt,
+                &StorageKey::ChunkPack(pack),
+                &ranges,
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "chunk pack unreadable; its chunks are rendered again");
+                    continue;
+                }
+            };
+            for ((i, place), bytes) in wanted.into_iter().zip(data) {
+                if let Some(chunk) = C::decode(&bytes) {
+                    found[i] = Some((Arc::new(chunk), place));
+                }
+            }
+        }
+    }
+
+    /// Stores rendered chunks in chunk packs of up to about
+    /// [`crate::chunks::PACK_MAX`] bytes: where each one is.
+    fn write_packs<C: CachedChunk>(
+        &self,
+        rt: &tokio::runtime::Handle,
+        chunks: &[C],
+    ) -> Result<Vec<Place>> {
+        let stored: Vec<(Vec<u8>, [&[u8]; 3])> = chunks.iter().map(CachedChunk::stored).collect();
+        let len = |(head, body): &(Vec<u8>, [&[u8]; 3])| {
+            (head.len() + body.iter().map(|b| b.len()).sum::<usize>()) as u64
+        };
+        let mut places = Vec::with_capacity(chunks.len());
+        let mut start = 0;
+        while start < stored.len() {
+            let (mut end, mut size) = (start, 0u64);
+            while end < stored.len() && (end == start || size < crate::chunks::PACK_MAX as u64) {
+                size += len(&stored[end]);
+                end += 1;
+            }
+            let mut parts: Vec<&[u8]> = Vec::with_capacity((end - start) * 4);
+            let mut h = sha2::Sha256::new();
+            for (head, body) in &stored[start..end] {
+                parts.push(head);
+                parts.extend(body.iter().copied());
+            }
+            for p in &parts {
+                h.update(p);
+            }
+            let pack = Sha256::from_digest(&h.finalize());
+            self.store.put_immutable_parts_blocking(
+                rt,
+                &StorageKey::ChunkPack(pack.clone()),
+                &parts,
+            )?;
+            let mut offset = 0;
+            for c in &stored[start..end] {
+                places.push(Place {
+                    pack: pack.clone(),
+                    offset,
+                    len: len(c),
+                });
+                offset += len(c);
+            }
+            start = end;
+        }
+        Ok(places)
     }
 
     /// Renders and stores the index chunks a publish of the repository
@@ -2353,9 +2556,19 @@ impl Repokit {
         if merged.added.is_empty() {
             return Ok(());
         }
+        // Chunks the new list shares with the live publication or the
+        // head are found through their chunk sets.
+        let mut hints: Vec<String> = r
+            .published
+            .iter()
+            .filter_map(|l| l.chunks.clone())
+            .collect();
+        if !head.packages.is_empty() {
+            hints.push(chunk_set_key(&r.config, &head.packages));
+        }
         match r.config.format {
-            Format::Rpm => drop(self.rpm_chunks(rt, &r.config, &merged.packages)?),
-            Format::Deb => drop(self.deb_chunks(rt, &r.config, &merged.packages)?),
+            Format::Rpm => drop(self.rpm_chunks(rt, &r.config, &merged.packages, &hints)?),
+            Format::Deb => drop(self.deb_chunks(rt, &r.config, &merged.packages, &hints)?),
         }
         drop_later(merged);
         Ok(())
@@ -2367,16 +2580,15 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-    ) -> Result<Vec<(String, Arc<rpm::repodata::Chunk>)>> {
-        use rpm::repodata::{Chunk, render_chunk};
+        hints: &[String],
+    ) -> Result<Chunks<rpm::repodata::Chunk>> {
+        use rpm::repodata::render_chunk;
         self.cached_chunks(
             rt,
             &chunk_output(config),
             &rpm_runs(packages),
             &self.rpm_chunks,
-            |c| c.members.iter().map(|m| m.data.len()).sum(),
-            Chunk::from_bytes,
-            Chunk::to_bytes,
+            hints,
             |raw| {
                 let frags = raw
                     .iter()
@@ -2391,24 +2603,24 @@ impl Repokit {
         )
     }
 
-    /// Each APT index (architecture or `source`) with its chunks.
+    /// Each APT index (architecture or `source`) with its chunks, and
+    /// where they are.
     fn deb_chunks(
         &self,
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-    ) -> Result<Vec<DebIndexChunks>> {
+        hints: &[String],
+    ) -> Result<(Vec<DebIndexChunks>, Placed)> {
         use crate::deb::index::DebChunk;
         let (indexes, owner, runs) = deb_runs(config, packages);
         tracing::debug!(runs = runs.len(), "deb runs cut");
-        let chunks = self.cached_chunks(
+        let Chunks { chunks, placed } = self.cached_chunks(
             rt,
             &chunk_output(config),
             &runs,
             &self.deb_chunks,
-            |c| c.plain.len() + c.gz.len() + c.xz_block.len(),
-            DebChunk::from_bytes,
-            DebChunk::to_bytes,
+            hints,
             |raw| {
                 let stanzas = raw
                     .iter()
@@ -2426,7 +2638,7 @@ impl Repokit {
         for (i, chunk) in owner.into_iter().zip(chunks) {
             out[i].1.push(chunk);
         }
-        Ok(out)
+        Ok((out, placed))
     }
 
     /// The cached index fragments of packages, read from their meta packs
@@ -2464,12 +2676,13 @@ impl Repokit {
     }
 
     /// The stored parts of an assembled file: rendered bytes become small
-    /// blobs; chunk parts name chunk objects, stored when the chunk was
-    /// rendered. Runs on a blocking thread.
+    /// blobs; chunk parts name ranges of the chunk packs `placed` names,
+    /// stored when the chunk was rendered. Runs on a blocking thread.
     fn store_parts(
         &self,
         rt: &tokio::runtime::Handle,
         pieces: Vec<crate::publish::Piece>,
+        placed: &Placed,
     ) -> Result<Vec<Part>> {
         use crate::publish::Piece;
         pieces
@@ -2489,11 +2702,16 @@ impl Repokit {
                         len,
                     })
                 }
-                Piece::Chunk { key, offset, len } => Ok(Part {
-                    source: PartSource::Chunk(key),
-                    offset,
-                    len,
-                }),
+                Piece::Chunk { key, offset, len } => {
+                    let place = placed.places.get(&key).ok_or_else(|| {
+                        Error::Io(std::io::Error::other(format!("chunk {key} has no place")))
+                    })?;
+                    Ok(Part {
+                        source: PartSource::Pack(place.pack.clone()),
+                        offset: place.offset + offset,
+                        len,
+                    })
+                }
             })
             .collect()
     }
@@ -2811,15 +3029,17 @@ fn deb_runs<'a>(
     (indexes, owner, runs)
 }
 
-/// The cache keys of the chunks a publish of `packages` renders (what
-/// garbage collection keeps for the next publish).
-pub(crate) fn chunk_keys(config: &RepoConfig, packages: &[PackageRef]) -> Vec<String> {
+/// The key of the chunk set a publish of `packages` uses (what garbage
+/// collection keeps for the next publish, and a hint for a render of a
+/// list that shares chunks with this one).
+pub(crate) fn chunk_set_key(config: &RepoConfig, packages: &[PackageRef]) -> String {
     let output = chunk_output(config);
     let runs = match config.format {
         Format::Rpm => rpm_runs(packages),
         Format::Deb => deb_runs(config, packages).2,
     };
-    runs.iter().map(|run| run_key(&output, run)).collect()
+    let keys: Vec<String> = runs.iter().map(|run| run_key(&output, run)).collect();
+    crate::chunks::set_key(&keys)
 }
 
 /// The cache key of the chunk one run of packages renders to `output`.

@@ -277,6 +277,21 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Files under a data directory's `chunkpacks/` and `chunksets/` (rendered
+/// index chunks and where they are), sorted.
+pub fn chunk_files(data: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for dir in ["chunkpacks/sha256", "chunksets"] {
+        for fan in std::fs::read_dir(data.join(dir))? {
+            for f in std::fs::read_dir(fan?.path())? {
+                out.push(f?.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Every object file under a data directory's content directories, sorted:
 /// compared before and after an operation that must store nothing.
 pub fn stored_objects(data: &Path) -> Vec<PathBuf> {
@@ -284,7 +299,8 @@ pub fn stored_objects(data: &Path) -> Vec<PathBuf> {
     let mut stack: Vec<PathBuf> = [
         "blobs",
         "metapacks",
-        "chunks",
+        "chunkpacks",
+        "chunksets",
         "revisions",
         "publications",
         "signed",

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 use repokit_tests::clients::Apt;
-use repokit_tests::{Repokit, debs, http_get, run_ok};
+use repokit_tests::{Repokit, chunk_files, debs, http_get, run_ok};
 
 /// (package, version) of every .deb, read with dpkg-deb.
 fn control_of(deb: &std::path::Path) -> Result<(String, String)> {
@@ -205,31 +205,20 @@ fn a_reader_straddling_a_publish_gets_every_index_by_hash() -> Result<()> {
     Ok(())
 }
 
-/// Files under `data/chunks/` (rendered index chunks).
-fn chunk_files(data: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
-    let mut out = Vec::new();
-    for fan in std::fs::read_dir(data.join("chunks"))? {
-        for f in std::fs::read_dir(fan?.path())? {
-            out.push(f?.path());
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 #[test]
 fn a_large_import_renders_the_next_publish_chunks_while_it_stores() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     let pkgs = dir.join("pkgs");
-    for i in 0..80 {
+    for i in 0..400 {
         debs::quick_deb(&pkgs, &format!("bulk-{i:03}"), "1.0-1", 3)?;
     }
     let kit = Repokit::new(&dir.join("data"));
     kit.create_deb_repo("d", None)?;
     kit.run(&["add", "--move", "d", &pkgs.display().to_string()])?;
     let rendered = chunk_files(&kit.data)?;
-    assert!(!rendered.is_empty(), "the import rendered no chunk");
+    // One pack with every chunk, and the set that places them.
+    assert_eq!(rendered.len(), 2, "{rendered:?}");
     kit.run(&["publish", "d"])?;
     assert_eq!(
         chunk_files(&kit.data)?,
@@ -237,17 +226,37 @@ fn a_large_import_renders_the_next_publish_chunks_while_it_stores() -> Result<()
         "the publish rendered chunks the import should have"
     );
     let packages = exported_packages(&kit)?;
-    assert_eq!(packages.matches("Package: bulk-").count(), 80);
+    assert_eq!(packages.matches("Package: bulk-").count(), 400);
 
     // One more package is left to the publish (an upload among many).
     let one = debs::quick_deb(&dir.join("one"), "bulk-zzz", "1.0-1", 3)?;
     kit.run(&["add", "d", &one.display().to_string()])?;
     assert_eq!(chunk_files(&kit.data)?, rendered);
     kit.run(&["publish", "d"])?;
-    assert!(chunk_files(&kit.data)?.len() > rendered.len());
+    // Its publish (another process) finds the unchanged chunks through the
+    // live publication's chunk set: one new pack, holding the changed
+    // chunk alone, and the new list's set.
+    let now = chunk_files(&kit.data)?;
+    let added: Vec<&std::path::PathBuf> = now.iter().filter(|f| !rendered.contains(f)).collect();
+    assert_eq!(added.len(), 2, "{added:?}");
+    let pack_size = |files: &[&std::path::PathBuf]| -> Result<u64> {
+        let pack = files
+            .iter()
+            .find(|f| f.to_string_lossy().contains("chunkpacks"))
+            .context("no pack")?;
+        Ok(std::fs::metadata(pack)?.len())
+    };
+    let (first, second) = (
+        pack_size(&rendered.iter().collect::<Vec<_>>())?,
+        pack_size(&added)?,
+    );
+    assert!(
+        second * 4 < first,
+        "the one-package publish stored {second} bytes of chunks (the import {first})"
+    );
     assert_eq!(
         exported_packages(&kit)?.matches("Package: bulk-").count(),
-        81
+        401
     );
     Ok(())
 }

@@ -15,7 +15,7 @@ use repo_core::names::RepoName;
 use repo_core::repos::{NoProgress, Upload};
 use repo_core::store::{StorageKey, Store};
 use repokit_tests::clients::Dnf;
-use repokit_tests::{Repokit as Cli, fixtures, stored_objects};
+use repokit_tests::{Repokit as Cli, chunk_files, debs, fixtures, stored_objects};
 
 fn kit(data: &Path) -> Result<repo_core::Repokit> {
     Ok(repo_core::Repokit::new(
@@ -310,7 +310,7 @@ async fn a_publish_after_gc_names_no_collected_chunk() -> Result<()> {
     let kit = kit(&data)?;
     let uploads = uploads(&files)?;
     // This process renders the index chunks of `first` and keeps them in
-    // memory; `first` goes and gc deletes its chunk objects.
+    // memory; `first` goes and gc deletes its chunk pack.
     for name in ["first", "second"] {
         cli.run(&["repo", "create", name, "--format", "rpm"])?;
     }
@@ -320,7 +320,10 @@ async fn a_publish_after_gc_names_no_collected_chunk() -> Result<()> {
     cli.run(&["repo", "delete", "first"])?;
     let swept = kit.gc(&now_gc(false, usize::MAX)).await?;
     ensure!(
-        swept.deleted.get("chunks").is_some_and(|c| c.objects > 0),
+        swept
+            .deleted
+            .get("chunkpacks")
+            .is_some_and(|c| c.objects > 0),
         "{swept:?}"
     );
     // The same packages again: the same chunk keys. The publish must not
@@ -329,5 +332,50 @@ async fn a_publish_after_gc_names_no_collected_chunk() -> Result<()> {
     kit.add(&second, &uploads, Arc::new(NoProgress)).await?;
     kit.publish(&second).await?;
     live_files_present(&kit, "second").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_keeps_the_chunks_the_next_publish_uses_and_sweeps_replaced_chunk_sets() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let cli = Cli::new(&data);
+    cli.create_deb_repo("d", None)?;
+    let pkgs = tmp.path().join("pkgs");
+    for i in 0..100 {
+        debs::quick_deb(&pkgs, &format!("gc-{i:03}"), "1.0-1", 2)?;
+    }
+    // An import this large renders the next publish's chunks: one pack and
+    // the set that places them, named by no publication yet.
+    cli.run(&["add", "--move", "d", &pkgs.display().to_string()])?;
+    let rendered = chunk_files(&data)?;
+    ensure!(rendered.len() == 2, "{rendered:?}");
+    kit(&data)?.gc(&now_gc(false, usize::MAX)).await?;
+    ensure!(chunk_files(&data)? == rendered, "gc took the head's chunks");
+    cli.run(&["publish", "d"])?;
+    ensure!(
+        chunk_files(&data)? == rendered,
+        "the publish after gc rendered again"
+    );
+
+    // One more package and a publish: a new pack and set. The first set
+    // (of a list no head or live publication has any more) goes; its pack
+    // stays, as the retired publication's indexes are read from it.
+    let one = debs::quick_deb(&tmp.path().join("one"), "gc-zzz", "1.0-1", 2)?;
+    cli.run(&["add", "d", &one.display().to_string()])?;
+    cli.run(&["publish", "d"])?;
+    let after = chunk_files(&data)?;
+    ensure!(after.len() == 4, "{after:?}");
+    kit(&data)?.gc(&now_gc(false, usize::MAX)).await?;
+    let kept = chunk_files(&data)?;
+    let (old_pack, old_set): (Vec<_>, Vec<_>) = rendered
+        .iter()
+        .partition(|f| f.to_string_lossy().contains("chunkpacks"));
+    ensure!(
+        kept.contains(old_pack[0]),
+        "the retired publication's pack went"
+    );
+    ensure!(!kept.contains(old_set[0]), "the replaced chunk set stayed");
+    ensure!(kept.len() == 3, "{kept:?}");
     Ok(())
 }

@@ -562,21 +562,23 @@ impl DebChunk {
 
     /// The stored form: four u64 (BE) — plain, gz and xz lengths and the xz
     /// unpadded size — then the three byte strings.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(32 + self.plain.len() + self.gz.len() + self.xz_block.len());
+    pub fn stored_parts(&self) -> (Vec<u8>, [&[u8]; 3]) {
+        let mut head = Vec::with_capacity(32);
         for v in [
             self.plain.len() as u64,
             self.gz.len() as u64,
             self.xz_block.len() as u64,
             self.xz_unpadded,
         ] {
-            out.extend_from_slice(&v.to_be_bytes());
+            head.extend_from_slice(&v.to_be_bytes());
         }
-        out.extend_from_slice(&self.plain);
-        out.extend_from_slice(&self.gz);
-        out.extend_from_slice(&self.xz_block);
-        out
+        (head, [&self.plain, &self.gz, &self.xz_block])
+    }
+
+    /// The stored form in one buffer.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (head, body) = self.stored_parts();
+        [head.as_slice(), body[0], body[1], body[2]].concat()
     }
 
     pub fn from_bytes(data: &[u8]) -> Option<DebChunk> {

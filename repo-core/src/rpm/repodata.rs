@@ -118,17 +118,20 @@ impl Chunk {
 
     /// The stored form: for each member its open size and length (u64 BE),
     /// then the three members' bytes.
+    pub fn stored_parts(&self) -> (Vec<u8>, [&[u8]; 3]) {
+        let mut head = Vec::with_capacity(48);
+        for m in &self.members {
+            head.extend_from_slice(&m.open_size.to_be_bytes());
+            head.extend_from_slice(&(m.data.len() as u64).to_be_bytes());
+        }
+        let [a, b, c] = &self.members;
+        (head, [&a.data, &b.data, &c.data])
+    }
+
+    /// The stored form in one buffer.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(48 + self.members.iter().map(|m| m.data.len()).sum::<usize>());
-        for m in &self.members {
-            out.extend_from_slice(&m.open_size.to_be_bytes());
-            out.extend_from_slice(&(m.data.len() as u64).to_be_bytes());
-        }
-        for m in &self.members {
-            out.extend_from_slice(&m.data);
-        }
-        out
+        let (head, body) = self.stored_parts();
+        [head.as_slice(), body[0], body[1], body[2]].concat()
     }
 
     pub fn from_bytes(data: &[u8]) -> Option<Chunk> {

@@ -22,9 +22,13 @@ pub enum StorageKey {
     /// Parsed metadata and index fragments of the packages of one add, in
     /// one object (see `MetaLocation`); named by its SHA-256.
     MetaPack(Sha256),
-    /// Compressed index output for a run of packages, reused by publishes
-    /// whose package list contains the same run.
-    Chunk(String),
+    /// Rendered index chunks (compressed index output for runs of
+    /// packages) of one render, reused by publishes whose package list
+    /// contains the same runs; named by its SHA-256.
+    ChunkPack(Sha256),
+    /// Where the chunks of one package list lie (`chunks::ChunkSet`), by
+    /// `chunks::set_key`.
+    ChunkSet(String),
     /// The signed variant of an unsigned package for one signing key:
     /// makes re-adding the same upload to a signing repo idempotent.
     SignedVariant { fingerprint: String, source: Sha256 },
@@ -60,7 +64,8 @@ impl StorageKey {
         let s = match self {
             StorageKey::Blob(sha) => fan("blobs", sha, ""),
             StorageKey::MetaPack(sha) => fan("metapacks", sha, ""),
-            StorageKey::Chunk(id) => format!("chunks/{}/{id}", &id[..2.min(id.len())]),
+            StorageKey::ChunkPack(sha) => fan("chunkpacks", sha, ""),
+            StorageKey::ChunkSet(id) => format!("chunksets/{}/{id}", &id[..2.min(id.len())]),
             StorageKey::SignedVariant {
                 fingerprint,
                 source,
@@ -110,7 +115,7 @@ impl Part {
     pub fn key(&self) -> StorageKey {
         match &self.source {
             PartSource::Blob(sha) => StorageKey::Blob(sha.clone()),
-            PartSource::Chunk(id) => StorageKey::Chunk(id.clone()),
+            PartSource::Pack(sha) => StorageKey::ChunkPack(sha.clone()),
         }
     }
 }

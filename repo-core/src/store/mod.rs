@@ -184,20 +184,18 @@ impl std::fmt::Display for BucketUrl {
     }
 }
 
-/// The two-hex-digit directories that blobs and chunks are spread over,
-/// made once with a new store: creating a directory costs as much as
-/// hundreds of renames on ext4, and the first import or publish would
-/// otherwise make all of them.
+/// The two-hex-digit directories that blobs are spread over, made once with
+/// a new store: creating a directory costs as much as hundreds of renames
+/// on ext4, and the first import would otherwise make all of them. (Chunk
+/// packs and sets, a few per publish, make their directories as they come.)
 fn make_fan_out(root: &FsPath) -> Result<()> {
     let done = root.join(".locks/fan-out");
     if done.exists() {
         return Ok(());
     }
-    for parent in ["blobs/sha256", "chunks"] {
-        let parent = root.join(parent);
-        for i in 0..=255u8 {
-            std::fs::create_dir_all(parent.join(format!("{i:02x}")))?;
-        }
+    let blobs = root.join("blobs/sha256");
+    for i in 0..=255u8 {
+        std::fs::create_dir_all(blobs.join(format!("{i:02x}")))?;
     }
     std::fs::write(done, b"")?;
     Ok(())
