@@ -147,6 +147,15 @@ fn linked_copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes dirty data out before a cold measurement (of repokit or of the
+/// reference): the writeback of what the setup (tens of thousands of hard
+/// links) or the previous tool left would otherwise run on the measured
+/// command's cores.
+fn settle() -> Result<()> {
+    run_ok(&mut Command::new("sync"))?;
+    Ok(())
+}
+
 /// Runs `cmd` under `/usr/bin/time`: its wall time and peak RSS in KiB.
 fn measured(cmd: &Command) -> Result<(Duration, u64)> {
     let out = tempfile::NamedTempFile::new()?;
@@ -184,6 +193,7 @@ fn repokit(kit: &Repokit, args: &[&str]) -> Command {
 /// each.
 fn cold_import(kit: &Repokit, incoming: &Path) -> Result<(Duration, Rss)> {
     let incoming = incoming.display().to_string();
+    settle()?;
     let (a, add) = measured(&repokit(kit, &["add", "--move", "bench", &incoming]))?;
     let (p, publish) = measured(&repokit(kit, &["publish", "bench"]))?;
     Ok((
@@ -441,6 +451,7 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         linked_copy(&pkgs, &cr)?;
         let mut c = Command::new("createrepo_c");
         c.args(["--no-database", "--quiet"]).arg(&cr);
+        settle()?;
         let (t, reference) = measured(&c)?;
         cold_theirs.push(t);
         rss = rss.max(Rss::reference(reference));
@@ -566,6 +577,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
              apt-ftparchive release dists/bookworm > dists/bookworm/Release",
         ])
         .current_dir(&aft);
+        settle()?;
         let (t, reference) = measured(&c)?;
         cold_theirs.push(t);
         rss = rss.max(Rss::reference(reference));
