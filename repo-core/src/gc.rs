@@ -247,31 +247,20 @@ impl Repokit {
             // The chunks the next publish of this repository reuses: those
             // of the live publication's chunk set and of the head's (made
             // when an import rendered ahead).
-            let mut sets: Vec<String> = r
-                .published
-                .iter()
-                .filter_map(|l| l.chunks.clone())
-                .collect();
+            let mut sets: Vec<String> =
+                r.live_chunk_set().map(str::to_string).into_iter().collect();
             if let Some(h) = &r.head {
                 let rev = self.revision(&name, &h.revision).await?;
                 sets.push(crate::repos::chunk_set_key(&r.config, &rev.packages));
             }
             for id in sets {
-                let key = StorageKey::ChunkSet(id);
-                let data = match self.store().get_bytes(&key).await {
-                    Ok(d) => d,
-                    Err(Error::NotFound { .. }) => continue,
-                    Err(e) => return Err(e),
+                let Some(set) = self.chunk_set(&id).await? else {
+                    continue;
                 };
-                let set: crate::chunks::ChunkSet =
-                    serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
-                        key: key.path().to_string(),
-                        reason: e.to_string(),
-                    })?;
                 for pack in set.packs {
                     m.key(StorageKey::ChunkPack(pack));
                 }
-                m.key(key);
+                m.key(StorageKey::ChunkSet(id));
             }
         }
         // A signed variant record stays while its signed package does.

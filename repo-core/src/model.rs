@@ -168,6 +168,11 @@ pub struct RepoRef {
 }
 
 impl RepoRef {
+    /// The chunk set of the live publication, if it recorded one.
+    pub fn live_chunk_set(&self) -> Option<&str> {
+        self.published.as_ref()?.chunks.as_deref()
+    }
+
     /// Unix seconds after which the repository expires, if it does.
     pub fn expires(&self) -> Option<u64> {
         let last = self.updated.max(self.config.created);

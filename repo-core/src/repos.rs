@@ -371,6 +371,9 @@ const PRERENDER_MIN: usize = 64;
 /// Bytes of decoded chunks kept in memory.
 const CHUNK_MEMO_BYTES: usize = 64 << 20;
 
+/// Chunks read from a pack at a time (see `Repokit::read_placed`).
+const READ_BATCH: usize = 32;
+
 /// Parsed revisions kept in memory (a 50,000-package one is tens of MB).
 const REVISION_CACHE: usize = 4;
 
@@ -1768,16 +1771,12 @@ impl Repokit {
         let count = head.packages.len();
         let rt = tokio::runtime::Handle::current();
         // The live publication's chunks, for those the head shares with it.
-        let hints: Vec<String> = r
-            .published
-            .iter()
-            .filter_map(|l| l.chunks.clone())
-            .collect();
+        let hints = r.live_chunk_set().map(str::to_string);
         let (written, assembled, chunk_set) = blocking(move || {
             let pkgs = &head.packages;
             let (rendered, placed) = match config.format {
                 Format::Rpm => {
-                    let Chunks { chunks, placed } = this.rpm_chunks(&rt, &config, pkgs, &hints)?;
+                    let Chunks { chunks, placed } = this.rpm_chunks(&rt, &config, pkgs, hints)?;
                     let refs: Vec<(&str, &rpm::repodata::Chunk)> = chunks
                         .iter()
                         .map(|(k, c)| (k.as_str(), c.as_ref()))
@@ -1790,7 +1789,7 @@ impl Repokit {
                     (rendered, placed)
                 }
                 Format::Deb => {
-                    let (indexes, placed) = this.deb_chunks(&rt, &config, pkgs, &hints)?;
+                    let (indexes, placed) = this.deb_chunks(&rt, &config, pkgs, hints)?;
                     tracing::debug!(elapsed = ?started.elapsed(), "publish: chunks");
                     type Keyed<'a> = (String, Vec<(&'a str, &'a crate::deb::index::DebChunk)>);
                     let refs: Vec<Keyed<'_>> = indexes
@@ -2346,16 +2345,17 @@ impl Repokit {
 
     /// The chunks of `runs`, each from memory, from a chunk set stored
     /// for this list (a publish after the import that rendered ahead) or
-    /// for the lists of `hints` (the live publication, the head), or
-    /// rendered; the rendered ones go into new chunk packs, and the list's
-    /// chunk set is stored unless it was.
+    /// from the sets of `hints` (the live publication, the head; taken
+    /// only while chunks are missing), or rendered; the rendered ones go
+    /// into new chunk packs, and the list's chunk set is stored unless it
+    /// was.
     fn cached_chunks<C: CachedChunk>(
         &self,
         rt: &tokio::runtime::Handle,
         output: &str,
         runs: &[Vec<&PackageRef>],
         memo: &Mutex<ChunkMemo<C>>,
-        hints: &[String],
+        hints: impl IntoIterator<Item = String>,
         render: impl Fn(&[Bytes]) -> Result<C> + Sync,
     ) -> Result<Chunks<C>> {
         let keys: Vec<String> = runs.iter().map(|run| run_key(output, run)).collect();
@@ -2367,15 +2367,14 @@ impl Repokit {
             ),
             Err(_) => (vec![None; keys.len()], false),
         };
-        for (n, id) in std::iter::once(&set).chain(hints).enumerate() {
-            if found.iter().all(Option::is_some) {
-                break;
+        let mut candidates = std::iter::once(set.clone()).chain(hints).enumerate();
+        while found.iter().any(Option::is_none)
+            && let Some((n, id)) = candidates.next()
+        {
+            if let Some(stored) = rt.block_on(self.chunk_set(&id))? {
+                set_stored |= n == 0;
+                self.read_placed(rt, &keys, &stored, &mut found);
             }
-            let Some(stored) = self.chunk_set(rt, id)? else {
-                continue;
-            };
-            set_stored |= n == 0;
-            self.read_placed(rt, &keys, &stored, &mut found);
         }
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
         if !missing.is_empty() {
@@ -2435,10 +2434,12 @@ impl Repokit {
     }
 
     /// A stored chunk set, if there is one under `id`.
-    fn chunk_set(&self, rt: &tokio::runtime::Handle, id: &str) -> Result<Option<ChunkSet>> {
+    pub(crate) async fn chunk_set(&self, id: &str) -> Result<Option<ChunkSet>> {
         let key = StorageKey::ChunkSet(id.to_string());
-        let Some(data) = self.store.get_blocking(rt, &key)? else {
-            return Ok(None);
+        let data = match self.store.get_bytes(&key).await {
+            Ok(d) => d,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
         let set = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
             key: key.path().to_string(),
@@ -2448,8 +2449,10 @@ impl Repokit {
     }
 
     /// Reads the chunks of `keys` still missing from `found` that `set`
-    /// places, one read per pack. A pack that cannot be read leaves its
-    /// chunks missing (they are rendered again).
+    /// places, a batch of ranges per pack read at a time and decoded before
+    /// the next (a 50,000-package list is 45 MB of chunks in one pack). A
+    /// pack that cannot be read leaves its chunks missing (they are
+    /// rendered again).
     fn read_placed<C: CachedChunk>(
         &self,
         rt: &tokio::runtime::Handle,
@@ -2469,24 +2472,23 @@ impl Repokit {
             }
         }
         for (pack, wanted) in by_pack {
-            let ranges: Vec<std::ops::Range<u64>> = wanted
-                .iter()
-                .map(|(_, p)| p.offset..p.offset + p.len)
-                .collect();
-            let data = match self.store.get_ranges_blocking(
-                rt,
-                &StorageKey::ChunkPack(pack),
-                &ranges,
-            ) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "chunk pack unreadable; its chunks are rendered again");
-                    continue;
-                }
-            };
-            for ((i, place), bytes) in wanted.into_iter().zip(data) {
-                if let Some(chunk) = C::decode(&bytes) {
-                    found[i] = Some((Arc::new(chunk), place));
+            let key = StorageKey::ChunkPack(pack);
+            for batch in wanted.chunks(READ_BATCH) {
+                let ranges: Vec<std::ops::Range<u64>> = batch
+                    .iter()
+                    .map(|(_, p)| p.offset..p.offset + p.len)
+                    .collect();
+                let data = match self.store.get_ranges_blocking(rt, &key, &ranges) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "chunk pack unreadable; its chunks are rendered again");
+                        break;
+                    }
+                };
+                for ((i, place), bytes) in batch.iter().zip(data) {
+                    if let Some(chunk) = C::decode(&bytes) {
+                        found[*i] = Some((Arc::new(chunk), place.clone()));
+                    }
                 }
             }
         }
@@ -2557,18 +2559,20 @@ impl Repokit {
             return Ok(());
         }
         // Chunks the new list shares with the live publication or the
-        // head are found through their chunk sets.
-        let mut hints: Vec<String> = r
-            .published
-            .iter()
-            .filter_map(|l| l.chunks.clone())
-            .collect();
-        if !head.packages.is_empty() {
-            hints.push(chunk_set_key(&r.config, &head.packages));
-        }
+        // head are found through their chunk sets (the head's key is
+        // computed only if the live set leaves chunks missing).
+        let head_set = (!head.packages.is_empty())
+            .then_some(&head.packages)
+            .into_iter()
+            .map(|packages| chunk_set_key(&r.config, packages));
+        let hints = r
+            .live_chunk_set()
+            .map(str::to_string)
+            .into_iter()
+            .chain(head_set);
         match r.config.format {
-            Format::Rpm => drop(self.rpm_chunks(rt, &r.config, &merged.packages, &hints)?),
-            Format::Deb => drop(self.deb_chunks(rt, &r.config, &merged.packages, &hints)?),
+            Format::Rpm => drop(self.rpm_chunks(rt, &r.config, &merged.packages, hints)?),
+            Format::Deb => drop(self.deb_chunks(rt, &r.config, &merged.packages, hints)?),
         }
         drop_later(merged);
         Ok(())
@@ -2580,7 +2584,7 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-        hints: &[String],
+        hints: impl IntoIterator<Item = String>,
     ) -> Result<Chunks<rpm::repodata::Chunk>> {
         use rpm::repodata::render_chunk;
         self.cached_chunks(
@@ -2610,7 +2614,7 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-        hints: &[String],
+        hints: impl IntoIterator<Item = String>,
     ) -> Result<(Vec<DebIndexChunks>, Placed)> {
         use crate::deb::index::DebChunk;
         let (indexes, owner, runs) = deb_runs(config, packages);
