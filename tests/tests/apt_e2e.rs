@@ -236,20 +236,19 @@ fn a_large_import_renders_the_next_publish_chunks_while_it_stores() -> Result<()
     // Its publish (another process) finds the unchanged chunks through the
     // live publication's chunk set: one new pack, holding the changed
     // chunk alone, and the new list's set.
-    let now = chunk_files(&kit.data)?;
-    let added: Vec<&std::path::PathBuf> = now.iter().filter(|f| !rendered.contains(f)).collect();
+    let added: Vec<std::path::PathBuf> = chunk_files(&kit.data)?
+        .into_iter()
+        .filter(|f| !rendered.contains(f))
+        .collect();
     assert_eq!(added.len(), 2, "{added:?}");
-    let pack_size = |files: &[&std::path::PathBuf]| -> Result<u64> {
+    let pack_size = |files: &[std::path::PathBuf]| -> Result<u64> {
         let pack = files
             .iter()
             .find(|f| f.to_string_lossy().contains("chunkpacks"))
             .context("no pack")?;
         Ok(std::fs::metadata(pack)?.len())
     };
-    let (first, second) = (
-        pack_size(&rendered.iter().collect::<Vec<_>>())?,
-        pack_size(&added)?,
-    );
+    let (first, second) = (pack_size(&rendered)?, pack_size(&added)?);
     assert!(
         second * 4 < first,
         "the one-package publish stored {second} bytes of chunks (the import {first})"

@@ -514,20 +514,15 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
             ))
         },
     )?;
-    let cold = Timed {
-        ours: cold_ours,
-        theirs: median(cold_theirs),
-        reference: "createrepo_c --no-database",
-    };
-    let one = Timed {
-        ours: one_ours,
-        theirs: update,
-        reference: "createrepo_c --update --no-database",
-    };
-    Ok(import_rows("RPM", n, cold, rss, one, 15.0)
-        .into_iter()
-        .chain(server)
-        .collect())
+    Ok(import_rows(
+        "RPM",
+        n,
+        (cold_ours, median(cold_theirs), "createrepo_c --no-database"),
+        rss,
+        (one_ours, update, "createrepo_c --update --no-database"),
+        15.0,
+        server,
+    ))
 }
 
 /// DEB rows for a corpus of `n` packages.
@@ -659,45 +654,42 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
             Ok("apt-get update, candidates of the first and the newest package".into())
         },
     )?;
-    let cold = Timed {
-        ours: cold_ours,
-        theirs: median(cold_theirs),
-        reference: "apt-ftparchive packages + release",
-    };
-    let one = Timed {
-        ours: one_ours,
-        theirs: include,
-        reference: "reprepro includedeb",
-    };
-    Ok(import_rows("DEB", n, cold, rss, one, 10.0)
-        .into_iter()
-        .chain(server)
-        .collect())
+    Ok(import_rows(
+        "DEB",
+        n,
+        (
+            cold_ours,
+            median(cold_theirs),
+            "apt-ftparchive packages + release",
+        ),
+        rss,
+        (one_ours, include, "reprepro includedeb"),
+        10.0,
+        server,
+    ))
 }
 
-/// repokit's times of one measurement and the reference's median.
-struct Timed {
-    ours: Vec<Duration>,
-    theirs: Duration,
-    reference: &'static str,
-}
+/// repokit's times of one measurement, the reference's median time and the
+/// reference's name.
+type Timed = (Vec<Duration>, Duration, &'static str);
 
-/// The cold import row and the one-more-package-by-two-commands row of a
-/// format (`kind`) at `n` packages.
+/// A format's rows (`kind`) at `n` packages: the cold import, one more
+/// package by two commands, then the `server` rows.
 fn import_rows(
     kind: &str,
     n: usize,
-    cold: Timed,
+    (cold_ours, cold_theirs, cold_reference): Timed,
     rss: Rss,
-    one: Timed,
+    (one_ours, one_theirs, one_reference): Timed,
     one_target: f64,
-) -> [Row; 2] {
-    [
+    server: Vec<Row>,
+) -> Vec<Row> {
+    let mut rows = vec![
         Row {
             what: format!("{kind} cold, {n} packages (add --move + publish)"),
-            ours: median(cold.ours),
-            theirs: cold.theirs,
-            reference: cold.reference.into(),
+            ours: median(cold_ours),
+            theirs: cold_theirs,
+            reference: cold_reference.into(),
             target: 1.5,
             rss: Some(rss),
             within: None,
@@ -705,15 +697,17 @@ fn import_rows(
         },
         Row {
             what: format!("{kind} +1 package into {n} (two commands: add + publish)"),
-            ours: median(one.ours),
-            theirs: one.theirs,
-            reference: one.reference.into(),
+            ours: median(one_ours),
+            theirs: one_theirs,
+            reference: one_reference.into(),
             target: one_target,
             rss: None,
             within: None,
             publish_rss_max: None,
         },
-    ]
+    ];
+    rows.extend(server);
+    rows
 }
 
 /// What the machine and the reference tools are.
