@@ -10,7 +10,8 @@
 //!
 //! Rendered chunks are stored together: the chunks one render makes go into
 //! one chunk pack (or a few, see [`PACK_MAX`]), and a [`ChunkSet`] records
-//! where every chunk of that package list lies, so the next publish of the
+//! where every chunk of that package list lies (in the publication, or on
+//! its own for an import that renders ahead), so the next publish of the
 //! list (or of a list that shares chunks with it) finds them in one read.
 //! One object per chunk made a bulk import create hundreds of files.
 
@@ -72,8 +73,9 @@ pub struct Place {
     pub len: u64,
 }
 
-/// Where each chunk of one rendered package list lies (`chunksets/<key>`,
-/// the key from [`set_key`]).
+/// Where each chunk of one rendered package list lies: in a publication's
+/// manifest, or stored as `chunksets/<key>` (the key from [`set_key`]) by an
+/// import that rendered ahead.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkSet {
     /// The packs named below, each once.
@@ -95,6 +97,10 @@ impl ChunkSet {
             set.chunks.insert(key.to_string(), (i, p.offset, p.len));
         }
         set
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
     }
 
     /// Where chunk `key` lies, if this set has it.

@@ -3,11 +3,11 @@
 //! Mark, then sweep. The roots are every repository ref: its whole
 //! revision history (rollback can go to any revision `history` lists), its
 //! live publication and the publications retired less than the grace period
-//! ago, and the chunk sets of its head and live revisions with the chunk
-//! packs they name (so the next publish still finds the chunks). From a
-//! revision: its package blobs, their meta packs and its delta base; from a
-//! publication: its metadata blobs and the chunk packs its indexes are
-//! assembled from.
+//! ago, and the chunk set an import stored for its head with the chunk packs
+//! it names (so the next publish still finds the chunks). From a revision:
+//! its package blobs, their meta packs and its delta base; from a
+//! publication: its metadata blobs and the chunk packs its indexes and its
+//! chunk set name.
 //! A signed-variant record stays while its signed blob does.
 //!
 //! Sweep deletes only objects that are unreachable *and* older than
@@ -215,6 +215,9 @@ impl Repokit {
                 for part in p.assembled.values().flatten() {
                     m.key(part.key());
                 }
+                for pack in &p.chunks.packs {
+                    m.key(StorageKey::ChunkPack(pack.clone()));
+                }
                 if !p.revision.is_empty() {
                     revisions.push(p.revision.clone());
                 }
@@ -245,22 +248,17 @@ impl Repokit {
                 m.key(key);
             }
             // The chunks the next publish of this repository reuses: those
-            // of the live publication's chunk set and of the head's (made
-            // when an import rendered ahead).
-            let mut sets: Vec<String> =
-                r.live_chunk_set().map(str::to_string).into_iter().collect();
+            // of the live publication (marked above) and of the head's chunk
+            // set, stored when an import rendered ahead.
             if let Some(h) = &r.head {
                 let rev = self.revision(&name, &h.revision).await?;
-                sets.push(crate::repos::chunk_set_key(&r.config, &rev.packages));
-            }
-            for id in sets {
-                let Some(set) = self.chunk_set(&id).await? else {
-                    continue;
-                };
-                for pack in set.packs {
-                    m.key(StorageKey::ChunkPack(pack));
+                let id = crate::repos::chunk_set_key(&r.config, &rev.packages);
+                if let Some(set) = self.chunk_set(&id).await? {
+                    for pack in set.packs {
+                        m.key(StorageKey::ChunkPack(pack));
+                    }
+                    m.key(StorageKey::ChunkSet(id));
                 }
-                m.key(StorageKey::ChunkSet(id));
             }
         }
         // A signed variant record stays while its signed package does.

@@ -137,10 +137,6 @@ pub struct Live {
     /// Digest of everything besides the revision that shapes the output
     /// (config, signing key): a publish with neither changed is a no-op.
     pub inputs: String,
-    /// The chunk set of its indexes (`chunks::ChunkSet`): where the next
-    /// publish finds the chunks it shares with this one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chunks: Option<String>,
 }
 
 /// A publication that was replaced; still served at its paths until
@@ -168,11 +164,6 @@ pub struct RepoRef {
 }
 
 impl RepoRef {
-    /// The chunk set of the live publication, if it recorded one.
-    pub fn live_chunk_set(&self) -> Option<&str> {
-        self.published.as_ref()?.chunks.as_deref()
-    }
-
     /// Unix seconds after which the repository expires, if it does.
     pub fn expires(&self) -> Option<u64> {
         let last = self.updated.max(self.config.created);
@@ -696,6 +687,10 @@ pub struct Publication {
     /// one chunk it changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub assembled: BTreeMap<Sha256, Vec<Part>>,
+    /// Where each chunk of those indexes lies: the next publish finds the
+    /// chunks it shares with this one here.
+    #[serde(default, skip_serializing_if = "crate::chunks::ChunkSet::is_empty")]
+    pub chunks: crate::chunks::ChunkSet,
 }
 
 impl Publication {

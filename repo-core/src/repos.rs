@@ -290,11 +290,9 @@ pub struct Repokit {
 
 /// Decoded index chunks by key with where they are stored, kept while
 /// their total size is under [`CHUNK_MEMO_BYTES`]: a publish of a large
-/// repository reads none of the unchanged ones again. `sets` are the chunk
-/// sets known to be stored.
+/// repository reads none of the unchanged ones again.
 struct ChunkMemo<C> {
     map: HashMap<String, PlacedChunk<C>>,
-    sets: std::collections::HashSet<String>,
     bytes: usize,
 }
 
@@ -302,7 +300,6 @@ impl<C> Default for ChunkMemo<C> {
     fn default() -> Self {
         ChunkMemo {
             map: HashMap::new(),
-            sets: Default::default(),
             bytes: 0,
         }
     }
@@ -347,15 +344,12 @@ impl CachedChunk for rpm::repodata::Chunk {
 /// The chunks of a package list, in order, by key; and where they are.
 struct Chunks<C> {
     chunks: Vec<(String, Arc<C>)>,
-    placed: Placed,
+    set: ChunkSet,
 }
 
-/// Where each chunk of a package list is stored, by key, and the list's
-/// chunk set.
-struct Placed {
-    set: String,
-    places: HashMap<String, Place>,
-}
+/// Chunk sets that may hold chunks a render needs, each read only when
+/// chunks are still missing.
+type Hints<'a> = Box<dyn Iterator<Item = Result<Option<ChunkSet>>> + 'a>;
 
 /// An APT index (architecture or `source`) with its chunks by key.
 type DebIndexChunks = (String, Vec<(String, Arc<crate::deb::index::DebChunk>)>);
@@ -1770,13 +1764,15 @@ impl Repokit {
         let config = r.config.clone();
         let count = head.packages.len();
         let rt = tokio::runtime::Handle::current();
-        // The live publication's chunks, for those the head shares with it.
-        let hints = r.live_chunk_set().map(str::to_string);
+        let live = r.published.clone();
         let (written, assembled, chunk_set) = blocking(move || {
             let pkgs = &head.packages;
-            let (rendered, placed) = match config.format {
+            // The live publication's chunks, for those the head shares with it.
+            let hints = this.live_chunks(&rt, &config.name, live.as_ref());
+            let (rendered, set) = match config.format {
                 Format::Rpm => {
-                    let Chunks { chunks, placed } = this.rpm_chunks(&rt, &config, pkgs, hints)?;
+                    let Chunks { chunks, set } =
+                        this.rpm_chunks(&rt, &config, pkgs, hints, false)?;
                     let refs: Vec<(&str, &rpm::repodata::Chunk)> = chunks
                         .iter()
                         .map(|(k, c)| (k.as_str(), c.as_ref()))
@@ -1786,10 +1782,10 @@ impl Repokit {
                         packages: pkgs.len(),
                     };
                     let rendered = crate::publish::render(&config, content, signer.as_mut(), now)?;
-                    (rendered, placed)
+                    (rendered, set)
                 }
                 Format::Deb => {
-                    let (indexes, placed) = this.deb_chunks(&rt, &config, pkgs, hints)?;
+                    let (indexes, set) = this.deb_chunks(&rt, &config, pkgs, hints, false)?;
                     tracing::debug!(elapsed = ?started.elapsed(), "publish: chunks");
                     type Keyed<'a> = (String, Vec<(&'a str, &'a crate::deb::index::DebChunk)>);
                     let refs: Vec<Keyed<'_>> = indexes
@@ -1804,7 +1800,7 @@ impl Repokit {
                         memo: Some(&this.hash_memo),
                     };
                     let rendered = crate::publish::render(&config, content, signer.as_mut(), now)?;
-                    (rendered, placed)
+                    (rendered, set)
                 }
             };
             tracing::debug!(elapsed = ?started.elapsed(), "publish: rendered");
@@ -1828,7 +1824,7 @@ impl Repokit {
                     }
                     Body::Assembled { parts, .. } => {
                         let sha = Sha256::new(f.sha256.unwrap_or_default())?;
-                        let parts = this.store_parts(&rt, parts, &placed)?;
+                        let parts = this.store_parts(&rt, parts, &set)?;
                         let shared: Arc<[Part]> = Arc::from(parts.as_slice());
                         assembled.insert(sha.clone(), parts);
                         (sha, Some(shared))
@@ -1845,7 +1841,7 @@ impl Repokit {
                     out.push((path, file));
                 }
             }
-            Ok((out, assembled, placed.set))
+            Ok((out, assembled, set))
         })
         .await?;
 
@@ -1861,6 +1857,7 @@ impl Repokit {
             created: now,
             files,
             assembled,
+            chunks: chunk_set,
         };
         self.store
             .put_json_immutable(
@@ -1903,7 +1900,6 @@ impl Repokit {
                     seq,
                     at: now,
                     inputs: inputs.clone(),
-                    chunks: Some(chunk_set.clone()),
                 });
                 cur.updated = now;
                 Ok(Update::Write(
@@ -2343,35 +2339,35 @@ impl Repokit {
         Ok(gone)
     }
 
-    /// The chunks of `runs`, each from memory, from a chunk set stored
-    /// for this list (a publish after the import that rendered ahead) or
-    /// from the sets of `hints` (the live publication, the head; taken
-    /// only while chunks are missing), or rendered; the rendered ones go
-    /// into new chunk packs, and the list's chunk set is stored unless it
-    /// was.
+    /// The chunks of `runs`, each from memory, from the chunk set stored
+    /// for this very list (by the import that rendered ahead), from the
+    /// sets of `hints`, or rendered; the rendered ones go into new chunk
+    /// packs. With `store_set`, the list's chunk set is stored (unless it
+    /// was) for a later publish to find.
+    #[allow(clippy::too_many_arguments)] // one call per format
     fn cached_chunks<C: CachedChunk>(
         &self,
         rt: &tokio::runtime::Handle,
         output: &str,
         runs: &[Vec<&PackageRef>],
         memo: &Mutex<ChunkMemo<C>>,
-        hints: impl IntoIterator<Item = String>,
+        hints: Hints<'_>,
+        store_set: bool,
         render: impl Fn(&[Bytes]) -> Result<C> + Sync,
     ) -> Result<Chunks<C>> {
         let keys: Vec<String> = runs.iter().map(|run| run_key(output, run)).collect();
-        let set = crate::chunks::set_key(&keys);
-        let (mut found, mut set_stored): (Vec<Option<PlacedChunk<C>>>, bool) = match memo.lock() {
-            Ok(m) => (
-                keys.iter().map(|k| m.map.get(k).cloned()).collect(),
-                m.sets.contains(&set),
-            ),
-            Err(_) => (vec![None; keys.len()], false),
+        let id = crate::chunks::set_key(&keys);
+        let mut found: Vec<Option<PlacedChunk<C>>> = match memo.lock() {
+            Ok(m) => keys.iter().map(|k| m.map.get(k).cloned()).collect(),
+            Err(_) => vec![None; keys.len()],
         };
-        let mut candidates = std::iter::once(set.clone()).chain(hints).enumerate();
+        let mut set_stored = false;
+        let own = std::iter::once_with(|| rt.block_on(self.chunk_set(&id)));
+        let mut candidates = own.chain(hints).enumerate();
         while found.iter().any(Option::is_none)
-            && let Some((n, id)) = candidates.next()
+            && let Some((n, stored)) = candidates.next()
         {
-            if let Some(stored) = rt.block_on(self.chunk_set(&id))? {
+            if let Some(stored) = stored? {
                 set_stored |= n == 0;
                 self.read_placed(rt, &keys, &stored, &mut found);
             }
@@ -2390,16 +2386,16 @@ impl Repokit {
             .into_iter()
             .map(|f| f.ok_or_else(|| Error::Io(std::io::Error::other("a chunk was not made"))))
             .collect::<Result<Vec<PlacedChunk<C>>>>()?;
-        if !set_stored {
-            let stored = ChunkSet::new(
-                keys.iter()
-                    .map(String::as_str)
-                    .zip(found.iter().map(|f| &f.1)),
-            );
-            let data = serde_json::to_vec(&stored).map_err(|e| Error::Io(e.into()))?;
+        let set = ChunkSet::new(
+            keys.iter()
+                .map(String::as_str)
+                .zip(found.iter().map(|f| &f.1)),
+        );
+        if store_set && !set_stored {
+            let data = serde_json::to_vec(&set).map_err(|e| Error::Io(e.into()))?;
             self.store.put_immutable_blocking(
                 rt,
-                &StorageKey::ChunkSet(set.clone()),
+                &StorageKey::ChunkSet(id.clone()),
                 Bytes::from(data),
             )?;
         }
@@ -2416,21 +2412,26 @@ impl Repokit {
                 m.bytes += n;
                 m.map.insert(key.clone(), (chunk.clone(), place.clone()));
             }
-            m.sets.insert(set.clone());
         }
-        let places = keys
-            .iter()
-            .cloned()
-            .zip(found.iter().map(|f| f.1.clone()))
-            .collect();
         let chunks = keys
             .into_iter()
             .zip(found.into_iter().map(|f| f.0))
             .collect();
-        Ok(Chunks {
-            chunks,
-            placed: Placed { set, places },
-        })
+        Ok(Chunks { chunks, set })
+    }
+
+    /// The chunk set of the live publication `live` of `repo`, read (from
+    /// memory when seen before) only when asked for.
+    fn live_chunks<'a>(
+        &'a self,
+        rt: &'a tokio::runtime::Handle,
+        repo: &'a RepoName,
+        live: Option<&'a Live>,
+    ) -> Hints<'a> {
+        Box::new(live.into_iter().map(move |l| {
+            let p = rt.block_on(self.publication(repo, &l.publication))?;
+            Ok(Some(p.chunks.clone()))
+        }))
     }
 
     /// A stored chunk set, if there is one under `id`.
@@ -2559,20 +2560,20 @@ impl Repokit {
             return Ok(());
         }
         // Chunks the new list shares with the live publication or the
-        // head are found through their chunk sets (the head's key is
-        // computed only if the live set leaves chunks missing).
+        // head are found through their chunk sets (the head's key, a hash
+        // of every record, is computed only if chunks are still missing).
         let head_set = (!head.packages.is_empty())
             .then_some(&head.packages)
             .into_iter()
-            .map(|packages| chunk_set_key(&r.config, packages));
-        let hints = r
-            .live_chunk_set()
-            .map(str::to_string)
-            .into_iter()
-            .chain(head_set);
-        match r.config.format {
-            Format::Rpm => drop(self.rpm_chunks(rt, &r.config, &merged.packages, hints)?),
-            Format::Deb => drop(self.deb_chunks(rt, &r.config, &merged.packages, hints)?),
+            .map(|packages| rt.block_on(self.chunk_set(&chunk_set_key(&r.config, packages))));
+        let hints: Hints<'_> = Box::new(
+            self.live_chunks(rt, &r.config.name, r.published.as_ref())
+                .chain(head_set),
+        );
+        let (config, packages) = (&r.config, &merged.packages);
+        match config.format {
+            Format::Rpm => drop(self.rpm_chunks(rt, config, packages, hints, true)?),
+            Format::Deb => drop(self.deb_chunks(rt, config, packages, hints, true)?),
         }
         drop_later(merged);
         Ok(())
@@ -2584,7 +2585,8 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-        hints: impl IntoIterator<Item = String>,
+        hints: Hints<'_>,
+        store_set: bool,
     ) -> Result<Chunks<rpm::repodata::Chunk>> {
         use rpm::repodata::render_chunk;
         self.cached_chunks(
@@ -2593,6 +2595,7 @@ impl Repokit {
             &rpm_runs(packages),
             &self.rpm_chunks,
             hints,
+            store_set,
             |raw| {
                 let frags = raw
                     .iter()
@@ -2614,17 +2617,19 @@ impl Repokit {
         rt: &tokio::runtime::Handle,
         config: &RepoConfig,
         packages: &[PackageRef],
-        hints: impl IntoIterator<Item = String>,
-    ) -> Result<(Vec<DebIndexChunks>, Placed)> {
+        hints: Hints<'_>,
+        store_set: bool,
+    ) -> Result<(Vec<DebIndexChunks>, ChunkSet)> {
         use crate::deb::index::DebChunk;
         let (indexes, owner, runs) = deb_runs(config, packages);
         tracing::debug!(runs = runs.len(), "deb runs cut");
-        let Chunks { chunks, placed } = self.cached_chunks(
+        let Chunks { chunks, set } = self.cached_chunks(
             rt,
             &chunk_output(config),
             &runs,
             &self.deb_chunks,
             hints,
+            store_set,
             |raw| {
                 let stanzas = raw
                     .iter()
@@ -2642,7 +2647,7 @@ impl Repokit {
         for (i, chunk) in owner.into_iter().zip(chunks) {
             out[i].1.push(chunk);
         }
-        Ok((out, placed))
+        Ok((out, set))
     }
 
     /// The cached index fragments of packages, read from their meta packs
@@ -2680,13 +2685,13 @@ impl Repokit {
     }
 
     /// The stored parts of an assembled file: rendered bytes become small
-    /// blobs; chunk parts name ranges of the chunk packs `placed` names,
-    /// stored when the chunk was rendered. Runs on a blocking thread.
+    /// blobs; chunk parts name ranges of the chunk packs `set` places them
+    /// in, stored when the chunk was rendered. Runs on a blocking thread.
     fn store_parts(
         &self,
         rt: &tokio::runtime::Handle,
         pieces: Vec<crate::publish::Piece>,
-        placed: &Placed,
+        set: &ChunkSet,
     ) -> Result<Vec<Part>> {
         use crate::publish::Piece;
         pieces
@@ -2707,11 +2712,11 @@ impl Repokit {
                     })
                 }
                 Piece::Chunk { key, offset, len } => {
-                    let place = placed.places.get(&key).ok_or_else(|| {
+                    let place = set.place(&key).ok_or_else(|| {
                         Error::Io(std::io::Error::other(format!("chunk {key} has no place")))
                     })?;
                     Ok(Part {
-                        source: PartSource::Pack(place.pack.clone()),
+                        source: PartSource::Pack(place.pack),
                         offset: place.offset + offset,
                         len,
                     })
@@ -3033,9 +3038,9 @@ fn deb_runs<'a>(
     (indexes, owner, runs)
 }
 
-/// The key of the chunk set a publish of `packages` uses (what garbage
-/// collection keeps for the next publish, and a hint for a render of a
-/// list that shares chunks with this one).
+/// The key under which an import that renders ahead stores the chunk set
+/// of `packages` (what garbage collection keeps for the next publish, and a
+/// hint for a render of a list that shares chunks with this one).
 pub(crate) fn chunk_set_key(config: &RepoConfig, packages: &[PackageRef]) -> String {
     let output = chunk_output(config);
     let runs = match config.format {

@@ -27,7 +27,7 @@ pub enum StorageKey {
     /// contains the same runs; named by its SHA-256.
     ChunkPack(Sha256),
     /// Where the chunks of one package list lie (`chunks::ChunkSet`), by
-    /// `chunks::set_key`.
+    /// `chunks::set_key`: stored by an import that renders ahead.
     ChunkSet(String),
     /// The signed variant of an unsigned package for one signing key:
     /// makes re-adding the same upload to a signing repo idempotent.
