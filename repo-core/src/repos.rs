@@ -2437,10 +2437,8 @@ impl Repokit {
     /// A stored chunk set, if there is one under `id`.
     pub(crate) async fn chunk_set(&self, id: &str) -> Result<Option<ChunkSet>> {
         let key = StorageKey::ChunkSet(id.to_string());
-        let data = match self.store.get_bytes(&key).await {
-            Ok(d) => d,
-            Err(Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(data) = self.store.get_opt(&key).await? else {
+            return Ok(None);
         };
         let set = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
             key: key.path().to_string(),

@@ -201,6 +201,15 @@ fn make_fan_out(root: &FsPath) -> Result<()> {
     Ok(())
 }
 
+/// A local object file's bytes, if it is there.
+fn read_if_there(path: &FsPath) -> Result<Option<Bytes>> {
+    match std::fs::read(path) {
+        Ok(d) => Ok(Some(Bytes::from(d))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Byte ranges of a local object file.
 fn read_ranges(
     path: &FsPath,
@@ -357,16 +366,21 @@ impl Store {
         key: &StorageKey,
     ) -> Result<Option<Bytes>> {
         match self.direct_file(key) {
-            Some(p) => match std::fs::read(&p) {
-                Ok(d) => Ok(Some(Bytes::from(d))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e.into()),
-            },
-            None => match rt.block_on(self.get_bytes(key)) {
-                Ok(b) => Ok(Some(b)),
-                Err(Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            },
+            Some(p) => read_if_there(&p),
+            None => rt.block_on(self.get_opt(key)),
+        }
+    }
+
+    /// A whole object, if it is there (a plain file read on a direct local
+    /// store).
+    pub async fn get_opt(&self, key: &StorageKey) -> Result<Option<Bytes>> {
+        if let Some(p) = self.direct_file(key) {
+            return read_if_there(&p);
+        }
+        match self.get_bytes(key).await {
+            Ok(b) => Ok(Some(b)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -781,19 +795,7 @@ impl Store {
 
     /// The store's gc generation (changed by every sweep), if any sweep ran.
     pub async fn gc_generation(&self) -> Result<Option<Bytes>> {
-        let key = StorageKey::GcGeneration;
-        if let Some(path) = self.direct_file(&key) {
-            return match std::fs::read(path) {
-                Ok(d) => Ok(Some(Bytes::from(d))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e.into()),
-            };
-        }
-        match self.get_bytes(&key).await {
-            Ok(b) => Ok(Some(b)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_opt(&StorageKey::GcGeneration).await
     }
 
     /// Changes the gc generation (before a sweep deletes anything).
