@@ -159,17 +159,18 @@ impl Repokit {
         if let Some(lock) = lock {
             // Processes that keep decoded chunks in memory learn that
             // objects may be gone (see `Repokit::publish`).
+            // Temporary files go under the lock too: a running add or
+            // publish writes its objects through them.
             let result = match self.store().bump_gc_generation().await {
-                Ok(()) => {
-                    self.store()
-                        .delete_paths(doomed.iter().map(|o| o.path.clone()).collect())
-                        .await
-                }
+                Ok(()) => self
+                    .store()
+                    .delete_paths(doomed.iter().map(|o| o.path.clone()).collect())
+                    .await
+                    .and_then(|_| self.store().sweep_tmp(opts.min_age)),
                 Err(e) => Err(e),
             };
             lock.release().await;
-            result?;
-            let (objects, bytes) = self.store().sweep_tmp(opts.min_age)?;
+            let (objects, bytes) = result?;
             report.temporary = Count { objects, bytes };
             tracing::info!(
                 deleted = doomed.len(),

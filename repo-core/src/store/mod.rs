@@ -776,18 +776,29 @@ impl Store {
             return Ok((0, 0));
         }
         let (mut files, mut bytes) = (0, 0);
+        let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
         for entry in std::fs::read_dir(&self.tmp)? {
             let entry = entry?;
-            let meta = entry.metadata()?;
+            // A file renamed into place meanwhile was not stale.
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e.into()),
+            };
             let old = meta
                 .modified()
                 .ok()
                 .and_then(|m| m.elapsed().ok())
                 .is_some_and(|age| age > min_age);
             if meta.is_file() && old {
-                std::fs::remove_file(entry.path())?;
-                files += 1;
-                bytes += meta.len();
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        files += 1;
+                        bytes += meta.len();
+                    }
+                    Err(e) if gone(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok((files, bytes))
