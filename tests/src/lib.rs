@@ -281,11 +281,9 @@ pub fn have(program: &str) -> bool {
 /// index chunks and where they are), sorted.
 pub fn chunk_files(data: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for dir in ["chunkpacks/sha256", "chunksets"] {
-        for fan in std::fs::read_dir(data.join(dir))? {
-            for f in std::fs::read_dir(fan?.path())? {
-                out.push(f?.path());
-            }
+    for dir in ["chunkpacks", "chunksets"] {
+        for f in std::fs::read_dir(data.join(dir))? {
+            out.push(f?.path());
         }
     }
     out.sort();

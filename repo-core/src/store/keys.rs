@@ -64,8 +64,10 @@ impl StorageKey {
         let s = match self {
             StorageKey::Blob(sha) => fan("blobs", sha, ""),
             StorageKey::MetaPack(sha) => fan("metapacks", sha, ""),
-            StorageKey::ChunkPack(sha) => fan("chunkpacks", sha, ""),
-            StorageKey::ChunkSet(id) => format!("chunksets/{}/{id}", &id[..2.min(id.len())]),
+            // Flat: a few per publish, gone with gc; a fan-out directory
+            // made on the way would cost a publish more than its writes.
+            StorageKey::ChunkPack(sha) => format!("chunkpacks/{sha}"),
+            StorageKey::ChunkSet(id) => format!("chunksets/{id}"),
             StorageKey::SignedVariant {
                 fingerprint,
                 source,

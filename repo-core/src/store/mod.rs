@@ -187,7 +187,7 @@ impl std::fmt::Display for BucketUrl {
 /// The two-hex-digit directories that blobs are spread over, made once with
 /// a new store: creating a directory costs as much as hundreds of renames
 /// on ext4, and the first import would otherwise make all of them. (Chunk
-/// packs and sets, a few per publish, make their directories as they come.)
+/// packs and sets, a few per publish, lie flat in their directories.)
 fn make_fan_out(root: &FsPath) -> Result<()> {
     let done = root.join(".locks/fan-out");
     if done.exists() {
