@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 use repo_core::access::{self, Scope};
 use repo_core::keyring::Keyring;
 use repo_core::names::{KeyName, RepoName};
-use repo_core::repos::{CreateRepo, NoProgress, Progress, Promote, Upload};
+use repo_core::repos::{
+    AddReport, CreateRepo, NoProgress, Progress, Promote, PublishReport, Upload,
+};
 use repo_core::sign::KeyAlgo;
 use repo_core::store::Store;
 use repo_core::time::{parse_duration, unix};
@@ -74,6 +76,10 @@ enum Command {
         /// gone afterwards); falls back to a copy across filesystems.
         #[arg(long = "move")]
         take: bool,
+        /// Publish the new revision in the same run (as `publish NAME`
+        /// after the add).
+        #[arg(long)]
+        publish: bool,
     },
     /// Remove packages (by file name, name, name-version[-release] or identity).
     Remove {
@@ -339,6 +345,18 @@ fn print<T: Serialize>(
 
 /// Files as given, with each directory replaced by the package files under
 /// it (sorted, recursively).
+/// What `publish` says about its publication.
+fn published_line(r: &PublishReport) -> String {
+    if r.noop {
+        format!("{}: unchanged, live publication {}", r.repo, r.publication)
+    } else {
+        format!(
+            "{}: published {} ({} packages)",
+            r.repo, r.publication, r.packages
+        )
+    }
+}
+
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -469,7 +487,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("deleted {name}")
             })
         }
-        Command::Add { name, files, take } => {
+        Command::Add {
+            name,
+            files,
+            take,
+            publish,
+        } => {
             let name = RepoName::new(name)?;
             let uploads = expand(&files)?
                 .iter()
@@ -486,7 +509,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Arc::new(NoProgress)
             };
             let report = kit.add(&name, &uploads, progress).await?;
-            print(json, &report, |r| {
+            let added = |r: &AddReport| {
                 format!(
                     "{}: {} added, {} unchanged, revision {}",
                     r.repo,
@@ -494,6 +517,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     r.unchanged.len(),
                     r.revision.as_deref().unwrap_or("-")
                 )
+            };
+            if !publish {
+                return print(json, &report, added);
+            }
+            // The publish finds the chunks the add rendered ahead in memory.
+            let published = kit.publish(&name).await?;
+            let both = serde_json::json!({ "add": report, "publish": published });
+            print(json, &both, |_| {
+                format!("{}\n{}", added(&report), published_line(&published))
             })
         }
         Command::Remove { name, specs } => {
@@ -504,16 +536,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Publish { name } => {
             let report = kit.publish(&RepoName::new(name)?).await?;
-            print(json, &report, |r| {
-                if r.noop {
-                    format!("{}: unchanged, live publication {}", r.repo, r.publication)
-                } else {
-                    format!(
-                        "{}: published {} ({} packages)",
-                        r.repo, r.publication, r.packages
-                    )
-                }
-            })
+            print(json, &report, published_line)
         }
         Command::Promote {
             from,

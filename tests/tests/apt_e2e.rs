@@ -260,6 +260,54 @@ fn a_large_import_renders_the_next_publish_chunks_while_it_stores() -> Result<()
     Ok(())
 }
 
+#[test]
+fn add_with_publish_publishes_from_the_chunks_the_add_rendered() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let pkgs = dir.join("pkgs");
+    for i in 0..100 {
+        debs::quick_deb(&pkgs, &format!("bulk-{i:03}"), "1.0-1", 3)?;
+    }
+    let again = dir.join("again");
+    std::fs::create_dir_all(&again)?;
+    for e in std::fs::read_dir(&pkgs)? {
+        let e = e?;
+        std::fs::copy(e.path(), again.join(e.file_name()))?;
+    }
+    let kit = Repokit::new(&dir.join("data"));
+    kit.create_deb_repo("d", None)?;
+    let pkgs = pkgs.display().to_string();
+    let out = kit.json(&["add", "--move", "--publish", "d", &pkgs])?;
+    assert_eq!(
+        out["add"]["added"].as_array().map(Vec::len),
+        Some(100),
+        "{out}"
+    );
+    assert_eq!(out["publish"]["packages"], 100, "{out}");
+    assert_eq!(out["publish"]["noop"], false, "{out}");
+    assert_eq!(
+        out["publish"]["revision"], out["add"]["revision"],
+        "the publish is of the added revision"
+    );
+    // The publish in the same run rendered nothing of its own: the pack and
+    // set the add made are all the chunk files there are.
+    assert_eq!(chunk_files(&kit.data)?.len(), 2);
+    assert_eq!(
+        exported_packages(&kit)?.matches("Package: bulk-").count(),
+        100
+    );
+
+    // The same files again: nothing added, the publication stays.
+    let out = kit.json(&["add", "--publish", "d", &again.display().to_string()])?;
+    assert_eq!(
+        out["add"]["unchanged"].as_array().map(Vec::len),
+        Some(100),
+        "{out}"
+    );
+    assert_eq!(out["publish"]["noop"], true, "{out}");
+    Ok(())
+}
+
 /// The live `Packages` index of repository `d`, through an export.
 fn exported_packages(kit: &Repokit) -> Result<String> {
     let out = kit.data.join("../export");

@@ -1,7 +1,7 @@
 //! The benchmark program: repokit against the reference tools on the same
 //! corpus in the same run, reported as ratios, times and peak RSS.
 //!
-//! For each corpus size: RPM cold `repokit add --move` + `publish` vs
+//! For each corpus size: RPM cold `repokit add --move --publish` vs
 //! `createrepo_c --no-database`, one more package vs `createrepo_c --update
 //! --no-database`; DEB cold vs `apt-ftparchive packages` + `release`, one
 //! more package vs `reprepro includedeb`; and one more package through a
@@ -189,29 +189,45 @@ fn repokit(kit: &Repokit, args: &[&str]) -> Command {
     c
 }
 
-/// Cold import and publish: wall time (both commands) and the peak RSS of
-/// each.
+/// Cold import and publish by one command (`add --move --publish`): its
+/// wall time and peak RSS.
 fn cold_import(kit: &Repokit, incoming: &Path) -> Result<(Duration, Rss)> {
     let incoming = incoming.display().to_string();
     settle()?;
-    let (a, add) = measured(&repokit(kit, &["add", "--move", "bench", &incoming]))?;
-    let (p, publish) = measured(&repokit(kit, &["publish", "bench"]))?;
+    let (t, import) = measured(&repokit(
+        kit,
+        &["add", "--move", "--publish", "bench", &incoming],
+    ))?;
     Ok((
-        a + p,
+        t,
         Rss::Cold {
-            add,
-            publish,
+            import,
+            publish: 0,
             reference: 0,
         },
     ))
 }
 
+/// The peak RSS of a cold publish on its own (`add --move`, then
+/// `publish` measured), which the one-command import cannot show apart
+/// from the add's.
+fn publish_alone(kit: &Repokit, incoming: &Path) -> Result<Rss> {
+    kit.run(&["add", "--move", "bench", &incoming.display().to_string()])?;
+    let (_, publish) = measured(&repokit(kit, &["publish", "bench"]))?;
+    Ok(Rss::Cold {
+        import: 0,
+        publish,
+        reference: 0,
+    })
+}
+
 /// Peak RSS figures of a row, in KiB.
 #[derive(Clone, Copy)]
 enum Rss {
-    /// repokit's `add` and `publish`, and the reference tool.
+    /// repokit's `add --publish`, a cold `publish` run on its own, and the
+    /// reference tool.
     Cold {
-        add: u64,
+        import: u64,
         publish: u64,
         reference: u64,
     },
@@ -223,7 +239,7 @@ impl Rss {
     /// The reference tool's figure alone.
     fn reference(reference: u64) -> Rss {
         Rss::Cold {
-            add: 0,
+            import: 0,
             publish: 0,
             reference,
         }
@@ -234,17 +250,17 @@ impl Rss {
         match (self, other) {
             (
                 Rss::Cold {
-                    add,
+                    import,
                     publish,
                     reference,
                 },
                 Rss::Cold {
-                    add: a,
+                    import: a,
                     publish: p,
                     reference: r,
                 },
             ) => Rss::Cold {
-                add: add.max(a),
+                import: import.max(a),
                 publish: publish.max(p),
                 reference: reference.max(r),
             },
@@ -253,12 +269,11 @@ impl Rss {
     }
 }
 
-/// `repokit add bench FILE` + `repokit publish bench`.
+/// `repokit add --publish bench FILE`.
 fn add_and_publish(kit: &Repokit, file: &Path) -> Result<Duration> {
     let file = file.display().to_string();
     let t = Instant::now();
-    kit.run(&["add", "bench", &file])?;
-    kit.run(&["publish", "bench"])?;
+    kit.run(&["add", "--publish", "bench", &file])?;
     Ok(t.elapsed())
 }
 
@@ -477,6 +492,11 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         one_theirs.push(t.elapsed());
         one_ours.push(add_and_publish(&kit, &extra)?);
     }
+    let kit = Repokit::new(&work.join(format!("rpm-data-{n}-alone")));
+    kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
+    let incoming = work.join(format!("rpm-incoming-{n}-alone"));
+    linked_copy(&pkgs, &incoming)?;
+    rss = rss.max(publish_alone(&kit, &incoming)?);
     let update = median(one_theirs.clone());
     let extras = (0..=server_rounds(args))
         .map(|r| {
@@ -523,6 +543,25 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         15.0,
         server,
     ))
+}
+
+/// A signed (Ed25519) APT repository `bench` for bookworm, as a real one
+/// is: InRelease is what the server rows wait for and what apt reads.
+fn deb_repo(data: &Path) -> Result<Repokit> {
+    let kit = Repokit::new(data);
+    kit.run(&["key", "generate", "bench", "--algo", "ed25519"])?;
+    kit.run(&[
+        "repo",
+        "create",
+        "bench",
+        "--format",
+        "deb",
+        "--codename",
+        "bookworm",
+        "--sign-with",
+        "bench",
+    ])?;
+    Ok(kit)
 }
 
 /// DEB rows for a corpus of `n` packages.
@@ -577,21 +616,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         cold_theirs.push(t);
         rss = rss.max(Rss::reference(reference));
 
-        // Signed (Ed25519) as a real APT repository is: InRelease is what
-        // the server rows wait for and what apt reads.
-        let kit = Repokit::new(&work.join(format!("deb-data-{n}-{round}")));
-        kit.run(&["key", "generate", "bench", "--algo", "ed25519"])?;
-        kit.run(&[
-            "repo",
-            "create",
-            "bench",
-            "--format",
-            "deb",
-            "--codename",
-            "bookworm",
-            "--sign-with",
-            "bench",
-        ])?;
+        let kit = deb_repo(&work.join(format!("deb-data-{n}-{round}")))?;
         let incoming = work.join(format!("deb-incoming-{n}-{round}"));
         linked_copy(&pkgs, &incoming)?;
         let (t, ours) = cold_import(&kit, &incoming)?;
@@ -613,6 +638,10 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         one_theirs.push(t.elapsed());
         one_ours.push(add_and_publish(&kit, &extra)?);
     }
+    let kit = deb_repo(&work.join(format!("deb-data-{n}-alone")))?;
+    let incoming = work.join(format!("deb-incoming-{n}-alone"));
+    linked_copy(&pkgs, &incoming)?;
+    rss = rss.max(publish_alone(&kit, &incoming)?);
     let include = median(one_theirs.clone());
     let extras = (0..=server_rounds(args))
         .map(|r| {
@@ -674,7 +703,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
 type Timed = (Vec<Duration>, Duration, &'static str);
 
 /// A format's rows (`kind`) at `n` packages: the cold import, one more
-/// package by two commands, then the `server` rows.
+/// package by `add --publish`, then the `server` rows.
 fn import_rows(
     kind: &str,
     n: usize,
@@ -686,7 +715,7 @@ fn import_rows(
 ) -> Vec<Row> {
     let mut rows = vec![
         Row {
-            what: format!("{kind} cold, {n} packages (add --move + publish)"),
+            what: format!("{kind} cold, {n} packages (add --move --publish)"),
             ours: median(cold_ours),
             theirs: cold_theirs,
             reference: cold_reference.into(),
@@ -696,7 +725,7 @@ fn import_rows(
             publish_rss_max: (n >= 50_000).then_some(300 * 1024),
         },
         Row {
-            what: format!("{kind} +1 package into {n} (two commands: add + publish)"),
+            what: format!("{kind} +1 package into {n} (add --publish)"),
             ours: median(one_ours),
             theirs: one_theirs,
             reference: one_reference.into(),
@@ -807,12 +836,12 @@ fn main() -> Result<()> {
         let rss = match r.rss {
             Some(Rss::Server(s)) => format!("{} (server)", mib(s)),
             Some(Rss::Cold {
-                add,
+                import,
                 publish,
                 reference,
             }) => format!(
-                "add {} / publish {} / reference {}",
-                mib(add),
+                "add --publish {} / publish alone {} / reference {}",
+                mib(import),
                 mib(publish),
                 mib(reference)
             ),
