@@ -331,6 +331,35 @@ fn read_limited(r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The deflate data of a gzip member, after its header (RFC 1952). The
+/// trailer's CRC is never checked: the control tarball is read only up to
+/// its `control` entry, short of the trailer, so computing the CRC of what
+/// is inflated (as a gzip reader does) would be work for nothing.
+fn gzip_body(data: &[u8]) -> Option<&[u8]> {
+    const FHCRC: u8 = 0x02;
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    let flags = match data.get(..4)? {
+        [0x1f, 0x8b, 8, flags] if flags & 0xe0 == 0 => *flags,
+        _ => return None,
+    };
+    let mut pos = 10usize;
+    if flags & FEXTRA != 0 {
+        let xlen = u16::from_le_bytes([*data.get(pos)?, *data.get(pos + 1)?]);
+        pos = pos.checked_add(2 + usize::from(xlen))?;
+    }
+    for field in [FNAME, FCOMMENT] {
+        if flags & field != 0 {
+            pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        pos += 2;
+    }
+    data.get(pos..)
+}
+
 /// Reads a `.deb` held in memory.
 pub fn read_bytes(data: &[u8], name: &str, limits: &Limits) -> Result<DebPackage> {
     read(
@@ -369,7 +398,10 @@ pub fn read(
     // inflated. At most `limit` decompressed bytes are read.
     let tar: Box<dyn Read + '_> = match member.as_str() {
         "control.tar" => Box::new(&data[..]),
-        "control.tar.gz" => Box::new(flate2::bufread::GzDecoder::new(&data[..])),
+        "control.tar.gz" => Box::new(flate2::bufread::DeflateDecoder::new(
+            gzip_body(&data)
+                .ok_or_else(|| Error::invalid_package(name, "control.tar.gz has no gzip header"))?,
+        )),
         "control.tar.xz" => Box::new(liblzma::read::XzDecoder::new(&data[..])),
         "control.tar.zst" => Box::new(
             zstd::stream::read::Decoder::with_buffer(&data[..])
@@ -433,6 +465,37 @@ pub fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deflate_data_of_a_gzip_member_is_found_past_its_header_fields() {
+        use std::io::{Read, Write};
+        let text = b"Package: hello\nVersion: 1.0\n".repeat(50);
+        let plain = flate2::GzBuilder::new();
+        let all = flate2::GzBuilder::new()
+            .extra(vec![1, 2, 3])
+            .filename("control.tar")
+            .comment("made by a test");
+        for builder in [plain, all] {
+            let mut enc = builder.write(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&text).unwrap();
+            let gz = enc.finish().unwrap();
+            let body = gzip_body(&gz).expect("a gzip header");
+            let mut out = Vec::new();
+            flate2::bufread::DeflateDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, text);
+        }
+        assert!(
+            gzip_body(b"\x1f\x8b\x07\0\0\0\0\0\0\x03").is_none(),
+            "not deflate"
+        );
+        assert!(gzip_body(b"BZh91AY&SY").is_none());
+        assert!(
+            gzip_body(&[0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 3, b'x']).is_none(),
+            "name never ends"
+        );
+    }
 
     /// A `.deb` whose control tarball holds `entries` (gzip-compressed).
     fn deb_with_control(entries: &[(&str, &[u8])]) -> std::io::Result<Vec<u8>> {
