@@ -467,7 +467,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_deflate_data_of_a_gzip_member_is_found_past_its_header_fields() {
+    fn the_deflate_data_of_a_gzip_member_is_found_past_its_header_fields() -> std::io::Result<()> {
         use std::io::{Read, Write};
         let text = b"Package: hello\nVersion: 1.0\n".repeat(50);
         let plain = flate2::GzBuilder::new();
@@ -477,13 +477,11 @@ mod tests {
             .comment("made by a test");
         for builder in [plain, all] {
             let mut enc = builder.write(Vec::new(), flate2::Compression::fast());
-            enc.write_all(&text).unwrap();
-            let gz = enc.finish().unwrap();
+            enc.write_all(&text)?;
+            let gz = enc.finish()?;
             let body = gzip_body(&gz).expect("a gzip header");
             let mut out = Vec::new();
-            flate2::bufread::DeflateDecoder::new(body)
-                .read_to_end(&mut out)
-                .unwrap();
+            flate2::bufread::DeflateDecoder::new(body).read_to_end(&mut out)?;
             assert_eq!(out, text);
         }
         assert!(
@@ -495,6 +493,7 @@ mod tests {
             gzip_body(&[0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 3, b'x']).is_none(),
             "name never ends"
         );
+        Ok(())
     }
 
     /// A `.deb` whose control tarball holds `entries` (gzip-compressed).
