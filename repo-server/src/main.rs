@@ -343,8 +343,6 @@ fn print<T: Serialize>(
     Ok(())
 }
 
-/// Files as given, with each directory replaced by the package files under
-/// it (sorted, recursively).
 /// What `publish` says about its publication.
 fn published_line(r: &PublishReport) -> String {
     if r.noop {
@@ -357,6 +355,8 @@ fn published_line(r: &PublishReport) -> String {
     }
 }
 
+/// Files as given, with each directory replaced by the package files under
+/// it (sorted, recursively).
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -521,7 +521,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !publish {
                 return print(json, &report, added);
             }
-            // The publish finds the chunks the add rendered ahead in memory.
+            // The publish finds the revision, and the chunks an add of 64
+            // packages or more rendered ahead, in memory.
             let published = kit.publish(&name).await?;
             let both = serde_json::json!({ "add": report, "publish": published });
             print(json, &both, |_| {
