@@ -550,7 +550,7 @@ impl DebChunk {
     }
 
     /// Where the plain text, the gzip member and the xz block lie in the
-    /// stored form ([`DebChunk::to_bytes`]): (offset, length) each.
+    /// stored form ([`DebChunk::stored_parts`]): (offset, length) each.
     pub fn ranges(&self) -> [(u64, u64); 3] {
         let (p, g, x) = (
             self.plain.len() as u64,
@@ -575,7 +575,9 @@ impl DebChunk {
         (head, [&self.plain, &self.gz, &self.xz_block])
     }
 
-    /// The stored form in one buffer.
+    /// The stored form in one buffer (what a chunk pack holds for this
+    /// chunk; the store writes the parts without joining them).
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Vec<u8> {
         let (head, body) = self.stored_parts();
         [head.as_slice(), body[0], body[1], body[2]].concat()

@@ -110,7 +110,7 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    /// Where member `k` lies in the stored form ([`Chunk::to_bytes`]).
+    /// Where member `k` lies in the stored form ([`Chunk::stored_parts`]).
     pub fn member_range(&self, k: usize) -> (u64, u64) {
         let before: usize = self.members[..k].iter().map(|m| m.data.len()).sum();
         ((48 + before) as u64, self.members[k].data.len() as u64)
@@ -128,7 +128,9 @@ impl Chunk {
         (head, [&a.data, &b.data, &c.data])
     }
 
-    /// The stored form in one buffer.
+    /// The stored form in one buffer (what a chunk pack holds for this
+    /// chunk; the store writes the parts without joining them).
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Vec<u8> {
         let (head, body) = self.stored_parts();
         [head.as_slice(), body[0], body[1], body[2]].concat()
