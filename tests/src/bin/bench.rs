@@ -208,10 +208,11 @@ fn cold_import(kit: &Repokit, incoming: &Path) -> Result<(Duration, Rss)> {
     ))
 }
 
-/// The peak RSS of a cold publish on its own (`add --move`, then
-/// `publish` measured), which the one-command import cannot show apart
-/// from the add's.
-fn publish_alone(kit: &Repokit, incoming: &Path) -> Result<Rss> {
+/// The peak RSS of a cold publish on its own (`add --move` of a linked
+/// copy of `pkgs` into `kit`, then `publish` measured), which the
+/// one-command import cannot show apart from the add's.
+fn publish_alone(kit: &Repokit, pkgs: &Path, incoming: &Path) -> Result<Rss> {
+    linked_copy(pkgs, incoming)?;
     kit.run(&["add", "--move", "bench", &incoming.display().to_string()])?;
     let (_, publish) = measured(&repokit(kit, &["publish", "bench"]))?;
     Ok(Rss::Cold {
@@ -474,8 +475,7 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         // repokit takes the packages over (`add --move`), as the server does
         // with a finished upload; the hard-linked copy they come from is made
         // outside the timing, like the one createrepo_c indexes.
-        let kit = Repokit::new(&work.join(format!("rpm-data-{n}-{round}")));
-        kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
+        let kit = rpm_repo(&work.join(format!("rpm-data-{n}-{round}")))?;
         let incoming = work.join(format!("rpm-incoming-{n}-{round}"));
         linked_copy(&pkgs, &incoming)?;
         let (t, ours) = cold_import(&kit, &incoming)?;
@@ -492,11 +492,9 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         one_theirs.push(t.elapsed());
         one_ours.push(add_and_publish(&kit, &extra)?);
     }
-    let kit = Repokit::new(&work.join(format!("rpm-data-{n}-alone")));
-    kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
+    let kit = rpm_repo(&work.join(format!("rpm-data-{n}-alone")))?;
     let incoming = work.join(format!("rpm-incoming-{n}-alone"));
-    linked_copy(&pkgs, &incoming)?;
-    rss = rss.max(publish_alone(&kit, &incoming)?);
+    rss = rss.max(publish_alone(&kit, &pkgs, &incoming)?);
     let update = median(one_theirs.clone());
     let extras = (0..=server_rounds(args))
         .map(|r| {
@@ -543,6 +541,13 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         15.0,
         server,
     ))
+}
+
+/// An RPM repository `bench` in a new store at `data`.
+fn rpm_repo(data: &Path) -> Result<Repokit> {
+    let kit = Repokit::new(data);
+    kit.run(&["repo", "create", "bench", "--format", "rpm"])?;
+    Ok(kit)
 }
 
 /// A signed (Ed25519) APT repository `bench` for bookworm, as a real one
@@ -640,8 +645,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
     }
     let kit = deb_repo(&work.join(format!("deb-data-{n}-alone")))?;
     let incoming = work.join(format!("deb-incoming-{n}-alone"));
-    linked_copy(&pkgs, &incoming)?;
-    rss = rss.max(publish_alone(&kit, &incoming)?);
+    rss = rss.max(publish_alone(&kit, &pkgs, &incoming)?);
     let include = median(one_theirs.clone());
     let extras = (0..=server_rounds(args))
         .map(|r| {
