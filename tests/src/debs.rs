@@ -212,6 +212,14 @@ pub fn build_source(out_dir: &Path, name: &str, version: &str) -> Result<PathBuf
     Ok(dsc)
 }
 
+/// `n` quick packages `<prefix>-NNN` 1.0-1 of `files` files each, in `dir`.
+pub fn quick_debs(dir: &Path, prefix: &str, n: usize, files: usize) -> Result<PathBuf> {
+    for i in 0..n {
+        quick_deb(dir, &format!("{prefix}-{i:03}"), "1.0-1", files)?;
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// A minimal binary package written directly (ar + gzipped tarballs), for
 /// large benchmark corpora where running dpkg-deb thousands of times would
 /// dominate; the indexers read it like any other .deb.

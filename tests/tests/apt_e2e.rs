@@ -209,7 +209,7 @@ fn a_reader_straddling_a_publish_gets_every_index_by_hash() -> Result<()> {
 fn a_large_import_renders_the_next_publish_chunks_while_it_stores() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
-    let pkgs = bulk_debs(dir, 400)?;
+    let pkgs = debs::quick_debs(&dir.join("pkgs"), "bulk", 400, 3)?;
     let kit = Repokit::new(&dir.join("data"));
     kit.create_deb_repo("d", None)?;
     kit.run(&["add", "--move", "d", &pkgs.display().to_string()])?;
@@ -261,7 +261,7 @@ fn a_large_import_renders_the_next_publish_chunks_while_it_stores() -> Result<()
 fn add_with_publish_publishes_from_the_chunks_the_add_rendered() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
-    let pkgs = bulk_debs(dir, 100)?;
+    let pkgs = debs::quick_debs(&dir.join("pkgs"), "bulk", 100, 3)?;
     let again = dir.join("again");
     std::fs::create_dir_all(&again)?;
     for e in std::fs::read_dir(&pkgs)? {
@@ -300,15 +300,6 @@ fn add_with_publish_publishes_from_the_chunks_the_add_rendered() -> Result<()> {
     );
     assert_eq!(out["publish"]["noop"], true, "{out}");
     Ok(())
-}
-
-/// `n` small generated packages `bulk-NNN` in `dir/pkgs`.
-fn bulk_debs(dir: &std::path::Path, n: usize) -> Result<std::path::PathBuf> {
-    let pkgs = dir.join("pkgs");
-    for i in 0..n {
-        debs::quick_deb(&pkgs, &format!("bulk-{i:03}"), "1.0-1", 3)?;
-    }
-    Ok(pkgs)
 }
 
 /// The live `Packages` index of repository `d`, through an export.

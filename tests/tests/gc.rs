@@ -341,10 +341,7 @@ async fn gc_keeps_the_chunks_the_next_publish_uses_and_sweeps_replaced_chunk_set
     let data = tmp.path().join("data");
     let cli = Cli::new(&data);
     cli.create_deb_repo("d", None)?;
-    let pkgs = tmp.path().join("pkgs");
-    for i in 0..100 {
-        debs::quick_deb(&pkgs, &format!("gc-{i:03}"), "1.0-1", 2)?;
-    }
+    let pkgs = debs::quick_debs(&tmp.path().join("pkgs"), "gc", 100, 2)?;
     // An import this large renders the next publish's chunks: one pack and
     // the set that places them, named by no publication yet.
     cli.run(&["add", "--move", "d", &pkgs.display().to_string()])?;
