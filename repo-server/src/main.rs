@@ -524,7 +524,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // The publish finds the revision, and the chunks an add of 64
             // packages or more rendered ahead, in memory.
             let published = kit.publish(&name).await?;
-            let both = serde_json::json!({ "add": report, "publish": published });
+            #[derive(Serialize)]
+            struct AddPublished<'a> {
+                add: &'a AddReport,
+                publish: &'a PublishReport,
+            }
+            let both = AddPublished {
+                add: &report,
+                publish: &published,
+            };
             print(json, &both, |_| {
                 format!("{}\n{}", added(&report), published_line(&published))
             })
