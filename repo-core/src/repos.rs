@@ -440,7 +440,7 @@ fn digest_package_file(
     name: &str,
     integrity: &rpm::package::Integrity,
 ) -> Result<(Sha256, u64)> {
-    let mut f = std::fs::File::open(path)?;
+    let mut f = open_for_reading(path)?;
     let mut whole = sha2::Sha256::new();
     let mut payload = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -517,7 +517,7 @@ enum Parsed {
 /// RPM payload digest).
 fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Result<Checked> {
     check_file_name(name)?;
-    let mut file = std::fs::File::open(path)?;
+    let mut file = open_for_reading(path)?;
     let stat = file.metadata()?;
     let size = stat.len();
     let mtime = stat.modified().map(unix).unwrap_or(0);
@@ -606,24 +606,58 @@ fn check_package(path: &Path, name: &str, limits: &Limits, format: Format) -> Re
     }
 }
 
+/// Opens a package file to read it, without updating its access time
+/// where the kernel allows that (the file's owner, or root): a fresh file
+/// would otherwise have its inode written back for every read.
+fn open_for_reading(path: &Path) -> std::io::Result<std::fs::File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(path)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+            other => return other,
+        }
+    }
+    std::fs::File::open(path)
+}
+
 /// The `size` bytes of an open file, in one `read` when it does not
 /// change meanwhile (`read_to_end` asks the size and position again).
 fn read_whole(file: &mut std::fs::File, size: u64) -> Result<Vec<u8>> {
-    let mut data = vec![0u8; size as usize];
-    file.read_exact(&mut data)?;
-    // A file that grew since its size was read is read to its end.
-    let mut probe = [0u8; 1];
-    if file.read(&mut probe)? > 0 {
-        data.push(probe[0]);
-        file.read_to_end(&mut data)?;
+    // One byte more than the size: a regular file that returns exactly
+    // `size` bytes for it is at its end, with no second read to show it.
+    let mut data = vec![0u8; size as usize + 1];
+    let mut filled = 0;
+    while filled < data.len() {
+        match file.read(&mut data[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+        if filled == size as usize {
+            // A short read of a regular file ends at its end.
+            data.truncate(filled);
+            return Ok(data);
+        }
     }
+    if filled < size as usize {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
+    // The file grew since its size was read: read it to its end.
+    data.truncate(filled);
+    file.read_to_end(&mut data)?;
     Ok(data)
 }
 
 /// The four digests APT lists for a package, in one streaming read.
 fn digest_deb(path: &Path) -> Result<crate::deb::index::Digests> {
     use md5::Digest as _;
-    let mut f = std::fs::File::open(path)?;
+    let mut f = open_for_reading(path)?;
     let (mut m, mut s1, mut s256, mut s512) = (
         md5::Md5::new(),
         sha1::Sha1::new(),
@@ -3058,6 +3092,23 @@ fn run_key(output: &str, run: &[&PackageRef]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_whole_reads_a_file_of_the_size_given_or_to_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).expect("write");
+        let read = |size: u64| read_whole(&mut open_for_reading(&path).expect("open"), size);
+        assert_eq!(read(10_000).expect("exact size"), data);
+        // Grown since its size was taken: read to its end.
+        assert_eq!(read(4_000).expect("grown"), data);
+        assert_eq!(read(9_999).expect("one byte more"), data);
+        // Shrunk since: an error, not a short package.
+        assert!(read(10_001).is_err());
+        std::fs::write(&path, b"").expect("truncate");
+        assert_eq!(read(0).expect("empty"), b"");
+    }
 
     fn build_rpm(dir: &Path, name: &str) -> PathBuf {
         let pkg = ::rpm::PackageBuilder::new(name, "1.0", "MIT", "noarch", "test package")
