@@ -86,81 +86,148 @@ impl HashMemo {
 }
 
 /// MD5, SHA1 and SHA-256 of a file (no SHA512: `Release` lists none),
-/// resuming from `memo` where a prefix was hashed before. With a megabyte
-/// or more left to hash, MD5 (the slowest) runs on a second thread.
+/// resuming from `memo` where a prefix was hashed before.
+#[cfg(test)]
 fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
-    // chain[i]: identifies head + the first i segments.
-    let mut chain = Vec::with_capacity(f.segments.len() + 1);
-    let mut h = sha2::Sha256::new();
-    h.update(f.kind.as_bytes());
-    h.update([0]);
-    h.update(f.head);
-    chain.push(<[u8; 32]>::from(h.clone().finalize()));
-    for (key, _) in &f.segments {
-        h.update(key.as_bytes());
-        h.update([0]);
-        chain.push(<[u8; 32]>::from(h.clone().finalize()));
-    }
-    let (start, (md5_state, sha_state)) = memo
-        .and_then(|m| {
-            (0..chain.len())
-                .rev()
-                .find_map(|i| m.get(&chain[i]).map(|s| (i, s)))
-        })
-        .unwrap_or_else(|| {
-            let mut m = md5::Md5::new();
-            let mut s1 = sha1::Sha1::new();
-            let mut s2 = sha2::Sha256::new();
-            m.update(f.head);
-            s1.update(f.head);
-            s2.update(f.head);
-            (0, (m, (s1, s2)))
-        });
-    let rest = &f.segments[start..];
+    files_digests(std::slice::from_ref(f), memo)
+        .pop()
+        .expect("one digest per file")
+}
+
+/// [`file_digests`] of several files. With a megabyte or more left to
+/// hash in all, every file's MD5 lane and SHA lane runs on a thread of its
+/// own: MD5 is the slowest, and the files of one index are independent.
+fn files_digests(files: &[Pieces<'_>], memo: Option<&HashMemo>) -> Vec<Digests> {
+    let pending: Vec<Pending<'_, '_>> = files.iter().map(|f| Pending::new(f, memo)).collect();
     let keep = memo.is_some();
-    let md5_lane = move |m| {
-        lane(m, rest, f.tail, keep, |m: &mut Md5State, d: &[u8]| {
-            m.update(d)
+    let left: usize = pending.iter().map(Pending::left).sum();
+    let lanes: Vec<(Md5Lane, ShaLane)> = if left < PARALLEL_HASH_MIN {
+        // A few chunks (the tail of a memoised index): threads would cost
+        // more than they save.
+        pending
+            .iter()
+            .map(|p| (p.md5_lane(keep), p.sha_lane(keep)))
+            .collect()
+    } else {
+        std::thread::scope(|s| {
+            let spawned: Vec<_> = pending
+                .iter()
+                .map(|p| (s.spawn(|| p.md5_lane(keep)), s.spawn(|| p.sha_lane(keep))))
+                .collect();
+            fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+                h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+            }
+            spawned
+                .into_iter()
+                .map(|(m, s)| (join(m), join(s)))
+                .collect()
         })
     };
-    let sha_lane = move |s| {
-        lane(s, rest, f.tail, keep, |s: &mut ShaStates, d: &[u8]| {
+    pending
+        .into_iter()
+        .zip(lanes)
+        .map(|(p, lanes)| p.finish(lanes, memo))
+        .collect()
+}
+
+type Md5Lane = (Md5State, Vec<Md5State>);
+type ShaLane = (ShaStates, Vec<ShaStates>);
+
+/// A file's digests before its remaining bytes are hashed: the state to
+/// resume from and the chain of prefix keys.
+struct Pending<'p, 'a> {
+    f: &'p Pieces<'a>,
+    /// chain[i]: identifies head + the first i segments.
+    chain: Vec<[u8; 32]>,
+    /// Segments already hashed (by an earlier publish).
+    start: usize,
+    md5: Md5State,
+    sha: ShaStates,
+}
+
+impl<'p, 'a> Pending<'p, 'a> {
+    fn new(f: &'p Pieces<'a>, memo: Option<&HashMemo>) -> Self {
+        let mut chain = Vec::with_capacity(f.segments.len() + 1);
+        let mut h = sha2::Sha256::new();
+        h.update(f.kind.as_bytes());
+        h.update([0]);
+        h.update(f.head);
+        chain.push(<[u8; 32]>::from(h.clone().finalize()));
+        for (key, _) in &f.segments {
+            h.update(key.as_bytes());
+            h.update([0]);
+            chain.push(<[u8; 32]>::from(h.clone().finalize()));
+        }
+        let (start, (md5, sha)) = memo
+            .and_then(|m| {
+                (0..chain.len())
+                    .rev()
+                    .find_map(|i| m.get(&chain[i]).map(|s| (i, s)))
+            })
+            .unwrap_or_else(|| {
+                let mut m = md5::Md5::new();
+                let mut s1 = sha1::Sha1::new();
+                let mut s2 = sha2::Sha256::new();
+                m.update(f.head);
+                s1.update(f.head);
+                s2.update(f.head);
+                (0, (m, (s1, s2)))
+            });
+        Pending {
+            f,
+            chain,
+            start,
+            md5,
+            sha,
+        }
+    }
+
+    /// Bytes still to hash.
+    fn left(&self) -> usize {
+        self.f.segments[self.start..]
+            .iter()
+            .map(|(_, d)| d.len())
+            .sum::<usize>()
+            + self.f.tail.len()
+    }
+
+    fn md5_lane(&self, keep: bool) -> Md5Lane {
+        let rest = &self.f.segments[self.start..];
+        lane(self.md5.clone(), rest, self.f.tail, keep, |m, d| {
+            m.update(d)
+        })
+    }
+
+    fn sha_lane(&self, keep: bool) -> ShaLane {
+        let rest = &self.f.segments[self.start..];
+        lane(self.sha.clone(), rest, self.f.tail, keep, |s, d| {
             s.0.update(d);
             s.1.update(d);
         })
-    };
-    let left = rest.iter().map(|(_, d)| d.len()).sum::<usize>() + f.tail.len();
-    let ((m, md5_states), ((s1, s2), sha_states)) = if left < PARALLEL_HASH_MIN {
-        // A few chunks (the tail of a memoised index): a thread would cost
-        // more than it saves.
-        (md5_lane(md5_state), sha_lane(sha_state))
-    } else {
-        std::thread::scope(|s| {
-            let md5 = s.spawn(|| md5_lane(md5_state));
-            let sha = sha_lane(sha_state);
-            (
-                md5.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                sha,
-            )
-        })
-    };
-    if let Some(memo) = memo {
-        let entries = md5_states
-            .into_iter()
-            .zip(sha_states)
-            .enumerate()
-            .map(|(i, st)| (chain[start + i + 1], st))
-            .collect();
-        memo.put(entries);
     }
-    let size =
-        (f.head.len() + f.tail.len() + f.segments.iter().map(|s| s.1.len()).sum::<usize>()) as u64;
-    Digests {
-        md5: crate::names::to_hex(&m.finalize()),
-        sha1: crate::names::to_hex(&s1.finalize()),
-        sha256: crate::names::to_hex(&s2.finalize()),
-        sha512: String::new(),
-        size,
+
+    fn finish(self, lanes: (Md5Lane, ShaLane), memo: Option<&HashMemo>) -> Digests {
+        let ((m, md5_states), ((s1, s2), sha_states)) = lanes;
+        if let Some(memo) = memo {
+            let entries = md5_states
+                .into_iter()
+                .zip(sha_states)
+                .enumerate()
+                .map(|(i, st)| (self.chain[self.start + i + 1], st))
+                .collect();
+            memo.put(entries);
+        }
+        let f = self.f;
+        let size = (f.head.len()
+            + f.tail.len()
+            + f.segments.iter().map(|s| s.1.len()).sum::<usize>()) as u64;
+        Digests {
+            md5: crate::names::to_hex(&m.finalize()),
+            sha1: crate::names::to_hex(&s1.finalize()),
+            sha256: crate::names::to_hex(&s2.finalize()),
+            sha512: String::new(),
+            size,
+        }
     }
 }
 
@@ -188,7 +255,8 @@ fn lane<S: Clone>(
 /// other on the calling thread.
 const PARALLEL_ENCODE_MIN: usize = 64 << 10;
 
-/// Below this many bytes to hash, MD5 runs on the calling thread.
+/// Below this many bytes to hash in all, the digests of an index's files are
+/// computed on the calling thread.
 const PARALLEL_HASH_MIN: usize = 1 << 20;
 
 /// The `Packages` stanza of one package (without the separating blank line).
@@ -314,7 +382,7 @@ pub fn render(
             )
         };
         let pieces = [plain_pieces, gz_pieces, xz_pieces];
-        let digests: Vec<Digests> = pieces.iter().map(|p| file_digests(p, memo)).collect();
+        let digests = files_digests(&pieces, memo);
         for (((name, p), d), member) in names.iter().zip(&pieces).zip(digests).zip(0..) {
             let body = if chunks.is_empty() {
                 Body::Bytes([p.head, p.tail].concat())
