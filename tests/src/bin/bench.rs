@@ -147,11 +147,17 @@ fn linked_copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes dirty data out before a cold measurement (of repokit or of the
-/// reference): the writeback of what the setup (tens of thousands of hard
-/// links) or the previous tool left would otherwise run on the measured
-/// command's cores.
-fn settle() -> Result<()> {
+/// Prepares a cold measurement (of repokit or of the reference) of the
+/// packages in `inputs`: reads them, so that every tool finds them in the
+/// page cache (the host may have dropped some since the last round, and
+/// only the tool that ran first would pay for reading them back), then
+/// writes dirty data out — the writeback of what the setup (tens of
+/// thousands of hard links) or the previous tool left would otherwise run
+/// on the measured command's cores.
+fn settle(inputs: &Path) -> Result<()> {
+    for e in std::fs::read_dir(inputs)? {
+        std::io::copy(&mut std::fs::File::open(e?.path())?, &mut std::io::sink())?;
+    }
     run_ok(&mut Command::new("sync"))?;
     Ok(())
 }
@@ -192,8 +198,8 @@ fn repokit(kit: &Repokit, args: &[&str]) -> Command {
 /// Cold import and publish by one command (`add --move --publish`): its
 /// wall time and peak RSS.
 fn cold_import(kit: &Repokit, incoming: &Path) -> Result<(Duration, Rss)> {
+    settle(incoming)?;
     let incoming = incoming.display().to_string();
-    settle()?;
     let (t, import) = measured(&repokit(
         kit,
         &["add", "--move", "--publish", "bench", &incoming],
@@ -467,7 +473,7 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         linked_copy(&pkgs, &cr)?;
         let mut c = Command::new("createrepo_c");
         c.args(["--no-database", "--quiet"]).arg(&cr);
-        settle()?;
+        settle(&cr)?;
         let (t, reference) = measured(&c)?;
         cold_theirs.push(t);
         rss = rss.max(Rss::reference(reference));
@@ -616,7 +622,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
              apt-ftparchive release dists/bookworm > dists/bookworm/Release",
         ])
         .current_dir(&aft);
-        settle()?;
+        settle(&aft.join("pool/main"))?;
         let (t, reference) = measured(&c)?;
         cold_theirs.push(t);
         rss = rss.max(Rss::reference(reference));
