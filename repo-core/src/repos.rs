@@ -2397,7 +2397,9 @@ impl Repokit {
         memo: &Mutex<ChunkMemo<C>>,
         hints: Hints<'_>,
         store_set: bool,
-        render: impl Fn(&[Bytes]) -> Result<C> + Sync,
+        // The fragments of one chunk, and whether other chunks are being
+        // rendered on the other cores meanwhile.
+        render: impl Fn(&[Bytes], bool) -> Result<C> + Sync,
     ) -> Result<Chunks<C>> {
         let keys: Vec<String> = runs.iter().map(|run| run_key(output, run)).collect();
         let id = crate::chunks::set_key(&keys);
@@ -2419,7 +2421,9 @@ impl Repokit {
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
         if !missing.is_empty() {
             let t = std::time::Instant::now();
-            let rendered = parallel_map(&missing, |&i| render(&self.fragments(rt, &runs[i])?))?;
+            let busy = missing.len() >= cores();
+            let rendered =
+                parallel_map(&missing, |&i| render(&self.fragments(rt, &runs[i])?, busy))?;
             let places = self.write_packs(rt, &rendered)?;
             tracing::debug!(chunks = missing.len(), elapsed = ?t.elapsed(), "chunks rendered");
             for ((i, chunk), place) in missing.into_iter().zip(rendered).zip(places) {
@@ -2638,7 +2642,7 @@ impl Repokit {
             &self.rpm_chunks,
             hints,
             store_set,
-            |raw| {
+            |raw, _| {
                 let frags = raw
                     .iter()
                     .map(|b| rpm::xml::Fragments::from_bytes(b))
@@ -2672,7 +2676,7 @@ impl Repokit {
             &self.deb_chunks,
             hints,
             store_set,
-            |raw| {
+            |raw, busy| {
                 let stanzas = raw
                     .iter()
                     .map(|b| std::str::from_utf8(b))
@@ -2681,7 +2685,7 @@ impl Repokit {
                         key: "meta pack".into(),
                         reason: "stanza is not UTF-8".into(),
                     })?;
-                Ok(DebChunk::render(&stanzas)?)
+                Ok(DebChunk::render(&stanzas, !busy)?)
             },
         )?;
         let mut out: Vec<DebIndexChunks> =

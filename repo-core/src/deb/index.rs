@@ -588,8 +588,10 @@ fn xz_stream_frame(blocks: &[(u64, u64)]) -> (Vec<u8>, Vec<u8>) {
 }
 
 impl DebChunk {
-    /// Renders a run of stanzas.
-    pub fn render(stanzas: &[&str]) -> std::io::Result<DebChunk> {
+    /// Renders a run of stanzas; with `split`, a large chunk's gzip and xz
+    /// are made on two threads (for a chunk rendered on its own: when
+    /// every core has a chunk of its own, a second thread only switches).
+    pub fn render(stanzas: &[&str], split: bool) -> std::io::Result<DebChunk> {
         let mut plain = Vec::with_capacity(stanzas.iter().map(|s| s.len() + 1).sum());
         for s in stanzas {
             plain.extend_from_slice(s.as_bytes());
@@ -598,7 +600,7 @@ impl DebChunk {
         // The two encoders side by side for a large chunk: a publish that
         // changes one chunk waits for the slower, not for both. A small
         // chunk costs less than a thread.
-        let (gz, xz) = if plain.len() < PARALLEL_ENCODE_MIN {
+        let (gz, xz) = if !split || plain.len() < PARALLEL_ENCODE_MIN {
             (gzip(&plain), Ok(xz_block(&plain)))
         } else {
             std::thread::scope(|s| {
@@ -777,9 +779,12 @@ mod tests {
 
     #[test]
     fn chunks_join_into_one_gzip_and_one_xz_stream() {
-        let a =
-            DebChunk::render(&["Package: a\nVersion: 1\n", "Package: b\nVersion: 2\n"]).expect("a");
-        let b = DebChunk::render(&["Package: c\nVersion: 3\n"]).expect("b");
+        let a = DebChunk::render(
+            &["Package: a\nVersion: 1\n", "Package: b\nVersion: 2\n"],
+            true,
+        )
+        .expect("a");
+        let b = DebChunk::render(&["Package: c\nVersion: 3\n"], false).expect("b");
         let b = DebChunk::from_bytes(&b.to_bytes()).expect("roundtrip");
         let expected =
             "Package: a\nVersion: 1\n\nPackage: b\nVersion: 2\n\nPackage: c\nVersion: 3\n\n";
