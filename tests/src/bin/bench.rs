@@ -151,15 +151,43 @@ fn linked_copy(from: &Path, to: &Path) -> Result<()> {
 /// packages in `inputs`: reads them, so that every tool finds them in the
 /// page cache (the host may have dropped some since the last round, and
 /// only the tool that ran first would pay for reading them back), then
-/// writes dirty data out — the writeback of what the setup (tens of
-/// thousands of hard links) or the previous tool left would otherwise run
-/// on the measured command's cores.
+/// writes dirty data out and waits until the disks have written nothing
+/// for a moment (at most 20 s) — the writeback and journal checkpoints of
+/// what the setup (tens of thousands of hard links) or the previous tool
+/// left would otherwise run during the measured command, and slow down
+/// most the one that creates or renames files.
 fn settle(inputs: &Path) -> Result<()> {
     for e in std::fs::read_dir(inputs)? {
         std::io::copy(&mut std::fs::File::open(e?.path())?, &mut std::io::sink())?;
     }
     run_ok(&mut Command::new("sync"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = disk_writes();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = disk_writes();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
     Ok(())
+}
+
+/// Sectors written and requests in flight, summed over the block devices
+/// (`/proc/diskstats`); `None` where that file cannot be read.
+fn disk_writes() -> Option<(u64, u64)> {
+    let stats = std::fs::read_to_string("/proc/diskstats").ok()?;
+    let mut sum = (0u64, 0u64);
+    for line in stats.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 12 {
+            continue;
+        }
+        sum.0 += f[9].parse::<u64>().unwrap_or(0);
+        sum.1 += f[11].parse::<u64>().unwrap_or(0);
+    }
+    Some(sum)
 }
 
 /// Runs `cmd` under `/usr/bin/time`: its wall time and peak RSS in KiB.
