@@ -147,10 +147,11 @@ fn linked_copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Prepares a cold measurement (of repokit or of the reference) of the
-/// packages in `inputs`: reads them, so that every tool finds them in the
-/// page cache (the host may have dropped some since the last round, and
-/// only the tool that ran first would pay for reading them back), then
+/// Prepares a measurement (of repokit or of the reference, cold or one
+/// more package) of the packages in `inputs`: reads them, so that every
+/// tool finds them in the page cache (the host may have dropped some since
+/// the last round, and only the tool that ran first would pay for reading
+/// them back), then
 /// writes dirty data out and waits until the disks have written nothing
 /// for a moment (at most 20 s) — the writeback and journal checkpoints of
 /// what the setup (tens of thousands of hard links) or the previous tool
@@ -158,7 +159,10 @@ fn linked_copy(from: &Path, to: &Path) -> Result<()> {
 /// most the one that creates or renames files.
 fn settle(inputs: &Path) -> Result<()> {
     for e in std::fs::read_dir(inputs)? {
-        std::io::copy(&mut std::fs::File::open(e?.path())?, &mut std::io::sink())?;
+        let e = e?;
+        if e.file_type()?.is_file() {
+            std::io::copy(&mut std::fs::File::open(e.path())?, &mut std::io::sink())?;
+        }
     }
     run_ok(&mut Command::new("sync"))?;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -306,6 +310,7 @@ impl Rss {
 
 /// `repokit add --publish bench FILE`.
 fn add_and_publish(kit: &Repokit, file: &Path) -> Result<Duration> {
+    settle(file.parent().context("package's directory")?)?;
     let file = file.display().to_string();
     let t = Instant::now();
     kit.run(&["add", "--publish", "bench", &file])?;
@@ -435,6 +440,7 @@ fn server_rows(
     let served = Served::start(data)?;
     let (mut published, mut seen) = (Vec::new(), Vec::new());
     for (r, file) in extras.iter().enumerate() {
+        settle(file.parent().context("package's directory")?)?;
         let (p, s) = served.one_more(file, entry)?;
         if r > 0 {
             published.push(p);
@@ -517,6 +523,7 @@ fn rpm_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
         rss = rss.max(ours);
 
         std::fs::hard_link(&extra, cr.join(&extra_name))?;
+        settle(&cr)?;
         let t = Instant::now();
         run_ok(
             Command::new("createrepo_c")
@@ -666,6 +673,7 @@ fn deb_rows(args: &Args, n: usize, work: &Path, notes: &mut Vec<String>) -> Resu
             .next()
             .context("extra deb")??
             .path();
+        settle(extra.parent().context("extra deb's directory")?)?;
         let t = Instant::now();
         run_ok(
             Command::new("reprepro")
