@@ -1850,6 +1850,7 @@ impl Repokit {
             tracing::debug!(elapsed = ?started.elapsed(), "publish: rendered");
             let mut out = Vec::with_capacity(rendered.len());
             let mut assembled = BTreeMap::new();
+            let mut blobs: Vec<(Sha256, Bytes)> = Vec::new();
             for f in rendered {
                 let size = f.size();
                 let (sha, parts) = match f.body {
@@ -1859,16 +1860,12 @@ impl Repokit {
                             Some(known) => Sha256::new(known)?,
                             None => Sha256::of(&data),
                         };
-                        this.store.put_immutable_blocking(
-                            &rt,
-                            &StorageKey::Blob(sha.clone()),
-                            data,
-                        )?;
+                        blobs.push((sha.clone(), data));
                         (sha, None)
                     }
                     Body::Assembled { parts, .. } => {
                         let sha = Sha256::new(f.sha256.unwrap_or_default())?;
-                        let parts = this.store_parts(&rt, parts, &set)?;
+                        let parts = store_parts(parts, &set, &mut blobs)?;
                         let shared: Arc<[Part]> = Arc::from(parts.as_slice());
                         assembled.insert(sha.clone(), parts);
                         (sha, Some(shared))
@@ -1885,6 +1882,7 @@ impl Repokit {
                     out.push((path, file));
                 }
             }
+            this.put_blobs(&rt, blobs)?;
             Ok((out, assembled, set))
         })
         .await?;
@@ -2730,45 +2728,33 @@ impl Repokit {
             .collect()
     }
 
-    /// The stored parts of an assembled file: rendered bytes become small
-    /// blobs; chunk parts name ranges of the chunk packs `set` places them
-    /// in, stored when the chunk was rendered. Runs on a blocking thread.
-    fn store_parts(
+    /// Writes the small blobs of a publish (`Release` and its signatures,
+    /// the heads and tails of assembled indexes). Side by side: each is a
+    /// file created and renamed, which takes microseconds on a quiet disk
+    /// and up to a millisecond while it is busy, and a one-package publish
+    /// would otherwise wait for them one after the other.
+    fn put_blobs(
         &self,
         rt: &tokio::runtime::Handle,
-        pieces: Vec<crate::publish::Piece>,
-        set: &ChunkSet,
-    ) -> Result<Vec<Part>> {
-        use crate::publish::Piece;
-        pieces
-            .into_iter()
-            .map(|p| match p {
-                Piece::Bytes(data) => {
-                    let sha = Sha256::of(&data);
-                    let len = data.len() as u64;
-                    self.store.put_immutable_blocking(
-                        rt,
-                        &StorageKey::Blob(sha.clone()),
-                        Bytes::from(data),
-                    )?;
-                    Ok(Part {
-                        source: PartSource::Blob(sha),
-                        offset: 0,
-                        len,
-                    })
-                }
-                Piece::Chunk { key, offset, len } => {
-                    let place = set.place(&key).ok_or_else(|| {
-                        Error::Io(std::io::Error::other(format!("chunk {key} has no place")))
-                    })?;
-                    Ok(Part {
-                        source: PartSource::Pack(place.pack),
-                        offset: place.offset + offset,
-                        len,
-                    })
-                }
+        mut blobs: Vec<(Sha256, Bytes)>,
+    ) -> Result<()> {
+        blobs.sort_by(|a, b| a.0.cmp(&b.0));
+        blobs.dedup_by(|a, b| a.0 == b.0);
+        let put = |(sha, data): &(Sha256, Bytes)| {
+            self.store
+                .put_immutable_blocking(rt, &StorageKey::Blob(sha.clone()), data.clone())
+        };
+        if blobs.len() < 2 {
+            return blobs.iter().try_for_each(put);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = blobs.iter().map(|b| s.spawn(move || put(b))).collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Io(std::io::Error::other("a blob writer panicked")))
+                })
             })
-            .collect()
+        })
     }
 
     fn cache_publication(&self, p: Arc<Publication>) {
@@ -2927,6 +2913,42 @@ impl Repokit {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The parts of an assembled file: its chunks placed by `set`, and its own
+/// bytes (heads and tails) as blobs, added to `blobs` to be written with the
+/// publication's other small files.
+fn store_parts(
+    pieces: Vec<crate::publish::Piece>,
+    set: &ChunkSet,
+    blobs: &mut Vec<(Sha256, Bytes)>,
+) -> Result<Vec<Part>> {
+    use crate::publish::Piece;
+    pieces
+        .into_iter()
+        .map(|p| match p {
+            Piece::Bytes(data) => {
+                let sha = Sha256::of(&data);
+                let len = data.len() as u64;
+                blobs.push((sha.clone(), Bytes::from(data)));
+                Ok(Part {
+                    source: PartSource::Blob(sha),
+                    offset: 0,
+                    len,
+                })
+            }
+            Piece::Chunk { key, offset, len } => {
+                let place = set.place(&key).ok_or_else(|| {
+                    Error::Io(std::io::Error::other(format!("chunk {key} has no place")))
+                })?;
+                Ok(Part {
+                    source: PartSource::Pack(place.pack),
+                    offset: place.offset + offset,
+                    len,
+                })
+            }
+        })
+        .collect()
 }
 
 /// What adding a batch of packages to a revision's list makes.
