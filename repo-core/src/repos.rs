@@ -739,8 +739,18 @@ fn parallel_map<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
+    parallel_map_on(cores(), items, f)
+}
+
+/// [`parallel_map`] on up to `width` threads (more than the cores for
+/// work that mostly waits).
+fn parallel_map_on<T: Sync, R: Send>(
+    width: usize,
+    items: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let threads = cores().min(items.len()).max(1);
+    let threads = width.min(items.len()).max(1);
     if threads == 1 {
         // One item (an upload, a one-chunk change): no thread to start.
         return items.iter().map(f).collect();
@@ -2740,21 +2750,11 @@ impl Repokit {
     ) -> Result<()> {
         blobs.sort_by(|a, b| a.0.cmp(&b.0));
         blobs.dedup_by(|a, b| a.0 == b.0);
-        let put = |(sha, data): &(Sha256, Bytes)| {
+        parallel_map_on(blobs.len(), &blobs, |(sha, data)| {
             self.store
                 .put_immutable_blocking(rt, &StorageKey::Blob(sha.clone()), data.clone())
-        };
-        if blobs.len() < 2 {
-            return blobs.iter().try_for_each(put);
-        }
-        std::thread::scope(|s| {
-            let handles: Vec<_> = blobs.iter().map(|b| s.spawn(move || put(b))).collect();
-            handles.into_iter().try_for_each(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::Io(std::io::Error::other("a blob writer panicked")))
-                })
-            })
         })
+        .map(drop)
     }
 
     fn cache_publication(&self, p: Arc<Publication>) {
