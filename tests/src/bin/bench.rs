@@ -151,12 +151,11 @@ fn linked_copy(from: &Path, to: &Path) -> Result<()> {
 /// more package) of the packages in `inputs`: reads them, so that every
 /// tool finds them in the page cache (the host may have dropped some since
 /// the last round, and only the tool that ran first would pay for reading
-/// them back), then
-/// writes dirty data out and waits until the disks have written nothing
-/// for a moment (at most 20 s) — the writeback and journal checkpoints of
-/// what the setup (tens of thousands of hard links) or the previous tool
-/// left would otherwise run during the measured command, and slow down
-/// most the one that creates or renames files.
+/// them back), then writes dirty data out and waits until the disks have
+/// written nothing for a moment (at most 20 s) — the writeback and journal
+/// checkpoints of what the setup (tens of thousands of hard links) or the
+/// previous tool left would otherwise run during the measured command, and
+/// slow down most the one that creates or renames files.
 fn settle(inputs: &Path) -> Result<()> {
     for e in std::fs::read_dir(inputs)? {
         let e = e?;
