@@ -638,29 +638,30 @@ fn open_for_reading(path: &Path) -> std::io::Result<std::fs::File> {
 /// The `size` bytes of an open file, in one `read` when it does not
 /// change meanwhile (`read_to_end` asks the size and position again).
 fn read_whole(file: &mut std::fs::File, size: u64) -> Result<Vec<u8>> {
-    // One byte more than the size: a regular file that returns exactly
-    // `size` bytes for it is at its end, with no second read to show it.
-    let mut data = vec![0u8; size as usize + 1];
+    // One byte more than the size is asked for: a regular file that
+    // returns `size` bytes to that (a short read) is at its end, with no
+    // second read to show it; one that returns more grew meanwhile.
+    let size = size as usize;
+    let mut data = vec![0u8; size + 1];
     let mut filled = 0;
-    while filled < data.len() {
+    loop {
         match file.read(&mut data[filled..]) {
+            Ok(0) if filled < size => {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
             Ok(0) => break,
             Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         }
-        if filled == size as usize {
-            // A short read of a regular file ends at its end.
-            data.truncate(filled);
-            return Ok(data);
+        if filled >= size {
+            break;
         }
     }
-    if filled < size as usize {
-        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-    }
-    // The file grew since its size was read: read it to its end.
     data.truncate(filled);
-    file.read_to_end(&mut data)?;
+    if filled > size {
+        file.read_to_end(&mut data)?;
+    }
     Ok(data)
 }
 
@@ -3166,6 +3167,8 @@ mod tests {
         assert!(read(10_001).is_err());
         std::fs::write(&path, b"").expect("truncate");
         assert_eq!(read(0).expect("empty"), b"");
+        std::fs::write(&path, b"x").expect("rewrite");
+        assert_eq!(read(0).expect("grown from empty"), b"x");
     }
 
     fn build_rpm(dir: &Path, name: &str) -> PathBuf {
