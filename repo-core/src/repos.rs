@@ -1876,7 +1876,7 @@ impl Repokit {
                     }
                     Body::Assembled { parts, .. } => {
                         let sha = Sha256::new(f.sha256.unwrap_or_default())?;
-                        let parts = store_parts(parts, &set, &mut blobs)?;
+                        let parts = assembled_parts(parts, &set, &mut blobs)?;
                         let shared: Arc<[Part]> = Arc::from(parts.as_slice());
                         assembled.insert(sha.clone(), parts);
                         (sha, Some(shared))
@@ -2406,8 +2406,8 @@ impl Repokit {
         memo: &Mutex<ChunkMemo<C>>,
         hints: Hints<'_>,
         store_set: bool,
-        // The fragments of one chunk, and whether other chunks are being
-        // rendered on the other cores meanwhile.
+        // The fragments of one chunk, and whether cores are left over for
+        // the chunk's own encoders (fewer chunks to render than cores).
         render: impl Fn(&[Bytes], bool) -> Result<C> + Sync,
     ) -> Result<Chunks<C>> {
         let keys: Vec<String> = runs.iter().map(|run| run_key(output, run)).collect();
@@ -2430,9 +2430,9 @@ impl Repokit {
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
         if !missing.is_empty() {
             let t = std::time::Instant::now();
-            let busy = missing.len() >= cores();
+            let spare = missing.len() < cores();
             let rendered =
-                parallel_map(&missing, |&i| render(&self.fragments(rt, &runs[i])?, busy))?;
+                parallel_map(&missing, |&i| render(&self.fragments(rt, &runs[i])?, spare))?;
             let places = self.write_packs(rt, &rendered)?;
             tracing::debug!(chunks = missing.len(), elapsed = ?t.elapsed(), "chunks rendered");
             for ((i, chunk), place) in missing.into_iter().zip(rendered).zip(places) {
@@ -2685,7 +2685,7 @@ impl Repokit {
             &self.deb_chunks,
             hints,
             store_set,
-            |raw, busy| {
+            |raw, spare| {
                 let stanzas = raw
                     .iter()
                     .map(|b| std::str::from_utf8(b))
@@ -2694,7 +2694,7 @@ impl Repokit {
                         key: "meta pack".into(),
                         reason: "stanza is not UTF-8".into(),
                     })?;
-                Ok(DebChunk::render(&stanzas, !busy)?)
+                Ok(DebChunk::render(&stanzas, spare)?)
             },
         )?;
         let mut out: Vec<DebIndexChunks> =
@@ -2919,7 +2919,7 @@ impl Repokit {
 /// The parts of an assembled file: its chunks placed by `set`, and its own
 /// bytes (heads and tails) as blobs, added to `blobs` to be written with the
 /// publication's other small files.
-fn store_parts(
+fn assembled_parts(
     pieces: Vec<crate::publish::Piece>,
     set: &ChunkSet,
     blobs: &mut Vec<(Sha256, Bytes)>,

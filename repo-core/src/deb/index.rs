@@ -588,9 +588,9 @@ fn xz_stream_frame(blocks: &[(u64, u64)]) -> (Vec<u8>, Vec<u8>) {
 }
 
 impl DebChunk {
-    /// Renders a run of stanzas; with `split`, a large chunk's gzip and xz
-    /// are made on two threads (for a chunk rendered on its own: when
-    /// every core has a chunk of its own, a second thread only switches).
+    /// Renders a run of stanzas; with `split` (cores to spare), a large
+    /// chunk's gzip and xz are made on two threads. When every core renders
+    /// a chunk of its own, a second thread would only switch.
     pub fn render(stanzas: &[&str], split: bool) -> std::io::Result<DebChunk> {
         let mut plain = Vec::with_capacity(stanzas.iter().map(|s| s.len() + 1).sum());
         for s in stanzas {
