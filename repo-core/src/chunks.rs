@@ -48,11 +48,20 @@ pub fn ranges(shas: &[&Sha256]) -> Vec<Range<usize>> {
 pub fn key(output: &str, records: &[&MetaLocation]) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    h.update(b"chunk-v3 ");
+    h.update(b"chunk-v4 ");
     h.update(output.as_bytes());
     h.update(b"\n");
+    // A record's pack is hashed only where it differs from the one before
+    // (the records of one add share a pack): a publish keys every run of
+    // the list, so this is most of its hashing.
+    let mut pack: Option<&Sha256> = None;
     for r in records {
-        h.update(r.pack.as_str().as_bytes());
+        if pack != Some(&r.pack) {
+            h.update(b"p");
+            h.update(r.pack.as_str().as_bytes());
+            pack = Some(&r.pack);
+        }
+        h.update(b"r");
         h.update(r.offset.to_le_bytes());
         h.update(r.len.to_le_bytes());
     }
