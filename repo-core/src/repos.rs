@@ -1596,11 +1596,7 @@ impl Repokit {
         self.store
             .update_ref(name, async |mut r: RepoRef| {
                 let head = self.head_revision(&r).await?;
-                let Merged {
-                    added,
-                    unchanged,
-                    packages,
-                } = merge_added(name, &head.packages, refs)?;
+                let Merged { added, unchanged } = merge_added(name, &head.packages, refs)?;
                 if added.is_empty() {
                     let revision = r.head.as_ref().map(|h| h.revision.clone());
                     return Ok(Update::Keep(AddReport {
@@ -1610,7 +1606,9 @@ impl Repokit {
                         revision,
                     }));
                 }
-                let rev = self.write_revision(&r, packages, now).await?;
+                let base = delta_base(&r, &head);
+                let packages = merged_list(self.take_packages(&r, head), &added);
+                let rev = self.write_revision_on(&r, base, packages, now).await?;
                 r.head = Some(rev.clone());
                 r.updated = now;
                 Ok(Update::Write(
@@ -1626,9 +1624,45 @@ impl Repokit {
             .await
     }
 
+    /// The head's package list, to build its successor from. Moved out of
+    /// the revision cache when the head is a delta: once it has a successor
+    /// its list is rarely read again (the base it is a delta of stays
+    /// cached, and a later read parses it from the store), and copying a
+    /// list of tens of thousands of packages is most of a one-package add.
+    /// Copied when the head is whole (the successor's delta base) or shared.
+    fn take_packages(&self, r: &RepoRef, head: Arc<Revision>) -> Vec<PackageRef> {
+        if head.base.is_some()
+            && let Some(h) = &r.head
+            && let Ok(mut cache) = self.revisions.lock()
+        {
+            cache
+                .map
+                .remove(&(r.config.name.clone(), h.revision.clone()));
+        }
+        Arc::try_unwrap(head)
+            .map(|rev| rev.packages)
+            .unwrap_or_else(|shared| shared.packages.clone())
+    }
+
     async fn write_revision(
         &self,
         r: &RepoRef,
+        packages: Vec<PackageRef>,
+        now: u64,
+    ) -> Result<Head> {
+        let base = match &r.head {
+            Some(h) => delta_base(r, &*self.revision(&r.config.name, &h.revision).await?),
+            None => None,
+        };
+        self.write_revision_on(r, base, packages, now).await
+    }
+
+    /// Writes `packages` as the successor of `r`'s head; stored as a delta
+    /// against `base` (see [`delta_base`]) while the change is small.
+    async fn write_revision_on(
+        &self,
+        r: &RepoRef,
+        base: Option<String>,
         packages: Vec<PackageRef>,
         now: u64,
     ) -> Result<Head> {
@@ -1640,15 +1674,9 @@ impl Repokit {
             packages,
             base: None,
         };
-        // Stored as a delta against the parent's whole base revision while
-        // the change is small.
         let mut text = None;
-        if let Some(h) = &r.head {
-            let parent = self.revision(&r.config.name, &h.revision).await?;
-            let (base_id, base) = match &parent.base {
-                Some(b) => (b.clone(), self.revision(&r.config.name, b).await?),
-                None => (h.revision.clone(), parent),
-            };
+        if let Some(base_id) = base {
+            let base = self.revision(&r.config.name, &base_id).await?;
             if let Some(t) = rev.to_delta_text(&base_id, &base) {
                 rev.base = Some(base_id);
                 text = Some(t);
@@ -2625,12 +2653,15 @@ impl Repokit {
             self.live_chunks(rt, &r.config.name, r.published.as_ref())
                 .chain(head_set),
         );
-        let (config, packages) = (&r.config, &merged.packages);
+        // A copy: the add that runs meanwhile builds the same list from
+        // the head for its revision.
+        let packages = merged_list(head.packages.clone(), &merged.added);
+        let config = &r.config;
         match config.format {
-            Format::Rpm => drop(self.rpm_chunks(rt, config, packages, hints, true)?),
-            Format::Deb => drop(self.deb_chunks(rt, config, packages, hints, true)?),
+            Format::Rpm => drop(self.rpm_chunks(rt, config, &packages, hints, true)?),
+            Format::Deb => drop(self.deb_chunks(rt, config, &packages, hints, true)?),
         }
-        drop_later(merged);
+        drop_later((merged, packages));
         Ok(())
     }
 
@@ -2952,15 +2983,15 @@ fn assembled_parts(
         .collect()
 }
 
-/// What adding a batch of packages to a revision's list makes.
+/// How a batch of packages relates to a revision's list.
 struct Merged {
+    /// Not in the list yet.
     added: Vec<PackageRef>,
+    /// In it with the same content.
     unchanged: Vec<PackageRef>,
-    /// The new list, sorted by location (empty when nothing is added).
-    packages: Vec<PackageRef>,
 }
 
-/// Merges `refs` into `current` (sorted by location). Revisions are sorted
+/// Sorts `refs` against `current` (sorted by location). Revisions are sorted
 /// by location, and a location is a function of the package identity, so
 /// one binary search per new package finds both kinds of clash: the same
 /// location with other bytes, in the repository or earlier in the batch,
@@ -2988,31 +3019,43 @@ fn merge_added(name: &RepoName, current: &[PackageRef], refs: &[PackageRef]) -> 
             }
         }
     }
-    if added.is_empty() {
-        return Ok(Merged {
-            added,
-            unchanged,
-            packages: Vec::new(),
-        });
-    }
-    // The new list in one pass: the current packages with the new ones
-    // merged in at their places.
+    Ok(Merged { added, unchanged })
+}
+
+/// Up to this many new packages are inserted into a list in place (a
+/// memmove each); more are merged in one pass.
+const INSERT_MAX: usize = 8;
+
+/// `current` (sorted by location) with `added` (locations not in it)
+/// merged in at their places; the current packages are moved, not copied.
+fn merged_list(mut current: Vec<PackageRef>, added: &[PackageRef]) -> Vec<PackageRef> {
     let mut new: Vec<&PackageRef> = added.iter().collect();
     new.sort_by(|a, b| a.location.cmp(&b.location));
+    if new.len() <= INSERT_MAX {
+        current.reserve(new.len());
+        for n in new {
+            let at = current.partition_point(|p| p.location < n.location);
+            current.insert(at, n.clone());
+        }
+        return current;
+    }
     let mut packages = Vec::with_capacity(current.len() + new.len());
     let mut new = new.into_iter().peekable();
     for p in current {
         while let Some(n) = new.next_if(|n| n.location < p.location) {
             packages.push(n.clone());
         }
-        packages.push(p.clone());
+        packages.push(p);
     }
     packages.extend(new.cloned());
-    Ok(Merged {
-        added,
-        unchanged,
-        packages,
-    })
+    packages
+}
+
+/// The whole revision a successor of `r`'s head (`head`) is stored as a
+/// delta against: the head's own base, or the head when it is whole.
+fn delta_base(r: &RepoRef, head: &Revision) -> Option<String> {
+    let h = r.head.as_ref()?;
+    Some(head.base.clone().unwrap_or_else(|| h.revision.clone()))
 }
 
 /// Uploads go into test repositories only: stable ones take packages by
