@@ -82,10 +82,11 @@ pub struct GcReport {
 }
 
 /// Where the collected kinds of objects live.
-const PREFIXES: [&str; 7] = [
+const PREFIXES: [&str; 8] = [
     "blobs/",
     "metapacks/",
     "chunkpacks/",
+    "smallpacks/",
     "chunksets/",
     "revisions/",
     "publications/",

@@ -636,6 +636,10 @@ pub enum PartSource {
     Blob(Sha256),
     /// A chunk pack (rendered index chunks).
     Pack(Sha256),
+    /// The small pack of a publish: the bytes it rendered itself
+    /// (`Release` and its signatures, `repomd.xml`, the frames around
+    /// cached chunks), stored as one object instead of a blob each.
+    Small(Sha256),
 }
 
 /// A byte range of a stored object.

@@ -740,18 +740,8 @@ fn parallel_map<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
-    parallel_map_on(cores(), items, f)
-}
-
-/// [`parallel_map`] on up to `width` threads (more than the cores for
-/// work that mostly waits).
-fn parallel_map_on<T: Sync, R: Send>(
-    width: usize,
-    items: &[T],
-    f: impl Fn(&T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let threads = width.min(items.len()).max(1);
+    let threads = cores().min(items.len()).max(1);
     if threads == 1 {
         // One item (an upload, a one-chunk change): no thread to start.
         return items.iter().map(f).collect();
@@ -1887,41 +1877,45 @@ impl Repokit {
                 }
             };
             tracing::debug!(elapsed = ?started.elapsed(), "publish: rendered");
+            // The bytes rendered here (Release and its signatures, the
+            // frames around cached chunks) go into one pack: one object
+            // written per publish instead of one per file.
+            let small = SmallPack::of(&rendered);
             let mut out = Vec::with_capacity(rendered.len());
             let mut assembled = BTreeMap::new();
-            let mut blobs: Vec<(Sha256, Bytes)> = Vec::new();
+            let mut at = 0;
             for f in rendered {
                 let size = f.size();
                 let (sha, parts) = match f.body {
                     Body::Bytes(data) => {
-                        let data = Bytes::from(data);
                         let sha = match f.sha256 {
                             Some(known) => Sha256::new(known)?,
                             None => Sha256::of(&data),
                         };
-                        blobs.push((sha.clone(), data));
-                        (sha, None)
+                        (
+                            sha,
+                            small.parts(&mut at, &[crate::publish::Piece::Bytes(data)], &set)?,
+                        )
                     }
                     Body::Assembled { parts, .. } => {
                         let sha = Sha256::new(f.sha256.unwrap_or_default())?;
-                        let parts = assembled_parts(parts, &set, &mut blobs)?;
-                        let shared: Arc<[Part]> = Arc::from(parts.as_slice());
-                        assembled.insert(sha.clone(), parts);
-                        (sha, Some(shared))
+                        (sha, small.parts(&mut at, &parts, &set)?)
                     }
                 };
+                let shared: Arc<[Part]> = Arc::from(parts.as_slice());
+                assembled.insert(sha.clone(), parts);
                 for path in std::iter::once(f.path).chain(f.also_at) {
                     let content_type = content_type_for(&path).to_string();
                     let file = FileRef {
                         sha256: sha.clone(),
                         size,
                         content_type,
-                        parts: parts.clone(),
+                        parts: Some(shared.clone()),
                     };
                     out.push((path, file));
                 }
             }
-            this.put_blobs(&rt, blobs)?;
+            small.store(&this.store, &rt)?;
             Ok((out, assembled, set))
         })
         .await?;
@@ -2770,25 +2764,6 @@ impl Repokit {
             .collect()
     }
 
-    /// Writes the small blobs of a publish (`Release` and its signatures,
-    /// the heads and tails of assembled indexes). Side by side: each is a
-    /// file created and renamed, which takes microseconds on a quiet disk
-    /// and up to a millisecond while it is busy, and a one-package publish
-    /// would otherwise wait for them one after the other.
-    fn put_blobs(
-        &self,
-        rt: &tokio::runtime::Handle,
-        mut blobs: Vec<(Sha256, Bytes)>,
-    ) -> Result<()> {
-        blobs.sort_by(|a, b| a.0.cmp(&b.0));
-        blobs.dedup_by(|a, b| a.0 == b.0);
-        parallel_map_on(blobs.len(), &blobs, |(sha, data)| {
-            self.store
-                .put_immutable_blocking(rt, &StorageKey::Blob(sha.clone()), data.clone())
-        })
-        .map(drop)
-    }
-
     fn cache_publication(&self, p: Arc<Publication>) {
         if let Ok(mut cache) = self.publications.lock() {
             if cache.len() >= PUBLICATION_CACHE {
@@ -2947,40 +2922,87 @@ impl Repokit {
     }
 }
 
-/// The parts of an assembled file: its chunks placed by `set`, and its own
-/// bytes (heads and tails) as blobs, added to `blobs` to be written with the
-/// publication's other small files.
-fn assembled_parts(
-    pieces: Vec<crate::publish::Piece>,
-    set: &ChunkSet,
-    blobs: &mut Vec<(Sha256, Bytes)>,
-) -> Result<Vec<Part>> {
-    use crate::publish::Piece;
-    pieces
-        .into_iter()
-        .map(|p| match p {
-            Piece::Bytes(data) => {
-                let sha = Sha256::of(&data);
-                let len = data.len() as u64;
-                blobs.push((sha.clone(), Bytes::from(data)));
-                Ok(Part {
-                    source: PartSource::Blob(sha),
-                    offset: 0,
-                    len,
-                })
+/// The bytes a publish renders itself (`Piece::Bytes` of its files), in
+/// the order the files list them, stored as one object.
+struct SmallPack {
+    bytes: Vec<u8>,
+    sha: Sha256,
+}
+
+impl SmallPack {
+    fn of(files: &[crate::publish::RenderedFile]) -> SmallPack {
+        use crate::publish::Piece;
+        let mut bytes = Vec::new();
+        for f in files {
+            match &f.body {
+                Body::Bytes(data) => bytes.extend_from_slice(data),
+                Body::Assembled { parts, .. } => {
+                    for p in parts {
+                        if let Piece::Bytes(data) = p {
+                            bytes.extend_from_slice(data);
+                        }
+                    }
+                }
             }
-            Piece::Chunk { key, offset, len } => {
-                let place = set.place(&key).ok_or_else(|| {
-                    Error::Io(std::io::Error::other(format!("chunk {key} has no place")))
-                })?;
-                Ok(Part {
-                    source: PartSource::Pack(place.pack),
-                    offset: place.offset + offset,
-                    len,
-                })
-            }
-        })
-        .collect()
+        }
+        let sha = Sha256::of(&bytes);
+        SmallPack { bytes, sha }
+    }
+
+    /// The stored parts of a file made of `pieces`: its own bytes from this
+    /// pack (`at` is where they start, moved past them), its chunks from
+    /// their places in `set`.
+    fn parts(
+        &self,
+        at: &mut u64,
+        pieces: &[crate::publish::Piece],
+        set: &ChunkSet,
+    ) -> Result<Vec<Part>> {
+        use crate::publish::Piece;
+        let mut parts = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            let part = match p {
+                Piece::Bytes(data) if data.is_empty() => continue,
+                Piece::Bytes(data) => {
+                    let len = data.len() as u64;
+                    debug_assert_eq!(
+                        &self.bytes[*at as usize..(*at + len) as usize],
+                        data.as_slice()
+                    );
+                    let part = Part {
+                        source: PartSource::Small(self.sha.clone()),
+                        offset: *at,
+                        len,
+                    };
+                    *at += len;
+                    part
+                }
+                Piece::Chunk { key, offset, len } => {
+                    let place = set.place(key).ok_or_else(|| {
+                        Error::Io(std::io::Error::other(format!("chunk {key} has no place")))
+                    })?;
+                    Part {
+                        source: PartSource::Pack(place.pack),
+                        offset: place.offset + offset,
+                        len: *len,
+                    }
+                }
+            };
+            parts.push(part);
+        }
+        Ok(parts)
+    }
+
+    fn store(&self, store: &Store, rt: &tokio::runtime::Handle) -> Result<()> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+        store.put_immutable_parts_blocking(
+            rt,
+            &StorageKey::SmallPack(self.sha.clone()),
+            &[&self.bytes],
+        )
+    }
 }
 
 /// How a batch of packages relates to a revision's list.

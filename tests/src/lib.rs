@@ -298,6 +298,7 @@ pub fn stored_objects(data: &Path) -> Vec<PathBuf> {
         "blobs",
         "metapacks",
         "chunkpacks",
+        "smallpacks",
         "chunksets",
         "revisions",
         "publications",

@@ -88,8 +88,11 @@ async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Re
             }
         }
     }
+    // The new chunk's pack, the small pack, the manifest and the ref each
+    // fail once; after the attempt that failed at the small pack the chunk
+    // comes from memory with its pack already written, so one write less.
     assert!(
-        failures >= 5,
+        failures >= 3,
         "a publish makes several writes, only {failures} failed"
     );
     failing.fail_nth_write(0);

@@ -26,6 +26,9 @@ pub enum StorageKey {
     /// packages) of one render, reused by publishes whose package list
     /// contains the same runs; named by its SHA-256.
     ChunkPack(Sha256),
+    /// The small pack of one publish (see `PartSource::Small`); named by
+    /// its SHA-256.
+    SmallPack(Sha256),
     /// Where the chunks of one package list lie (`chunks::ChunkSet`), by
     /// `chunks::set_key`: stored by an import that renders ahead.
     ChunkSet(String),
@@ -67,6 +70,7 @@ impl StorageKey {
             // Flat: a few per publish, gone with gc; a fan-out directory
             // made on the way would cost a publish more than its writes.
             StorageKey::ChunkPack(sha) => format!("chunkpacks/{sha}"),
+            StorageKey::SmallPack(sha) => format!("smallpacks/{sha}"),
             StorageKey::ChunkSet(id) => format!("chunksets/{id}"),
             StorageKey::SignedVariant {
                 fingerprint,
@@ -118,6 +122,7 @@ impl Part {
         match &self.source {
             PartSource::Blob(sha) => StorageKey::Blob(sha.clone()),
             PartSource::Pack(sha) => StorageKey::ChunkPack(sha.clone()),
+            PartSource::Small(sha) => StorageKey::SmallPack(sha.clone()),
         }
     }
 }
