@@ -1880,10 +1880,9 @@ impl Repokit {
             // The bytes rendered here (Release and its signatures, the
             // frames around cached chunks) go into one pack: one object
             // written per publish instead of one per file.
-            let small = SmallPack::of(&rendered);
+            let mut small = SmallPack::of(&rendered);
             let mut out = Vec::with_capacity(rendered.len());
             let mut assembled = BTreeMap::new();
-            let mut at = 0;
             for f in rendered {
                 let size = f.size();
                 let (sha, parts) = match f.body {
@@ -1892,14 +1891,12 @@ impl Repokit {
                             Some(known) => Sha256::new(known)?,
                             None => Sha256::of(&data),
                         };
-                        (
-                            sha,
-                            small.parts(&mut at, &[crate::publish::Piece::Bytes(data)], &set)?,
-                        )
+                        let pieces = [crate::publish::Piece::Bytes(data)];
+                        (sha, small.parts(&pieces, &set)?)
                     }
                     Body::Assembled { parts, .. } => {
                         let sha = Sha256::new(f.sha256.unwrap_or_default())?;
-                        (sha, small.parts(&mut at, &parts, &set)?)
+                        (sha, small.parts(&parts, &set)?)
                     }
                 };
                 let shared: Arc<[Part]> = Arc::from(parts.as_slice());
@@ -2927,6 +2924,9 @@ impl Repokit {
 struct SmallPack {
     bytes: Vec<u8>,
     sha: Sha256,
+    /// Where the next file's own bytes start: [`SmallPack::parts`] is
+    /// called for the files in the order [`SmallPack::of`] read them.
+    at: u64,
 }
 
 impl SmallPack {
@@ -2946,18 +2946,12 @@ impl SmallPack {
             }
         }
         let sha = Sha256::of(&bytes);
-        SmallPack { bytes, sha }
+        SmallPack { bytes, sha, at: 0 }
     }
 
-    /// The stored parts of a file made of `pieces`: its own bytes from this
-    /// pack (`at` is where they start, moved past them), its chunks from
-    /// their places in `set`.
-    fn parts(
-        &self,
-        at: &mut u64,
-        pieces: &[crate::publish::Piece],
-        set: &ChunkSet,
-    ) -> Result<Vec<Part>> {
+    /// The stored parts of the next file, made of `pieces`: its own bytes
+    /// from this pack, its chunks from their places in `set`.
+    fn parts(&mut self, pieces: &[crate::publish::Piece], set: &ChunkSet) -> Result<Vec<Part>> {
         use crate::publish::Piece;
         let mut parts = Vec::with_capacity(pieces.len());
         for p in pieces {
@@ -2966,15 +2960,15 @@ impl SmallPack {
                 Piece::Bytes(data) => {
                     let len = data.len() as u64;
                     debug_assert_eq!(
-                        &self.bytes[*at as usize..(*at + len) as usize],
+                        &self.bytes[self.at as usize..(self.at + len) as usize],
                         data.as_slice()
                     );
                     let part = Part {
                         source: PartSource::Small(self.sha.clone()),
-                        offset: *at,
+                        offset: self.at,
                         len,
                     };
-                    *at += len;
+                    self.at += len;
                     part
                 }
                 Piece::Chunk { key, offset, len } => {
