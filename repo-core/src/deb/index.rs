@@ -85,18 +85,11 @@ impl HashMemo {
     }
 }
 
-/// MD5, SHA1 and SHA-256 of a file (no SHA512: `Release` lists none),
-/// resuming from `memo` where a prefix was hashed before.
-#[cfg(test)]
-fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
-    files_digests(std::slice::from_ref(f), memo)
-        .pop()
-        .expect("one digest per file")
-}
-
-/// [`file_digests`] of several files. With a megabyte or more left to
-/// hash in all, every file's MD5 lane and SHA lane runs on a thread of its
-/// own: MD5 is the slowest, and the files of one index are independent.
+/// MD5, SHA1 and SHA-256 of each of `files` (no SHA512: `Release` lists
+/// none), resuming from `memo` where a prefix was hashed before. With a
+/// megabyte or more left to hash in all, every file's MD5 lane and SHA lane
+/// runs on a thread of its own: MD5 is the slowest, and the files of one
+/// index are independent.
 fn files_digests(files: &[Pieces<'_>], memo: Option<&HashMemo>) -> Vec<Digests> {
     let pending: Vec<Pending<'_, '_>> = files.iter().map(|f| Pending::new(f, memo)).collect();
     let keep = memo.is_some();
@@ -708,6 +701,15 @@ pub fn index_members(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// [`files_digests`] of one file.
+    fn file_digests(f: &Pieces<'_>, memo: Option<&HashMemo>) -> Digests {
+        files_digests(std::slice::from_ref(f), memo)
+            .pop()
+            .expect("one digest per file")
+    }
 
     #[test]
     fn memoised_prefix_hashes_equal_whole_file_hashes() {
@@ -774,8 +776,6 @@ mod tests {
         );
         check(file_digests(&pieces(vec![("ka", &a)]), None), whole(&[&a]));
     }
-    use super::*;
-    use std::io::Read;
 
     #[test]
     fn chunks_join_into_one_gzip_and_one_xz_stream() {
