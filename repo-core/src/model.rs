@@ -621,9 +621,11 @@ pub struct FileRef {
     pub sha256: Sha256,
     pub size: u64,
     pub content_type: String,
-    /// For an assembled file (an index made of cached chunks), its parts:
-    /// the file is their concatenation and has no blob of its own. Filled
-    /// from [`Publication::assembled`] when the manifest is read.
+    /// For a metadata file stored as byte ranges of packs (an index made of
+    /// cached chunks, or a file in a publish's small pack), its parts: the
+    /// file is their concatenation and has no blob of its own. Filled from
+    /// [`Publication::assembled`] when the manifest is read; `None` for a
+    /// package file and for the metadata blobs of older manifests.
     #[serde(skip)]
     pub parts: Option<std::sync::Arc<[Part]>>,
 }
@@ -632,7 +634,8 @@ pub struct FileRef {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PartSource {
-    /// A blob (the small head or tail of an index).
+    /// A blob: the head or tail of an index in a manifest written before
+    /// publishes had small packs (read, no longer written).
     Blob(Sha256),
     /// A chunk pack (rendered index chunks).
     Pack(Sha256),
@@ -676,8 +679,9 @@ pub fn parts_in_range(parts: &[Part], start: u64, len: u64) -> Vec<Part> {
     out
 }
 
-/// An immutable path -> blob manifest (`publications/<repo>/<id>.json`) of
-/// the metadata files; the package files are those of `revision`.
+/// An immutable manifest (`publications/<repo>/<id>.json`) of the metadata
+/// files, each the list of its parts; the package files are those of
+/// `revision`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {
     pub id: String,
@@ -685,10 +689,10 @@ pub struct Publication {
     pub revision: String,
     pub created: u64,
     pub files: BTreeMap<String, FileRef>,
-    /// The parts of the assembled files, by their SHA-256 (an index and its
-    /// by-hash name share one entry). A publish writes the list of parts of
-    /// an index, never the index again: a one-package change writes the
-    /// one chunk it changed.
+    /// The parts of the files, by their SHA-256 (an index and its by-hash
+    /// name share one entry). A publish writes the list of parts of an
+    /// index, never the index again: a one-package change writes the one
+    /// chunk it changed and its small pack.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub assembled: BTreeMap<Sha256, Vec<Part>>,
     /// Where each chunk of those indexes lies: the next publish finds the
