@@ -143,6 +143,11 @@ async fn gc_keeps_what_is_retained_and_deletes_the_rest() -> Result<()> {
     let dry = kit.gc(&now_gc(true, usize::MAX)).await?;
     let planned: usize = dry.deleted.values().map(|c| c.objects).sum();
     ensure!(planned > 0, "{dry:?}");
+    // The deleted repository's publish wrote a small pack of its own.
+    let small_packs = || std::fs::read_dir(data.join("smallpacks")).map(|d| d.count());
+    let small_before = small_packs()?;
+    let small_planned = dry.deleted.get("smallpacks").map_or(0, |c| c.objects);
+    ensure!(small_planned > 0, "{dry:?}");
     ensure!(
         stored_objects(&data) == before,
         "a dry run deleted something"
@@ -157,6 +162,10 @@ async fn gc_keeps_what_is_retained_and_deletes_the_rest() -> Result<()> {
     ensure!(
         deleted + 1 == planned,
         "{report:?} after a dry run of {planned}"
+    );
+    ensure!(
+        small_packs()? == small_before - small_planned,
+        "small packs left: {report:?}"
     );
     ensure!(
         !three_blob.exists(),
