@@ -153,7 +153,8 @@ enum repokit_status repokit_key_export(const struct repokit_store *store,
 /**
  * Creates a repository from a JSON spec
  * (`{"name", "format": "rpm"|"deb", "role", "codename", "component",
- * "architectures", "sign_with", "compression", "ttl", "members"}`); writes
+ * "architectures", "sign_with", "compression", "vendor_signatures", "ttl",
+ * "members"}`); writes
  * the repository as JSON to `out_json`.
  *
  * # Safety

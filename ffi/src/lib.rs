@@ -450,7 +450,8 @@ pub unsafe extern "C" fn repokit_key_export(
 
 /// Creates a repository from a JSON spec
 /// (`{"name", "format": "rpm"|"deb", "role", "codename", "component",
-/// "architectures", "sign_with", "compression", "ttl", "members"}`); writes
+/// "architectures", "sign_with", "compression", "vendor_signatures", "ttl",
+/// "members"}`); writes
 /// the repository as JSON to `out_json`.
 ///
 /// # Safety

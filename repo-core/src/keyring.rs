@@ -128,6 +128,16 @@ impl Keyring {
         self.signer(name)?.public_armored()
     }
 
+    /// Upper-case hex of every fingerprint and key ID of every key in the
+    /// keyring: what tells this store's own signatures from a vendor's.
+    pub fn key_handles(&self) -> Result<std::collections::HashSet<String>> {
+        let mut out = std::collections::HashSet::new();
+        for k in self.list()? {
+            out.extend(self.signer(&k.name)?.key_handles());
+        }
+        Ok(out)
+    }
+
     /// Every key, sorted by name.
     pub fn list(&self) -> Result<Vec<KeyInfo>> {
         let mut out = Vec::new();

@@ -58,6 +58,42 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// RPM, signing repositories: what happens to the signatures a package
+/// carries when the repository signs it (at upload or promotion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VendorSignatures {
+    /// Every signature is removed and the repository's key signs: clients
+    /// need only the repository's key (rpm 4.x and rpm 6 alike).
+    #[default]
+    Replace,
+    /// Signatures by keys that are not this store's (a vendor's) stay, next
+    /// to the repository's, in the package's `OPENPGP` list; signatures by
+    /// the store's own keys (a test repository's) are replaced. rpm 4.x
+    /// checks the repository's signature only; rpm 6 checks every signature
+    /// in that list and so needs the vendor's key as well.
+    Keep,
+}
+
+impl VendorSignatures {
+    pub fn is_replace(&self) -> bool {
+        *self == VendorSignatures::Replace
+    }
+}
+
+impl std::str::FromStr for VendorSignatures {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "replace" => Ok(VendorSignatures::Replace),
+            "keep" => Ok(VendorSignatures::Keep),
+            _ => Err(crate::Error::InvalidInput(format!(
+                "unknown vendor signature policy {s:?} (replace or keep)"
+            ))),
+        }
+    }
+}
+
 /// A repository's configuration, fixed at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoConfig {
@@ -71,6 +107,10 @@ pub struct RepoConfig {
     /// RPM: compression of primary/filelists/other.
     #[serde(default)]
     pub compression: Compression,
+    /// RPM, signing repositories: what signing does with the signatures an
+    /// uploaded package already carries.
+    #[serde(default, skip_serializing_if = "VendorSignatures::is_replace")]
+    pub vendor_signatures: VendorSignatures,
     /// APT: the distribution name (the upstream codename, e.g. `bookworm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codename: Option<String>,

@@ -23,7 +23,8 @@ use crate::keyring::Keyring;
 use crate::limits::Limits;
 use crate::model::{
     FileRef, Format, Head, Live, MetaLocation, Origin, PackageInfo, PackageMeta, PackageRef, Part,
-    PartSource, Publication, RepoConfig, RepoRef, Retired, Revision, Role, content_type_for,
+    PartSource, Publication, RepoConfig, RepoRef, Retired, Revision, Role, VendorSignatures,
+    content_type_for,
 };
 use crate::names::{KeyName, RepoName, Sha256, check_file_name};
 use crate::publish::Body;
@@ -59,6 +60,10 @@ pub struct CreateRepo {
     pub sign_with: Option<KeyName>,
     #[serde(default)]
     pub compression: Compression,
+    /// RPM, signing repositories: keep or replace the signatures an upload
+    /// carries (default `replace`).
+    #[serde(default)]
+    pub vendor_signatures: VendorSignatures,
     /// APT: the distribution name; required for `deb`.
     #[serde(default)]
     pub codename: Option<String>,
@@ -1093,6 +1098,7 @@ impl Repokit {
                 role: spec.role,
                 sign_with: spec.sign_with,
                 compression: spec.compression,
+                vendor_signatures: spec.vendor_signatures,
                 codename,
                 component,
                 architectures,
@@ -1196,7 +1202,7 @@ impl Repokit {
         let mut signer = self.keyring.signer(key)?;
         let fingerprint = signer.fingerprint();
         let variant = StorageKey::SignedVariant {
-            fingerprint: fingerprint.clone(),
+            fingerprint: rpm::signature::variant_name(&fingerprint, config.vendor_signatures),
             source: c.sha.clone(),
         };
         if let Some(known) = self.store.get_blocking(rt, &variant)? {
@@ -1208,7 +1214,22 @@ impl Repokit {
         }
         let tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?.into_temp_path();
         std::fs::copy(&up.path, &tmp)?;
-        rpm::signature::sign_file(&tmp, &up.file_name, &mut signer, self.now())?;
+        let own;
+        let existing = match config.vendor_signatures {
+            VendorSignatures::Replace => rpm::signature::Existing::Replace,
+            VendorSignatures::Keep => {
+                own = self.keyring.key_handles()?;
+                rpm::signature::Existing::KeepForeign(&own)
+            }
+        };
+        rpm::signature::sign_file(
+            &tmp,
+            &up.file_name,
+            &mut signer,
+            self.now(),
+            existing,
+            self.limits.max_rpm_header_bytes,
+        )?;
         let signed = check_package(&tmp, &up.file_name, &self.limits, config.format)?;
         let put = BlobPut {
             path: tmp.to_path_buf(),
@@ -2284,7 +2305,10 @@ impl Repokit {
         let mut wanted = Some(sha.clone());
         if let (Some(key), Format::Rpm) = (&r.config.sign_with, r.config.format) {
             let variant = StorageKey::SignedVariant {
-                fingerprint: self.keyring.signer(key)?.fingerprint(),
+                fingerprint: rpm::signature::variant_name(
+                    &self.keyring.signer(key)?.fingerprint(),
+                    r.config.vendor_signatures,
+                ),
                 source: sha.clone(),
             };
             wanted = self
@@ -3250,6 +3274,7 @@ mod tests {
             role,
             sign_with: sign_with.map(|k| KeyName::new(k).expect("key")),
             compression: Compression::Gz,
+            vendor_signatures: VendorSignatures::Replace,
             codename: None,
             component: None,
             architectures: Vec::new(),
@@ -3399,6 +3424,7 @@ mod tests {
             role: Role::Test,
             sign_with: None,
             compression: Compression::Gz,
+            vendor_signatures: VendorSignatures::Replace,
             codename: None,
             component: None,
             architectures: Vec::new(),

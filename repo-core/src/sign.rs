@@ -4,7 +4,6 @@
 //! (the keyring module stores keys) and no clock. Everything is made with the
 //! RFC 4880 (v4) profile, which apt 2.6, gpgv, sqv and rpm 4.18 all accept.
 
-use std::io::Write;
 use std::time::SystemTime;
 
 use openpgp::cert::Cert;
@@ -139,8 +138,14 @@ impl Signer {
         Ok(out)
     }
 
-    fn sign_stream(&mut self, data: &[u8], when: SystemTime, mode: Mode) -> Result<Vec<u8>> {
-        let mut sink = Vec::with_capacity(1024 + if mode == Mode::Clear { data.len() } else { 0 });
+    fn sign_stream(
+        &mut self,
+        data: &mut dyn std::io::Read,
+        capacity: usize,
+        when: SystemTime,
+        mode: Mode,
+    ) -> Result<Vec<u8>> {
+        let mut sink = Vec::with_capacity(1024 + capacity);
         {
             let message = Message::new(&mut sink);
             let message = if mode == Mode::DetachedArmored {
@@ -161,7 +166,7 @@ impl Signer {
                 Mode::DetachedArmored | Mode::DetachedBinary => builder.detached(),
             };
             let mut writer = builder.build().map_err(sig_err)?;
-            writer.write_all(data)?;
+            std::io::copy(data, &mut writer)?;
             writer.finalize().map_err(sig_err)?;
         }
         Ok(sink)
@@ -169,17 +174,59 @@ impl Signer {
 
     /// An armored detached signature (`Release.gpg`, `repomd.xml.asc`).
     pub fn detached_armored(&mut self, data: &[u8], when: SystemTime) -> Result<Vec<u8>> {
-        self.sign_stream(data, when, Mode::DetachedArmored)
+        self.sign_stream(&mut &data[..], 0, when, Mode::DetachedArmored)
     }
 
     /// A binary detached signature (an RPM header signature).
     pub fn detached_binary(&mut self, data: &[u8], when: SystemTime) -> Result<Vec<u8>> {
-        self.sign_stream(data, when, Mode::DetachedBinary)
+        self.sign_stream(&mut &data[..], 0, when, Mode::DetachedBinary)
+    }
+
+    /// A binary detached signature over everything `data` reads (an RPM's
+    /// header and payload), streamed.
+    pub fn detached_binary_of(
+        &mut self,
+        data: &mut dyn std::io::Read,
+        when: SystemTime,
+    ) -> Result<Vec<u8>> {
+        self.sign_stream(data, 0, when, Mode::DetachedBinary)
+    }
+
+    /// Whether the signing key is RSA (its RPM header signatures go into
+    /// the RSA slots) rather than DSA, ECDSA or EdDSA.
+    pub fn is_rsa(&self) -> bool {
+        #[allow(deprecated)] // RSAEncrypt and RSASign are still RSA keys.
+        let rsa = matches!(
+            self.keypair.public().pk_algo(),
+            openpgp::types::PublicKeyAlgorithm::RSAEncryptSign
+                | openpgp::types::PublicKeyAlgorithm::RSASign
+                | openpgp::types::PublicKeyAlgorithm::RSAEncrypt
+        );
+        rsa
+    }
+
+    /// Upper-case hex of every handle that names this certificate's keys:
+    /// fingerprints and key IDs of the primary key and its subkeys.
+    pub fn key_handles(&self) -> Vec<String> {
+        self.cert
+            .keys()
+            .flat_map(|k| [k.key().fingerprint().to_hex(), k.key().keyid().to_hex()])
+            .collect()
     }
 
     /// A cleartext-signed message (`InRelease`).
     pub fn clearsign(&mut self, data: &[u8], when: SystemTime) -> Result<Vec<u8>> {
-        self.sign_stream(data, when, Mode::Clear)
+        self.sign_stream(&mut &data[..], data.len(), when, Mode::Clear)
+    }
+}
+
+/// Upper-case hex of the issuers a binary signature packet names (issuer
+/// fingerprint and key ID subpackets); empty if it is not a signature.
+pub fn signature_issuers(packet: &[u8]) -> Vec<String> {
+    use openpgp::Packet;
+    match Packet::from_bytes(packet) {
+        Ok(Packet::Signature(sig)) => sig.get_issuers().iter().map(|h| h.to_hex()).collect(),
+        _ => Vec::new(),
     }
 }
 

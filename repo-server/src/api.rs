@@ -229,6 +229,7 @@ fn create_schema() -> serde_json::Value {
             "architectures": {"type": "array", "items": {"type": "string"}},
             "sign_with": {"type": "string"},
             "compression": {"enum": ["gz", "zstd"]},
+            "vendor_signatures": {"enum": ["replace", "keep"]},
             "ttl": {"type": "string", "example": "20d"},
             "members": {"type": "array", "items": {"type": "string"}}
         }

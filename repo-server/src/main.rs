@@ -212,6 +212,11 @@ enum RepoCommand {
         /// RPM metadata compression: gz or zstd.
         #[arg(long, default_value = "gz")]
         compression: String,
+        /// RPM, with --sign-with: replace (default) every signature an
+        /// uploaded package carries, or keep a vendor's next to the
+        /// repository's (rpm 6 clients then need the vendor's key too).
+        #[arg(long, default_value = "replace", value_parser = ["replace", "keep"])]
+        vendor_signatures: String,
         /// APT: the distribution name (the upstream codename).
         #[arg(long)]
         codename: Option<String>,
@@ -431,6 +436,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             sign_with,
             compression,
+            vendor_signatures,
             codename,
             component,
             arch,
@@ -445,6 +451,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     role: role.parse()?,
                     sign_with: sign_with.map(KeyName::new).transpose()?,
                     compression: compression.parse()?,
+                    vendor_signatures: vendor_signatures.parse()?,
                     codename,
                     component,
                     architectures: arch,

@@ -314,6 +314,7 @@ class Store:
         ttl: Optional[str] = None,
         members: Optional[List[str]] = None,
         compression: Optional[str] = None,
+        vendor_signatures: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Creates a repository (``format``: ``rpm`` or ``deb``; ``role``:
         ``test``, ``stable`` or ``composite``)."""
@@ -326,6 +327,7 @@ class Store:
             ("ttl", ttl),
             ("members", members),
             ("compression", compression),
+            ("vendor_signatures", vendor_signatures),
         ):
             if value is not None:
                 spec[key] = value

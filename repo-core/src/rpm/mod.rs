@@ -4,12 +4,14 @@
 //! `package` turns a package header into [`RpmPackage`]; `xml` turns that into
 //! the per-package primary/filelists/other fragments that are cached at
 //! upload; `repodata` concatenates cached fragments into `repodata/`;
-//! `signature` writes a header signature into a package file. None of them
-//! touches the store.
+//! `sigheader` decides a re-signed signature header (pure), and `signature`
+//! writes it into a package file. None of them touches the store.
 
 pub mod package;
 pub mod repodata;
+pub mod sigheader;
 pub mod signature;
+pub mod version;
 pub mod xml;
 
 pub use package::{Dependency, FileKind, PackageFile, RpmPackage, RpmSummary};
