@@ -83,20 +83,24 @@ impl Dnf {
 
     /// Runs `dnf ARGS` against the one repository; fails unless it exits 0.
     pub fn run(&self, args: &[&str]) -> Result<String> {
+        self.run_dnf(&["--noplugins"], args)
+    }
+
+    /// The same with dnf's plugins (`dnf download`, from dnf-plugins-core).
+    pub fn run_with_plugins(&self, args: &[&str]) -> Result<String> {
+        self.run_dnf(&["--setopt=plugins=1"], args)
+    }
+
+    fn run_dnf(&self, plugins: &[&str], args: &[&str]) -> Result<String> {
         let mut c = Command::new("dnf");
         c.arg("-y")
             .arg(format!("--config={}", self.config.display()))
             .arg(format!("--installroot={}", self.root.display()))
-            .args([
-                "--releasever=1",
-                "--forcearch=x86_64",
-                "--noplugins",
-                "--disablerepo=*",
-            ])
+            .args(["--releasever=1", "--forcearch=x86_64", "--disablerepo=*"])
+            .args(plugins)
             .arg(format!("--enablerepo={}", self.repo))
             .args(args);
-        let out = run_ok(&mut c)?;
-        Ok(out)
+        run_ok(&mut c)
     }
 
     /// `dnf repoquery` of every package as `name epoch:version-release.arch`.
@@ -249,5 +253,98 @@ DPkg::Options {{ "--root={r}"; "--force-not-root"; "--force-script-chrootless"; 
             bail!("{program} {args:?} failed ({}):\n{text}", out.status);
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// The newest clients (dnf5, rpm 6, apt 3 with sqv) in a Debian forky root
+/// made with debootstrap (see `scripts/test`), used through `chroot`; the
+/// root shares the network namespace, so a server on 127.0.0.1 is reached.
+/// rpm there demands signatures: `%_pkgverify_level all`, as on Fedora.
+#[derive(Debug)]
+pub struct Forky {
+    pub root: PathBuf,
+}
+
+impl Forky {
+    /// The root named by `REPOKIT_FORKY_ROOT` (default
+    /// `/var/tmp/repokit-forky`); fails if it holds no dnf5.
+    pub fn open() -> Result<Forky> {
+        let root = PathBuf::from(
+            std::env::var_os("REPOKIT_FORKY_ROOT").unwrap_or("/var/tmp/repokit-forky".into()),
+        );
+        if !root.join("usr/bin/dnf5").exists() {
+            bail!(
+                "no forky root with dnf5 at {} (scripts/test makes it; set REPOKIT_FORKY_ROOT)",
+                root.display()
+            );
+        }
+        let forky = Forky { root };
+        forky.set_verify_level("all")?;
+        Ok(forky)
+    }
+
+    /// Sets rpm's `%_pkgverify_level` in the root (`all` unless a test
+    /// measures a baseline of unsigned originals with `digest`).
+    pub fn set_verify_level(&self, level: &str) -> Result<()> {
+        std::fs::create_dir_all(self.root.join("etc/rpm"))?;
+        std::fs::write(
+            self.root.join("etc/rpm/macros.repokit-tests"),
+            format!("%_pkgverify_level {level}\n"),
+        )?;
+        Ok(())
+    }
+
+    /// A temporary directory inside the root.
+    pub fn tempdir(&self) -> Result<tempfile::TempDir> {
+        Ok(tempfile::tempdir_in(self.root.join("tmp"))?)
+    }
+
+    /// How a path under the root is seen from inside it.
+    pub fn inside(&self, path: &Path) -> String {
+        format!(
+            "/{}",
+            path.strip_prefix(&self.root).unwrap_or(path).display()
+        )
+    }
+
+    /// `chroot ROOT ARGS`, its output whatever its exit status.
+    pub fn output(&self, args: &[&str]) -> Result<std::process::Output> {
+        Ok(Command::new("chroot").arg(&self.root).args(args).output()?)
+    }
+
+    /// `chroot ROOT ARGS`; fails unless it exits 0.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        run_ok(Command::new("chroot").arg(&self.root).args(args))
+    }
+
+    /// dnf5 with a private configuration, cache and install root under
+    /// `dir` (inside the root), one repository from a `.repo` text, every
+    /// check on and no scriptlets. Returns the arguments that start a dnf5
+    /// command (append the command and its arguments).
+    pub fn dnf5(&self, dir: &Path, repo: &str, repo_text: &str) -> Result<Vec<String>> {
+        for d in ["root", "repos.d", "cache"] {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        std::fs::write(
+            dir.join("dnf.conf"),
+            "[main]\ngpgcheck=1\nrepo_gpgcheck=1\nskip_if_unavailable=0\ninstall_weak_deps=0\nplugins=0\n",
+        )?;
+        std::fs::write(dir.join(format!("repos.d/{repo}.repo")), repo_text)?;
+        let d = self.inside(dir);
+        Ok(vec![
+            "dnf5".into(),
+            "-y".into(),
+            format!("--config={d}/dnf.conf"),
+            format!("--installroot={d}/root"),
+            "--use-host-config".into(),
+            "--releasever=1".into(),
+            "--forcearch=x86_64".into(),
+            format!("--setopt=reposdir={d}/repos.d"),
+            format!("--setopt=cachedir={d}/cache"),
+            format!("--setopt=system_cachedir={d}/cache"),
+            "--setopt=tsflags=noscripts".into(),
+            "--disablerepo=*".into(),
+            format!("--enablerepo={repo}"),
+        ])
     }
 }

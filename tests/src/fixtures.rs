@@ -221,7 +221,7 @@ fn write(dir: &Path, pkg: rpm::Package) -> Result<PathBuf> {
 /// The directory of the rpm crate's sources (which ship real rpm fixtures).
 pub fn rpm_crate_dir() -> Result<PathBuf> {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["metadata", "--format-version", "1"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .context("cargo metadata")?;

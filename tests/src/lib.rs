@@ -9,6 +9,7 @@ pub mod debs;
 pub mod fixtures;
 pub mod load;
 pub mod moto;
+pub mod real_rpms;
 pub mod repodata;
 
 use std::io::{BufRead, BufReader};
