@@ -9,13 +9,14 @@
 pub mod access;
 pub mod chunks;
 pub mod deb;
+pub(crate) mod engine;
 pub mod error;
-pub mod gc;
 pub mod keyring;
 pub mod limits;
 pub mod metapack;
 pub mod model;
 pub mod names;
+pub mod ops;
 pub mod publish;
 pub mod repos;
 pub mod rpm;
@@ -24,4 +25,5 @@ pub mod store;
 pub mod time;
 
 pub use error::{Error, Result};
+pub use ops::gc;
 pub use repos::Repokit;

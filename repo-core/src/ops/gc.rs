@@ -254,7 +254,7 @@ impl Repokit {
             // set, stored when an import rendered ahead.
             if let Some(h) = &r.head {
                 let rev = self.revision(&name, &h.revision).await?;
-                let id = crate::repos::chunk_set_key(&r.config, &rev.packages);
+                let id = crate::engine::rendered::chunk_set_key(&r.config, &rev.packages);
                 if let Some(set) = self.chunk_set(&id).await? {
                     for pack in set.packs {
                         m.key(StorageKey::ChunkPack(pack));

@@ -1,0 +1,7 @@
+//! Internals the operations share: parallel work, revision building and
+//! reading, rendered index output. Leaf modules as far as the formats go:
+//! no format imports them.
+
+pub mod rendered;
+pub mod revisions;
+pub mod work;

@@ -1,0 +1,377 @@
+//! Tests across operations: roles, promotion, composites, rollback,
+//! expiry, and one storage suite on every backend.
+
+use crate::keyring::Keyring;
+use crate::model::{Format, MetaLocation, PackageRef, Role, VendorSignatures};
+use crate::names::{KeyName, RepoName, Sha256};
+use crate::ops::ingest::{open_for_reading, read_whole};
+use crate::ops::remove::spec_matches;
+use crate::repos::*;
+use crate::rpm::repodata::Compression;
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+#[test]
+fn upload_names_are_what_path_file_name_gives() {
+    for p in [
+        "/srv/in/hello_1.0_amd64.deb",
+        "hello.rpm",
+        "./a//b.deb",
+        "dir/sub/",
+        "dir/sub/.",
+        "/a/b/c.dsc/",
+    ] {
+        let want = Path::new(p).file_name().and_then(|n| n.to_str());
+        assert_eq!(
+            Upload::from_path(Path::new(p)).ok().map(|u| u.file_name),
+            want.map(String::from),
+            "{p}"
+        );
+    }
+    for bad in ["/", "..", "a/.."] {
+        assert!(Upload::from_path(Path::new(bad)).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn read_whole_reads_a_file_of_the_size_given_or_to_its_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("f");
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &data).expect("write");
+    let read = |size: u64| read_whole(&mut open_for_reading(&path).expect("open"), size);
+    assert_eq!(read(10_000).expect("exact size"), data);
+    // Grown since its size was taken: read to its end.
+    assert_eq!(read(4_000).expect("grown"), data);
+    assert_eq!(read(9_999).expect("one byte more"), data);
+    // Shrunk since: an error, not a short package.
+    assert!(read(10_001).is_err());
+    std::fs::write(&path, b"").expect("truncate");
+    assert_eq!(read(0).expect("empty"), b"");
+    std::fs::write(&path, b"x").expect("rewrite");
+    assert_eq!(read(0).expect("grown from empty"), b"x");
+}
+
+fn build_rpm(dir: &Path, name: &str) -> PathBuf {
+    let pkg = ::rpm::PackageBuilder::new(name, "1.0", "MIT", "noarch", "test package")
+        .with_file_contents(
+            b"x".to_vec(),
+            ::rpm::FileOptions::new(format!("/usr/bin/{name}")),
+        )
+        .and_then(|b| b.build())
+        .expect("build rpm");
+    let path = dir.join(format!("{name}.rpm"));
+    pkg.write_file(&path).expect("write rpm");
+    path
+}
+
+fn spec(name: &RepoName, role: Role, sign_with: Option<&str>) -> CreateRepo {
+    CreateRepo {
+        name: name.clone(),
+        format: Format::Rpm,
+        role,
+        sign_with: sign_with.map(|k| KeyName::new(k).expect("key")),
+        compression: Compression::Gz,
+        vendor_signatures: VendorSignatures::Replace,
+        codename: None,
+        component: None,
+        architectures: Vec::new(),
+        ttl: None,
+        members: Vec::new(),
+    }
+}
+
+/// Roles: stable takes packages only by promotion (re-signed, with
+/// provenance), composites merge their members and report conflicts,
+/// rollback restores a package list, test repositories expire.
+#[tokio::test]
+async fn roles_promotion_composites_rollback_expiry() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let kit = Repokit::new(Store::memory(), Keyring::new(dir.path().join("keys")));
+    let t0 = kit.now();
+    for k in ["ci", "release"] {
+        kit.keyring()
+            .generate(
+                &KeyName::new(k).expect("key"),
+                "t",
+                crate::sign::KeyAlgo::Ed25519,
+                t0,
+            )
+            .expect("key");
+    }
+    let change = RepoName::new("change-1").expect("name");
+    let stable = RepoName::new("stable").expect("name");
+    let gate = RepoName::new("gate").expect("name");
+    kit.create_repo(spec(&change, Role::Test, Some("ci")))
+        .await
+        .expect("create");
+    kit.create_repo(spec(&stable, Role::Stable, Some("release")))
+        .await
+        .expect("create");
+    let mut g = spec(&gate, Role::Composite, None);
+    g.members = vec![stable.clone(), change.clone()];
+    kit.create_repo(g).await.expect("create composite");
+    let up = Upload::from_path(&build_rpm(dir.path(), "alpha")).expect("upload");
+    let err = kit
+        .add(&stable, std::slice::from_ref(&up), Arc::new(NoProgress))
+        .await
+        .expect_err("stable refuses uploads");
+    assert_eq!(err.code(), "forbidden");
+    kit.add(&change, &[up], Arc::new(NoProgress))
+        .await
+        .expect("add");
+    let empty = kit.publish(&stable).await.expect("publish empty stable");
+    let p = kit.publish(&change).await.expect("publish change");
+    assert_eq!(p.composites.len(), 1);
+    assert!(p.composites[0].publication.is_some(), "{p:?}");
+    assert_eq!(kit.packages(&gate).await.expect("gate").len(), 1);
+
+    let promoted = kit
+        .acting_as(crate::access::Actor {
+            token: "abc123".into(),
+            name: "ci".into(),
+        })
+        .promote(
+            &stable,
+            Promote {
+                from: change.clone(),
+                packages: vec!["alpha".into()],
+                change: Some("I42".into()),
+            },
+        )
+        .await
+        .expect("promote");
+    assert_eq!(promoted.promoted.len(), 1);
+    let in_change = &kit.packages(&change).await.expect("change")[0];
+    let in_stable = &kit.packages(&stable).await.expect("stable")[0];
+    assert_ne!(in_stable.sha256, in_change.sha256, "re-signed: a new blob");
+    let origin = in_stable.origin.as_ref().expect("provenance");
+    assert_eq!(
+        (
+            origin.from.as_str(),
+            origin.change.as_str(),
+            origin.token.as_str()
+        ),
+        ("change-1", "I42", "abc123")
+    );
+    // The gate now holds two different alpha builds: reported.
+    let p = kit.publish(&stable).await.expect("publish stable");
+    let err = p.composites[0].error.as_ref().expect("conflict reported");
+    assert_eq!(err["code"], "conflict");
+    assert!(err["message"].as_str().unwrap_or("").contains("alpha"));
+    // Promoting the same package again changes nothing.
+    let again = kit
+        .promote(
+            &stable,
+            Promote {
+                from: change.clone(),
+                packages: Vec::new(),
+                change: None,
+            },
+        )
+        .await
+        .expect("promote again");
+    assert_eq!((again.promoted.len(), again.unchanged.len()), (0, 1));
+
+    let history = kit.revisions(&stable, 10).await.expect("history");
+    assert_eq!(history.len(), 1);
+    let r = kit
+        .rollback(&stable, &empty.revision)
+        .await
+        .expect_err("an empty repository has no revision to restore");
+    assert_eq!(r.code(), "invalid_input");
+    let first = kit.revisions(&change, 10).await.expect("history")[0].clone();
+    assert_eq!(first.packages, 1);
+    let rb = kit
+        .rollback(&stable, &history[0].id)
+        .await
+        .expect("rollback");
+    assert_eq!(rb.packages, 1);
+    assert_eq!(kit.revisions(&stable, 10).await.expect("history").len(), 2);
+
+    let log = crate::access::audit_log(kit.store(), Some(&stable), 100)
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+    assert!(actions.contains(&"promote") && actions.contains(&"rollback"));
+    assert_eq!(
+        log.iter()
+            .find(|r| r.action == "promote")
+            .map(|r| r.actor.token.as_str()),
+        Some("abc123")
+    );
+
+    let later = kit.clone().with_clock(Arc::new(move || {
+        t0 + Duration::from_secs(DEFAULT_TEST_TTL + 3600)
+    }));
+    assert_eq!(later.expire().await.expect("expire"), vec![change.clone()]);
+    assert_eq!(
+        kit.repo(&change).await.expect_err("gone").code(),
+        "not_found"
+    );
+    assert!(kit.repo(&stable).await.is_ok() && kit.repo(&gate).await.is_ok());
+}
+
+/// The same flow on every backend: add, publish, resolve, no-op publish.
+async fn storage_suite(store: Store, dir: &Path) {
+    let kit = Repokit::new(store, Keyring::new(dir.join("keys")));
+    let name = RepoName::new("suite").expect("name");
+    kit.create_repo(CreateRepo {
+        name: name.clone(),
+        format: Format::Rpm,
+        role: Role::Test,
+        sign_with: None,
+        compression: Compression::Gz,
+        vendor_signatures: VendorSignatures::Replace,
+        codename: None,
+        component: None,
+        architectures: Vec::new(),
+        ttl: None,
+        members: Vec::new(),
+    })
+    .await
+    .expect("create");
+    let a = Upload::from_path(&build_rpm(dir, "alpha")).expect("upload");
+    let added = kit
+        .add(&name, std::slice::from_ref(&a), Arc::new(NoProgress))
+        .await
+        .expect("add");
+    assert_eq!(added.added.len(), 1);
+    let again = kit
+        .add(&name, &[a], Arc::new(NoProgress))
+        .await
+        .expect("re-add");
+    assert_eq!((again.added.len(), again.unchanged.len()), (0, 1));
+    let first = kit.publish(&name).await.expect("publish");
+    assert!(!first.noop);
+    assert!(kit.publish(&name).await.expect("publish").noop);
+    let b = Upload::from_path(&build_rpm(dir, "bravo")).expect("upload");
+    kit.add(&name, &[b], Arc::new(NoProgress))
+        .await
+        .expect("add");
+    let second = kit.publish(&name).await.expect("publish");
+    assert_eq!(second.packages, 2);
+    // The second revision is stored as a delta; a process without the
+    // first one in memory reads the same packages.
+    let fresh = Repokit::new(kit.store().clone(), Keyring::new(dir.join("keys")));
+    assert_eq!(
+        fresh.packages(&name).await.expect("fresh read"),
+        kit.packages(&name).await.expect("read")
+    );
+    let history = fresh.revisions(&name, 10).await.expect("history");
+    assert_eq!(
+        history.iter().map(|r| r.packages).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    assert!(
+        kit.resolve_live(&name, "repodata/repomd.xml")
+            .await
+            .expect("resolve")
+            .is_some()
+    );
+    let pkg = kit
+        .resolve_live(&name, "Packages/b/bravo-1.0-1.noarch.rpm")
+        .await
+        .expect("resolve");
+    assert!(pkg.is_some());
+    // The first publication still serves its own files at its snapshot.
+    assert!(
+        kit.resolve_snapshot(
+            &name,
+            &first.publication,
+            "Packages/b/bravo-1.0-1.noarch.rpm"
+        )
+        .await
+        .expect("resolve")
+        .is_none()
+    );
+    assert!(
+        kit.resolve_snapshot(&name, &first.publication, "repodata/repomd.xml")
+            .await
+            .expect("resolve")
+            .is_some()
+    );
+    // The first publication's indexes stay reachable at their live
+    // paths for the grace period, then no longer.
+    let old = kit
+        .publication(&name, &first.publication)
+        .await
+        .expect("old");
+    let old_primary = old
+        .files
+        .keys()
+        .find(|p| p.contains("-primary.xml"))
+        .expect("primary")
+        .clone();
+    assert!(
+        kit.resolve_live(&name, &old_primary)
+            .await
+            .expect("resolve")
+            .is_some()
+    );
+    let later = kit.clone().with_clock(Arc::new(|| {
+        SystemTime::now() + DEFAULT_GRACE + Duration::from_secs(60)
+    }));
+    assert!(
+        later
+            .resolve_live(&name, &old_primary)
+            .await
+            .expect("resolve")
+            .is_none()
+    );
+    assert!(
+        later
+            .resolve_snapshot(&name, &first.publication, &old_primary)
+            .await
+            .expect("resolve")
+            .is_some(),
+        "a snapshot path does not expire"
+    );
+    let removed = kit.remove(&name, &["alpha".into()]).await.expect("remove");
+    assert_eq!(removed.removed.len(), 1);
+    assert_eq!(kit.packages(&name).await.expect("packages").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_suite_in_memory() {
+    let dir = tempfile::tempdir().expect("tmp");
+    storage_suite(Store::memory(), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_suite_local() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::local(&dir.path().join("data")).expect("store");
+    storage_suite(store, dir.path()).await;
+}
+
+#[test]
+fn remove_specs_match_names_versions_and_files() {
+    let p = PackageRef {
+        identity: "foo-2:1.0-3.x86_64".into(),
+        name: "foo".into(),
+        sha256: Sha256::of(b""),
+        size: 1,
+        location: "Packages/f/foo-1.0-3.x86_64.rpm".into(),
+        meta: MetaLocation {
+            pack: Sha256::of(b""),
+            offset: 0,
+            len: 0,
+        },
+        origin: None,
+    };
+    for yes in [
+        "foo",
+        "foo-1.0",
+        "foo-1.0-3",
+        "foo-2:1.0-3.x86_64",
+        "foo-1.0-3.x86_64.rpm",
+    ] {
+        assert!(spec_matches(yes, &p), "{yes}");
+    }
+    for no in ["fo", "foo-1", "foo-1.0-4", "bar"] {
+        assert!(!spec_matches(no, &p), "{no}");
+    }
+}
