@@ -352,8 +352,13 @@ fn truth(tag: &str, crate_fixtures: &[(&str, Option<&str>)], policy: &str) -> Re
         "Release <rel@example.org>",
     ])?;
     // A vendor's signature reaches stable only through a test repository
-    // that kept it too.
-    kit.run(&[
+    // that kept it too. `replace` is the default: the plain command form.
+    let policy_args: &[&str] = if keep {
+        &["--vendor-signatures", "keep"]
+    } else {
+        &[]
+    };
+    let change = [
         "repo",
         "create",
         "change",
@@ -361,10 +366,9 @@ fn truth(tag: &str, crate_fixtures: &[(&str, Option<&str>)], policy: &str) -> Re
         "rpm",
         "--sign-with",
         "ci",
-        "--vendor-signatures",
-        policy,
-    ])?;
-    kit.run(&[
+    ];
+    kit.run(&[&change[..], policy_args].concat())?;
+    let stable = [
         "repo",
         "create",
         "stable",
@@ -374,9 +378,8 @@ fn truth(tag: &str, crate_fixtures: &[(&str, Option<&str>)], policy: &str) -> Re
         "stable",
         "--sign-with",
         "release",
-        "--vendor-signatures",
-        policy,
-    ])?;
+    ];
+    kit.run(&[&stable[..], policy_args].concat())?;
     let mut files: Vec<PathBuf> = corpus.iter().map(|r| r.path.clone()).collect();
     files.push(stub.clone());
     kit.add_files("change", &files)?;
