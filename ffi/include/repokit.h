@@ -49,6 +49,11 @@ typedef enum repokit_status {
    * An error without a more specific code.
    */
   REPOKIT_OTHER = 13,
+  /**
+   * An invariant of repokit's own broke (a bug); the operation did not
+   * complete.
+   */
+  REPOKIT_INTERNAL = 14,
 } repokit_status;
 
 /**

@@ -32,7 +32,7 @@ use repo_core::keyring::Keyring;
 use repo_core::names::{KeyName, RepoName};
 use repo_core::repos::{CreateRepo, NoProgress, Promote, Upload};
 use repo_core::store::Store;
-use repo_core::{Error, Repokit};
+use repo_core::{Error, ErrorKind, Repokit};
 
 /// The outcome of a call. Codes are stable; new ones are only added.
 #[repr(C)]
@@ -60,6 +60,9 @@ pub enum repokit_status {
     REPOKIT_PANIC = 12,
     /// An error without a more specific code.
     REPOKIT_OTHER = 13,
+    /// An invariant of repokit's own broke (a bug); the operation did not
+    /// complete.
+    REPOKIT_INTERNAL = 14,
 }
 
 use repokit_status::*;
@@ -82,41 +85,33 @@ thread_local! {
 /// A failed call: its status and message.
 struct Failure(repokit_status, String);
 
+/// The C status of an error kind: the one place kinds become codes here.
+fn status_of(kind: ErrorKind) -> repokit_status {
+    match kind {
+        ErrorKind::InvalidInput => REPOKIT_INVALID_INPUT,
+        ErrorKind::InvalidPackage => REPOKIT_INVALID_PACKAGE,
+        ErrorKind::NotFound => REPOKIT_NOT_FOUND,
+        ErrorKind::Conflict => REPOKIT_CONFLICT,
+        ErrorKind::Forbidden | ErrorKind::Unauthorized => REPOKIT_FORBIDDEN,
+        ErrorKind::LimitExceeded => REPOKIT_LIMIT_EXCEEDED,
+        ErrorKind::Signing => REPOKIT_SIGNING,
+        ErrorKind::Storage => REPOKIT_STORAGE,
+        ErrorKind::Io => REPOKIT_IO,
+        ErrorKind::Corrupt => REPOKIT_CORRUPT,
+        ErrorKind::Internal => REPOKIT_INTERNAL,
+        _ => REPOKIT_OTHER,
+    }
+}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::InvalidInput(_) => REPOKIT_INVALID_INPUT,
-            Error::InvalidPackage { .. } => REPOKIT_INVALID_PACKAGE,
-            Error::NotFound { .. } => REPOKIT_NOT_FOUND,
-            Error::Conflict(_) => REPOKIT_CONFLICT,
-            Error::Forbidden(_) => REPOKIT_FORBIDDEN,
-            Error::LimitExceeded { .. } => REPOKIT_LIMIT_EXCEEDED,
-            Error::Signing(_) => REPOKIT_SIGNING,
-            Error::Storage(_) => REPOKIT_STORAGE,
-            Error::Io(_) => REPOKIT_IO,
-            Error::Corrupt { .. } => REPOKIT_CORRUPT,
-            _ => REPOKIT_OTHER,
-        };
-        Failure(status, e.to_string())
+        Failure(status_of(e.kind()), e.to_string())
     }
 }
 
 impl From<repo_sync::Error> for Failure {
     fn from(e: repo_sync::Error) -> Self {
-        let status = match e.code() {
-            "invalid_input" => REPOKIT_INVALID_INPUT,
-            "invalid_package" => REPOKIT_INVALID_PACKAGE,
-            "not_found" => REPOKIT_NOT_FOUND,
-            "conflict" => REPOKIT_CONFLICT,
-            "forbidden" => REPOKIT_FORBIDDEN,
-            "limit_exceeded" => REPOKIT_LIMIT_EXCEEDED,
-            "signing" => REPOKIT_SIGNING,
-            "storage" => REPOKIT_STORAGE,
-            "io" => REPOKIT_IO,
-            "corrupt" => REPOKIT_CORRUPT,
-            _ => REPOKIT_OTHER,
-        };
-        Failure(status, e.to_string())
+        Failure(status_of(e.kind()), e.to_string())
     }
 }
 

@@ -1,8 +1,11 @@
 //! The one error type of repo-core.
 //!
-//! Variants are named for what the caller does about them; the server maps
-//! each to one HTTP status and a stable `code` (see `Error::code`), the CLI to
-//! an exit status, and the Python module to an exception class.
+//! Variants are named for what the caller does about them. Each has an
+//! [`ErrorKind`] with a stable code; every front end maps the *kind*, in one
+//! `match` each: the server to an HTTP status (`repo-server/src/error.rs`),
+//! the CLI to an exit status (`repo-server/src/main.rs`), the C ABI to a
+//! status code (`ffi/src/lib.rs`). Nothing reads an error's message to
+//! decide anything.
 
 /// Everything that can go wrong in repo-core.
 #[derive(Debug, thiserror::Error)]
@@ -52,23 +55,120 @@ pub enum Error {
     /// Stored state could not be decoded: a bug or outside tampering.
     #[error("corrupt stored object {key}: {reason}")]
     Corrupt { key: String, reason: String },
+
+    /// An invariant of repokit's own broke (a worker thread panicked, a
+    /// step found what an earlier one guarantees missing): a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What kind of failure an error is: what a caller reacts to. The codes
+/// are stable (docs/API.md); new kinds are only added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A malformed name, path, body or argument.
+    InvalidInput,
+    /// A package file that cannot be indexed.
+    InvalidPackage,
+    NotFound,
+    /// The request contradicts stored state.
+    Conflict,
+    /// No credentials, or unknown ones.
+    Unauthorized,
+    /// Known caller, not allowed.
+    Forbidden,
+    /// An explicit size or count limit.
+    LimitExceeded,
+    /// A key could not be made, read or used.
+    Signing,
+    /// A storage backend failed.
+    Storage,
+    /// Local file IO failed.
+    Io,
+    /// Stored state could not be decoded, or what landed is not what was
+    /// written.
+    Corrupt,
+    /// A bug: an invariant of repokit's own broke.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, for tables and tests.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::InvalidPackage,
+        ErrorKind::NotFound,
+        ErrorKind::Conflict,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::LimitExceeded,
+        ErrorKind::Signing,
+        ErrorKind::Storage,
+        ErrorKind::Io,
+        ErrorKind::Corrupt,
+        ErrorKind::Internal,
+    ];
+
+    /// The stable, machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::InvalidPackage => "invalid_package",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::LimitExceeded => "limit_exceeded",
+            ErrorKind::Signing => "signing",
+            ErrorKind::Storage => "storage",
+            ErrorKind::Io => "io",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Whether the caller caused it (a 4xx), rather than the service.
+    pub fn is_caller_error(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::InvalidInput
+                | ErrorKind::InvalidPackage
+                | ErrorKind::NotFound
+                | ErrorKind::Conflict
+                | ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::LimitExceeded
+        )
+    }
 }
 
 impl Error {
-    /// A stable, machine-readable code for this kind of error.
-    pub fn code(&self) -> &'static str {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidPackage { .. } => "invalid_package",
-            Error::InvalidInput(_) => "invalid_input",
-            Error::NotFound { .. } => "not_found",
-            Error::Conflict(_) => "conflict",
-            Error::Forbidden(_) => "forbidden",
-            Error::LimitExceeded { .. } => "limit_exceeded",
-            Error::Signing(_) => "signing",
-            Error::Storage(_) => "storage",
-            Error::Io(_) => "io",
-            Error::Corrupt { .. } => "corrupt",
+            Error::InvalidPackage { .. } => ErrorKind::InvalidPackage,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::LimitExceeded { .. } => ErrorKind::LimitExceeded,
+            Error::Signing(_) => ErrorKind::Signing,
+            Error::Storage(_) => ErrorKind::Storage,
+            Error::Io(_) => ErrorKind::Io,
+            Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::Internal(_) => ErrorKind::Internal,
         }
+    }
+
+    /// The stable code of this error's kind.
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+
+    /// A broken invariant of repokit's own.
+    pub(crate) fn internal(what: impl std::fmt::Display) -> Self {
+        Error::Internal(what.to_string())
     }
 
     pub(crate) fn invalid_package(name: impl Into<String>, reason: impl std::fmt::Display) -> Self {

@@ -24,6 +24,6 @@ pub mod sign;
 pub mod store;
 pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use ops::gc;
 pub use repos::Repokit;

@@ -414,7 +414,7 @@ where
         .rt
         .spawn_blocking(move || rt.block_on(f()))
         .await
-        .map_err(|e| ApiError::Core(repo_core::Error::Io(std::io::Error::other(e))))?
+        .map_err(|e| ApiError::Core(repo_core::Error::Internal(e.to_string())))?
         .map_err(Into::into)
 }
 

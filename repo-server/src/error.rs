@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use repo_core::ErrorKind;
 
 /// An error as the HTTP API reports it.
 #[derive(Debug)]
@@ -45,38 +46,37 @@ impl From<repo_sync::Error> for ApiError {
 }
 
 impl ApiError {
+    /// The kind of this error (repo-core's table of kinds and codes).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Core(e) => e.kind(),
+            ApiError::Unauthorized(_) => ErrorKind::Unauthorized,
+            ApiError::BadRequest(_) => ErrorKind::InvalidInput,
+            ApiError::Sync(e) => e.kind(),
+        }
+    }
+
     /// The stable machine-readable code (docs/API.md lists them).
     pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Core(e) => e.code(),
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::BadRequest(_) => "invalid_input",
-            ApiError::Sync(e) => e.code(),
-        }
+        self.kind().code()
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        use repo_core::Error as E;
-        match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Sync(e) => match e.code() {
-                "invalid_input" => StatusCode::BAD_REQUEST,
-                "not_found" => StatusCode::NOT_FOUND,
-                "conflict" => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_GATEWAY,
-            },
-            ApiError::Core(e) => match e {
-                E::InvalidInput(_) => StatusCode::BAD_REQUEST,
-                E::InvalidPackage { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                E::NotFound { .. } => StatusCode::NOT_FOUND,
-                E::Conflict(_) => StatusCode::CONFLICT,
-                E::Forbidden(_) => StatusCode::FORBIDDEN,
-                E::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+        // A failure of the service itself is a 500; of a mirror target
+        // during a sync, a bad gateway.
+        let upstream = matches!(self, ApiError::Sync(_));
+        match self.kind() {
+            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidPackage => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            _ if upstream => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -96,5 +96,62 @@ impl ResponseError for ApiError {
         b.json(serde_json::json!({
             "error": {"code": self.code(), "message": message}
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind has its status: a caller's error is a 4xx, the service's
+    /// a 500 (a 502 when a mirror target failed), and the body's code is the
+    /// kind's.
+    #[test]
+    fn every_kind_maps_to_one_status_and_its_code() {
+        for kind in ErrorKind::ALL {
+            let core = match kind {
+                ErrorKind::Unauthorized => ApiError::Unauthorized("x".into()),
+                ErrorKind::InvalidInput => ApiError::BadRequest("x".into()),
+                ErrorKind::InvalidPackage => ApiError::Core(repo_core::Error::InvalidPackage {
+                    name: "p".into(),
+                    reason: "x".into(),
+                }),
+                ErrorKind::NotFound => ApiError::Core(repo_core::Error::NotFound {
+                    kind: "repository",
+                    name: "x".into(),
+                }),
+                ErrorKind::Conflict => ApiError::Core(repo_core::Error::Conflict("x".into())),
+                ErrorKind::Forbidden => ApiError::Core(repo_core::Error::Forbidden("x".into())),
+                ErrorKind::LimitExceeded => ApiError::Core(repo_core::Error::LimitExceeded {
+                    what: "x".into(),
+                    actual: 2,
+                    limit: 1,
+                }),
+                ErrorKind::Signing => ApiError::Core(repo_core::Error::Signing("x".into())),
+                ErrorKind::Storage => {
+                    ApiError::Core(repo_core::Error::Storage(object_store::Error::Generic {
+                        store: "test",
+                        source: "x".into(),
+                    }))
+                }
+                ErrorKind::Io => ApiError::Core(repo_core::Error::Io(std::io::Error::other("x"))),
+                ErrorKind::Corrupt => ApiError::Core(repo_core::Error::Corrupt {
+                    key: "k".into(),
+                    reason: "x".into(),
+                }),
+                ErrorKind::Internal => ApiError::Core(repo_core::Error::Internal("x".into())),
+                _ => panic!("a kind without a case here: {kind:?}"),
+            };
+            assert_eq!(core.kind(), kind);
+            assert_eq!(core.code(), kind.code());
+            let status = core.status_code();
+            assert_eq!(status.is_client_error(), kind.is_caller_error(), "{kind:?}");
+            if !kind.is_caller_error() {
+                assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{kind:?}");
+            }
+        }
+        let target = ApiError::Sync(repo_sync::Error::Io(std::io::Error::other("x")));
+        assert_eq!(target.status_code(), StatusCode::BAD_GATEWAY);
+        assert_eq!(target.code(), "io");
     }
 }

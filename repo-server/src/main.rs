@@ -1,4 +1,5 @@
 //! The `repokit` command.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use repo_core::repos::{
 use repo_core::sign::KeyAlgo;
 use repo_core::store::Store;
 use repo_core::time::{parse_duration, unix};
-use repo_core::{Error, Repokit};
+use repo_core::{Error, ErrorKind, Repokit};
 use serde::Serialize;
 
 #[global_allocator]
@@ -247,22 +248,26 @@ enum RepoCommand {
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
-    match error_code(e) {
-        "invalid_input" | "invalid_package" | "limit_exceeded" => 2,
-        "not_found" => 3,
-        "conflict" | "forbidden" => 4,
+    match error_kind(e) {
+        Some(ErrorKind::InvalidInput | ErrorKind::InvalidPackage | ErrorKind::LimitExceeded) => 2,
+        Some(ErrorKind::NotFound) => 3,
+        Some(ErrorKind::Conflict | ErrorKind::Forbidden) => 4,
         _ => 1,
     }
 }
 
-fn error_code(e: &anyhow::Error) -> &'static str {
+/// The kind of a repo-core or repo-sync error; `None` for anything else
+/// (a usage error clap did not catch, a local file the CLI itself reads).
+fn error_kind(e: &anyhow::Error) -> Option<ErrorKind> {
     if let Some(e) = e.downcast_ref::<Error>() {
-        e.code()
-    } else if let Some(e) = e.downcast_ref::<repo_sync::Error>() {
-        e.code()
+        Some(e.kind())
     } else {
-        "error"
+        e.downcast_ref::<repo_sync::Error>().map(|e| e.kind())
     }
+}
+
+fn error_code(e: &anyhow::Error) -> &'static str {
+    error_kind(e).map_or("error", ErrorKind::code)
 }
 
 fn main() -> ExitCode {

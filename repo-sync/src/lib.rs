@@ -60,17 +60,23 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable, machine-readable code for this kind of error.
-    pub fn code(&self) -> &'static str {
+    /// The kind of this error (repo-core's table of kinds and codes).
+    pub fn kind(&self) -> repo_core::ErrorKind {
+        use repo_core::ErrorKind as K;
         match self {
-            Error::Core(e) => e.code(),
-            Error::Io(_) => "io",
-            Error::Storage(_) => "storage",
-            Error::NotAnExport(_) | Error::TargetConflict(_) => "conflict",
-            Error::InvalidTarget(_) => "invalid_input",
-            Error::Verify { .. } => "corrupt",
-            Error::Prepare { source, .. } | Error::Commit { source, .. } => source.code(),
+            Error::Core(e) => e.kind(),
+            Error::Io(_) => K::Io,
+            Error::Storage(_) => K::Storage,
+            Error::NotAnExport(_) | Error::TargetConflict(_) => K::Conflict,
+            Error::InvalidTarget(_) => K::InvalidInput,
+            Error::Verify { .. } => K::Corrupt,
+            Error::Prepare { source, .. } | Error::Commit { source, .. } => source.kind(),
         }
+    }
+
+    /// The stable code of this error's kind.
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
     }
 }
 

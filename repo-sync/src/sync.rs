@@ -115,7 +115,7 @@ pub async fn sync_publication(
                         .map(|p| (p, moved))
                 })
                 .await
-                .map_err(|e| Error::Io(std::io::Error::other(e)))
+                .map_err(|e| Error::Core(repo_core::Error::Internal(e.to_string())))
                 .and_then(|r| r)
                 .map(|(p, m)| {
                     moved = m;

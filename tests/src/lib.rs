@@ -2,6 +2,7 @@
 //! made with the formats' own builders, the real `repokit` binary run as a
 //! subprocess on 127.0.0.1, and the real clients (dnf, rpmkeys, createrepo_c)
 //! driven in isolated configurations.
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod clients;

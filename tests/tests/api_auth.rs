@@ -2,6 +2,7 @@
 //! an unknown token, each scope): exactly the allowed combinations succeed,
 //! the others get 401 or 403 with the JSON error envelope and change
 //! nothing; a `publish:test` token never changes a stable repository.
+#![forbid(unsafe_code)]
 
 use anyhow::{Context, Result, ensure};
 use repokit_tests::Repokit;

@@ -1,6 +1,7 @@
 //! Bad requests to the REST API get a 4xx with the JSON error envelope and
 //! store nothing: broken and oversized uploads, hostile file names,
 //! malformed bodies.
+#![forbid(unsafe_code)]
 
 use anyhow::{Result, ensure};
 use repokit_tests::api::{Api, Body, admin_secret};

@@ -3,6 +3,7 @@
 //! and every publication made on the way is complete and self-consistent
 //! (each file repomd.xml names has its checksum and size; each package
 //! primary.xml names is served by that snapshot). dnf reads the end result.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::io::Read;

@@ -2,6 +2,7 @@
 //! docs/API.md is in it, and each operation it lists is answered by the
 //! running server (not by the "no such route" fallback), with the JSON error
 //! envelope when it fails.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 

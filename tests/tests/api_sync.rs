@@ -2,6 +2,7 @@
 //! result is the sync manifest; a promotion into stable publishes and syncs
 //! in one call and answers with the manifest; mirrors are named, never
 //! given as URLs; the usual scopes apply. Checked with dnf on the mirrors.
+#![forbid(unsafe_code)]
 
 use anyhow::{Context, Result, ensure};
 use repokit_tests::api::{Api, Body, admin_secret};

@@ -1,4 +1,5 @@
 //! Bad Debian packages get a typed error and leave nothing behind.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::process::Command;

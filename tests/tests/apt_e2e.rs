@@ -1,6 +1,7 @@
 //! A signed APT repository end to end: 200+ real Debian packages and
 //! generated ones, `repokit serve` on 127.0.0.1, the real apt-get, gpgv and
 //! sqv checking the result.
+#![forbid(unsafe_code)]
 
 use std::process::Command;
 

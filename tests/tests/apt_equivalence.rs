@@ -1,5 +1,6 @@
 //! repokit's Packages stanzas carry the same fields and values as
 //! `apt-ftparchive packages` for the same .deb files (field order aside).
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -1,5 +1,6 @@
 //! A publish that fails at any write leaves the previous publication live,
 //! and dnf still accepts it; an add that fails at any write changes nothing.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Bad packages get a typed error and leave nothing behind; concurrent
 //! writers lose nothing.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

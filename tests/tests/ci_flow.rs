@@ -4,6 +4,7 @@
 //! (re-signed, published) while change 2 stays out, the previous stable
 //! snapshot still served, provenance and audit recorded, an expired test
 //! repository gone.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 //! repokit's primary/filelists/other carry the same packages and field
 //! values as createrepo_c's for the same files: the generated corpus and the
 //! real rpm fixtures that the rpm crate ships.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

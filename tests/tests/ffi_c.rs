@@ -2,6 +2,7 @@
 //! `-Wall -Wextra -Werror` against the committed header and the built
 //! library, runs the main flow and its error paths under valgrind with no
 //! memory errors and no definite or indirect leaks.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! Garbage collection: what anything retained reaches survives (checked
 //! with dnf), unreachable objects past the minimum age go, the dry run and
 //! the delete cap hold, and a publish running during gc loses nothing.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::sync::Arc;

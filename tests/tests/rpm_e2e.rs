@@ -1,5 +1,6 @@
 //! A signed RPM repository end to end: generated and real rpms in, `repokit
 //! serve` on 127.0.0.1, the real dnf and rpmkeys checking the result.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -15,6 +15,7 @@
 //!   there from an unsigned repository;
 //! - source RPMs are found by `dnf download --source` and
 //!   `dnf5 download --srpm`, and are the very bytes stable serves.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

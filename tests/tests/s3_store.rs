@@ -1,6 +1,7 @@
 //! The store on a real S3-compatible server (moto): the whole system runs
 //! on a bucket, and two `repokit serve` processes sharing it lose no update
 //! under concurrent uploads; dnf installs through either.
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

@@ -2,6 +2,7 @@
 //! checked with the real dnf and apt: installs from both kinds of mirror, a
 //! target failing at every write of a sync, two targets of which one fails,
 //! and what an incremental sync sends.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

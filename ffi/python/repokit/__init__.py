@@ -154,6 +154,7 @@ _BY_STATUS = {
     )
 }
 _BY_STATUS[11] = InternalError  # REPOKIT_NULL_PARAMETER
+_BY_STATUS[14] = InternalError  # REPOKIT_INTERNAL
 
 
 def _find_library() -> str:

@@ -170,7 +170,7 @@ impl Repokit {
         let mut seen = self
             .gc_generation
             .lock()
-            .map_err(|_| Error::Io(std::io::Error::other("gc generation lock poisoned")))?;
+            .map_err(|_| Error::internal("gc generation lock poisoned"))?;
         if *seen != now {
             if let Ok(mut m) = self.deb_chunks.lock() {
                 *m = ChunkMemo::default();
@@ -232,7 +232,7 @@ impl Repokit {
         }
         let found = found
             .into_iter()
-            .map(|f| f.ok_or_else(|| Error::Io(std::io::Error::other("a chunk was not made"))))
+            .map(|f| f.ok_or_else(|| Error::internal("a chunk was not made")))
             .collect::<Result<Vec<PlacedChunk<C>>>>()?;
         let set = ChunkSet::new(
             keys.iter()
@@ -529,7 +529,7 @@ impl Repokit {
             }
         }
         out.into_iter()
-            .map(|f| f.ok_or_else(|| Error::Io(std::io::Error::other("fragments missing"))))
+            .map(|f| f.ok_or_else(|| Error::internal("fragments missing")))
             .collect()
     }
 }

@@ -90,7 +90,7 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(
     match first_err {
         Some(e) => Err(e),
         None if out.len() == items.len() => Ok(out),
-        None => Err(Error::Io(std::io::Error::other("a worker thread panicked"))),
+        None => Err(Error::internal("a worker thread panicked")),
     }
 }
 
@@ -99,5 +99,5 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Io(std::io::Error::other(e)))?
+        .map_err(Error::internal)?
 }

@@ -341,9 +341,9 @@ impl Repokit {
             match p {
                 Prepared::Known(r) => out.push(r),
                 Prepared::New { meta, variant, .. } => {
-                    let (offset, len) = spans.next().ok_or_else(|| {
-                        Error::Io(std::io::Error::other("meta pack spans out of step"))
-                    })?;
+                    let (offset, len) = spans
+                        .next()
+                        .ok_or_else(|| Error::internal("meta pack spans out of step"))?;
                     let r = meta.package_ref(MetaLocation {
                         pack: pack_sha.clone(),
                         offset,
@@ -448,10 +448,11 @@ impl Repokit {
                     })
                     .collect();
                 let prepared = parallel_map(&work, |(up, c)| {
-                    let c =
-                        c.lock().ok().and_then(|mut c| c.take()).ok_or_else(|| {
-                            Error::Io(std::io::Error::other("package taken twice"))
-                        })?;
+                    let c = c
+                        .lock()
+                        .ok()
+                        .and_then(|mut c| c.take())
+                        .ok_or_else(|| Error::internal("package taken twice"))?;
                     let (puts, prepared) = this.prepare_checked(&rt, config, up, c)?;
                     for put in puts {
                         // A closed channel means a mover failed; its error
@@ -471,9 +472,8 @@ impl Repokit {
                 });
                 let join_movers = |handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
                     let moved = handles.into_iter().try_for_each(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(Error::Io(std::io::Error::other("a store thread panicked")))
-                        })
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::internal("a store thread panicked")))
                     });
                     tracing::debug!(elapsed = ?started.elapsed(), "stored");
                     moved
@@ -603,7 +603,7 @@ impl Repokit {
             .into_iter()
             .chain(report.unchanged)
             .next()
-            .ok_or_else(|| Error::Io(std::io::Error::other("add reported nothing")))?;
+            .ok_or_else(|| Error::internal("add reported nothing"))?;
         Ok((p, created, report.revision))
     }
 }

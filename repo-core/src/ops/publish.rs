@@ -92,9 +92,9 @@ impl SmallPack {
                     part
                 }
                 Piece::Chunk { key, offset, len } => {
-                    let place = set.place(key).ok_or_else(|| {
-                        Error::Io(std::io::Error::other(format!("chunk {key} has no place")))
-                    })?;
+                    let place = set
+                        .place(key)
+                        .ok_or_else(|| Error::internal(format!("chunk {key} has no place")))?;
                     Part {
                         source: PartSource::Pack(place.pack),
                         offset: place.offset + offset,

@@ -212,6 +212,6 @@ impl Store {
 async fn blocking_lock(dir: std::path::PathBuf, exclusive: bool) -> Result<std::fs::File> {
     tokio::task::spawn_blocking(move || flock(&dir, exclusive))
         .await
-        .map_err(|e| Error::Io(std::io::Error::other(e)))?
+        .map_err(Error::internal)?
         .map_err(Error::from)
 }

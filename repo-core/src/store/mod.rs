@@ -862,7 +862,7 @@ impl Store {
                         Ok(f)
                     })
                     .await
-                    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+                    .map_err(Error::internal)??;
                 Ok(Some(file))
             }
         }

@@ -9,6 +9,7 @@
 //! `InRelease` fetched). With `--clients` the real dnf and apt-get read the
 //! published repositories. Downloads are compared with nginx.
 //! Run: `cargo run --release -p repokit-tests --bin bench -- --packages 5000,50000`.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
