@@ -87,13 +87,6 @@ fn check_secret(secret: &str) -> Option<Sha256> {
         .then(|| Sha256::of(secret.as_bytes()))
 }
 
-/// `n` random bytes as hex.
-pub fn random_hex(n: usize) -> Result<String> {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-    Ok(crate::names::to_hex(&buf))
-}
-
 /// Creates a token; returns the secret (shown once) and its record.
 pub async fn create_token(
     store: &Store,
@@ -101,7 +94,7 @@ pub async fn create_token(
     scopes: Vec<Scope>,
     now: u64,
 ) -> Result<(String, Token)> {
-    let secret = format!("rk_{}", random_hex(32)?);
+    let secret = format!("rk_{}", crate::names::random_hex(32)?);
     let token = seed_token(store, &secret, name, scopes, now).await?;
     Ok((secret, token))
 }
@@ -238,7 +231,7 @@ pub async fn audit(
     detail: serde_json::Value,
 ) -> Result<()> {
     let stamp = compact_utc(at);
-    let id = format!("{stamp}-{}", random_hex(6)?);
+    let id = format!("{stamp}-{}", crate::names::random_hex(6)?);
     let record = AuditRecord {
         id: id.clone(),
         at,

@@ -1041,7 +1041,7 @@ impl Jobs {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let id = format!(
             "{n}-{}",
-            access::random_hex(4).unwrap_or_else(|_| "0".into())
+            repo_core::names::random_hex(4).unwrap_or_else(|_| "0".into())
         );
         if let Ok(mut m) = self.map.lock() {
             if m.len() >= MAX_JOBS {

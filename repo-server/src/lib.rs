@@ -109,7 +109,7 @@ pub async fn serve(
         rt: tokio::runtime::Handle::current(),
         public_reads: options.public_reads,
         jobs: api::Jobs::default(),
-        metrics: metrics::Metrics::default(),
+        metrics: metrics::Metrics::new(api::all_routes().map(|r| (r.method.to_string(), r.path))),
         mirrors: options.mirrors.clone(),
         tokens: Default::default(),
     });

@@ -5,8 +5,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::api::all_routes;
-
 /// The statuses counted one by one; any other is counted as `other`.
 const STATUSES: [u16; 17] = [
     200, 201, 202, 206, 304, 400, 401, 403, 404, 405, 409, 413, 416, 422, 500, 503, 0,
@@ -21,6 +19,9 @@ fn status_slot(status: u16) -> usize {
 
 /// Counters shared by every worker.
 pub struct Metrics {
+    /// The router's routes as (method, path template), in its order: a
+    /// request is counted by its route's index here.
+    routes: Vec<(String, &'static str)>,
     /// Per route (the last slot: no route matched) and status: count and
     /// microseconds spent.
     requests: Vec<[(AtomicU64, AtomicU64); STATUSES.len()]>,
@@ -31,23 +32,24 @@ pub struct Metrics {
     publish_time: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// Counters for the router's routes, (method, path template) each.
+    pub fn new(routes: impl IntoIterator<Item = (String, &'static str)>) -> Self {
+        let routes: Vec<_> = routes.into_iter().collect();
         Metrics {
-            requests: (0..=all_routes().count())
+            requests: (0..=routes.len())
                 .map(|_| std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))))
                 .collect(),
             uploads: AtomicU64::new(0),
             upload_bytes: AtomicU64::new(0),
             publishes: AtomicU64::new(0),
             publish_time: AtomicU64::new(0),
+            routes,
         }
     }
-}
 
-impl Metrics {
-    /// Counts a request answered by route `route` (an index into
-    /// [`all_routes`]; `None` when no route matched).
+    /// Counts a request answered by route `route` (an index into the
+    /// routes it was made with; `None` when no route matched).
     pub fn request(&self, route: Option<usize>, status: u16, took: Duration) {
         let last = self.requests.len() - 1;
         let r = route.filter(|&i| i < last).unwrap_or(last);
@@ -71,11 +73,11 @@ impl Metrics {
         use std::fmt::Write;
         let mut counts = String::new();
         let mut times = String::new();
-        let routes: Vec<_> = all_routes().collect();
         for (r, per_status) in self.requests.iter().enumerate() {
-            let (method, route) = routes
+            let (method, route) = self
+                .routes
                 .get(r)
-                .map(|d| (d.method.to_uppercase(), d.path))
+                .map(|(m, p)| (m.to_uppercase(), *p))
                 .unwrap_or_else(|| ("-".into(), "unmatched"));
             for (slot, (n, t)) in per_status.iter().enumerate() {
                 let n = n.load(Ordering::Relaxed);
@@ -156,10 +158,11 @@ mod tests {
 
     #[test]
     fn renders_counters_per_route() {
-        let m = Metrics::default();
-        let live = all_routes()
-            .position(|r| r.method == "get" && r.path.starts_with("/repos/"))
-            .expect("hosting route");
+        let m = Metrics::new([
+            ("post".to_string(), "/api/v1/repos"),
+            ("get".to_string(), "/repos/{name}/{path:.*}"),
+        ]);
+        let live = 1;
         m.request(Some(live), 200, Duration::from_millis(2));
         m.request(Some(live), 200, Duration::from_millis(3));
         m.request(None, 404, Duration::from_millis(1));

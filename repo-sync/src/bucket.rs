@@ -34,8 +34,7 @@ use repo_core::names::{RepoName, Sha256};
 use repo_core::store::StorageKey;
 use sha2::Digest;
 
-use crate::directory::Moved;
-use crate::target::{MirrorState, Retention, SnapshotManifest, Trace, is_entry_index};
+use crate::state::{MirrorState, Moved, Retention, SnapshotManifest, Trace, is_entry_index};
 use crate::{Error, Result};
 
 /// Object metadata holding the SHA-256 of an object's content.

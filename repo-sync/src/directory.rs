@@ -20,7 +20,7 @@ use repo_core::names::{RepoName, Sha256};
 use repo_core::store::StorageKey;
 use sha2::Digest;
 
-use crate::target::{Faults, MirrorState, Retention, SnapshotManifest, Trace};
+use crate::state::{Faults, MirrorState, Moved, Retention, SnapshotManifest, Trace};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -36,16 +36,6 @@ pub struct Prepared {
     _lock: std::fs::File,
     pub state: MirrorState,
     pub previous: Option<SnapshotManifest>,
-}
-
-/// What prepare moved.
-#[derive(Debug, Default)]
-pub struct Moved {
-    pub uploaded: usize,
-    pub bytes: u64,
-    pub reused: usize,
-    pub linked: usize,
-    pub verified: u64,
 }
 
 impl DirTarget {

@@ -13,13 +13,13 @@
 pub mod bucket;
 pub mod dir;
 pub mod directory;
+pub mod state;
 pub mod sync;
 pub mod target;
 
+pub use state::{Faults, MirrorState, Retention, SnapshotManifest, TargetReport};
 pub use sync::{SyncReport, sync, sync_publication};
-pub use target::{
-    Faults, MirrorState, Retention, SnapshotManifest, Target, TargetReport, TargetUrl,
-};
+pub use target::{Target, TargetUrl};
 
 /// Errors of repo-sync.
 #[derive(Debug, thiserror::Error)]

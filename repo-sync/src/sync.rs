@@ -20,8 +20,8 @@ use repo_core::names::RepoName;
 use repo_core::time::unix;
 use serde::{Deserialize, Serialize};
 
-use crate::directory::Moved;
-use crate::target::{ManifestFile, MirrorState, Retention, SnapshotManifest, Target, TargetReport};
+use crate::state::{ManifestFile, MirrorState, Moved, Retention, SnapshotManifest, TargetReport};
+use crate::target::Target;
 use crate::{Error, Result, bucket, directory};
 
 /// What a sync prints and the server's sync job answers: the manifest

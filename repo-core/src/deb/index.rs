@@ -17,7 +17,7 @@ use md5::Digest as _;
 
 use super::package::DebPackage;
 use crate::error::Result;
-use crate::publish::{Body, Piece, RenderedFile};
+use crate::model::rendered::{Body, Piece, RenderedFile};
 use crate::sign::Signer;
 use crate::time::rfc2822_utc;
 

@@ -4,60 +4,11 @@
 
 use std::io::Read;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+pub use crate::model::DebPackage;
 
 const AR_MAGIC: &[u8] = b"!<arch>\n";
-
-/// The control paragraph of a binary package, with the fields repokit needs
-/// checked and split out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DebPackage {
-    /// Every field of `control`, in file order; multi-line values keep
-    /// their continuation lines (each starting with a space).
-    pub fields: Vec<(String, String)>,
-    pub package: String,
-    pub version: String,
-    pub architecture: String,
-    /// The source package name (`Source`, without a version), or `package`.
-    pub source: String,
-}
-
-impl DebPackage {
-    /// `package_version_arch`: at most one package per identity in a repo.
-    pub fn identity(&self) -> String {
-        format!("{}_{}_{}", self.package, self.version, self.architecture)
-    }
-
-    /// Pool path in `component`: `pool/main/h/hello/hello_2.10-3_amd64.deb`
-    /// (the epoch is not part of a Debian file name; `lib*` sources get a
-    /// four-letter prefix, as in Debian's archive).
-    pub fn location(&self, component: &str) -> String {
-        let prefix = if self.source.starts_with("lib") && self.source.len() > 3 {
-            &self.source[..4]
-        } else {
-            &self.source[..1]
-        };
-        let version = self
-            .version
-            .split_once(':')
-            .map(|(_, v)| v)
-            .unwrap_or(&self.version);
-        format!(
-            "pool/{component}/{prefix}/{}/{}_{version}_{}.deb",
-            self.source, self.package, self.architecture
-        )
-    }
-
-    pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// A package or source name: lowercase letters, digits, `+ - .`, at least
 /// two characters, starting with a letter or digit (Debian policy 5.6.1).

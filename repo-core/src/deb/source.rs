@@ -1,47 +1,11 @@
 //! Debian source packages: a `.dsc` (possibly clearsigned) and the files it
 //! lists, indexed in `source/Sources`.
 
-use serde::{Deserialize, Serialize};
-
 use super::index::Digests;
 use super::package::{parse_paragraph, valid_name, valid_version};
 use crate::error::{Error, Result};
+pub use crate::model::{DscFile, SourcePackage};
 use crate::names::check_file_name;
-
-/// One file a `.dsc` lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DscFile {
-    pub name: String,
-    pub size: u64,
-    pub md5: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-}
-
-/// A parsed `.dsc`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourcePackage {
-    pub fields: Vec<(String, String)>,
-    pub source: String,
-    pub version: String,
-    pub files: Vec<DscFile>,
-}
-
-impl SourcePackage {
-    pub fn identity(&self) -> String {
-        format!("{}_{}_source", self.source, self.version)
-    }
-
-    /// The pool directory of the source package in `component`.
-    pub fn directory(&self, component: &str) -> String {
-        let prefix = if self.source.starts_with("lib") && self.source.len() > 3 {
-            &self.source[..4]
-        } else {
-            &self.source[..1]
-        };
-        format!("pool/{component}/{prefix}/{}", self.source)
-    }
-}
 
 /// The signed text of a clearsigned message, or the text itself.
 fn strip_clearsign(text: &str) -> &str {

@@ -2,6 +2,8 @@
 //! reading, rendered index output. Leaf modules as far as the formats go:
 //! no format imports them.
 
+pub mod caches;
+pub mod kit;
 pub mod rendered;
 pub mod revisions;
 pub mod work;

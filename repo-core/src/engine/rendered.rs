@@ -4,38 +4,20 @@
 //! through chunk sets. Formats render; this module caches and stores.
 
 use crate::chunks::{ChunkSet, Place};
+use crate::engine::caches::ChunkMemo;
+use crate::engine::caches::PlacedChunk;
+use crate::engine::kit::Repokit;
 use crate::engine::revisions::{merge_added, merged_list};
 use crate::engine::work::{cores, drop_later, parallel_map};
 use crate::error::{Error, Result};
 use crate::model::{Format, Live, MetaLocation, PackageRef, RepoConfig, RepoRef};
 use crate::names::{RepoName, Sha256};
-use crate::repos::Repokit;
 use crate::rpm;
 use crate::store::StorageKey;
 use bytes::Bytes;
 use sha2::Digest;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-
-/// Decoded index chunks by key with where they are stored, kept while
-/// their total size is under [`CHUNK_MEMO_BYTES`]: a publish of a large
-/// repository reads none of the unchanged ones again.
-pub(crate) struct ChunkMemo<C> {
-    map: HashMap<String, PlacedChunk<C>>,
-    bytes: usize,
-}
-
-impl<C> Default for ChunkMemo<C> {
-    fn default() -> Self {
-        ChunkMemo {
-            map: HashMap::new(),
-            bytes: 0,
-        }
-    }
-}
-
-/// A decoded chunk and where it is stored.
-pub(crate) type PlacedChunk<C> = (Arc<C>, Place);
 
 /// A rendered chunk as the chunk caches keep and store it.
 pub(crate) trait CachedChunk: Sized + Send + Sync {

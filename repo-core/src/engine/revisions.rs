@@ -3,53 +3,14 @@
 //! against a whole base, and the merge of added packages into a sorted
 //! list (same location with other bytes is a conflict).
 
-use crate::engine::work::drop_later;
+use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::{Head, PackageRef, RepoRef, Revision};
 use crate::names::{RepoName, Sha256};
-use crate::repos::Repokit;
 use crate::store::StorageKey;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Parsed revisions kept in memory (a 50,000-package one is tens of MB).
-pub(crate) const REVISION_CACHE: usize = 4;
-
-/// Parsed revisions, the least recently used evicted first: every add
-/// reads its parent and the whole base the parent is a delta of, so the
-/// base stays while new revisions come and go.
-#[derive(Default)]
-pub(crate) struct RevisionCache {
-    map: HashMap<(RepoName, String), (u64, Arc<Revision>)>,
-    tick: u64,
-}
-
-impl RevisionCache {
-    pub(crate) fn get(&mut self, key: &(RepoName, String)) -> Option<Arc<Revision>> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.map.get_mut(key).map(|(used, rev)| {
-            *used = tick;
-            rev.clone()
-        })
-    }
-
-    pub(crate) fn insert(&mut self, key: (RepoName, String), rev: Arc<Revision>) {
-        self.tick += 1;
-        if self.map.len() >= REVISION_CACHE
-            && let Some(oldest) = self
-                .map
-                .iter()
-                .min_by_key(|(_, (used, _))| *used)
-                .map(|(k, _)| k.clone())
-            && let Some((_, old)) = self.map.remove(&oldest)
-        {
-            drop_later(old);
-        }
-        self.map.insert(key, (self.tick, rev));
-    }
-}
 
 pub(crate) fn revision_id(text: String) -> (String, Bytes) {
     let data = text.into_bytes();

@@ -3,6 +3,7 @@
 //! the store, and the new revision switched in by compare-and-swap; also
 //! adding references (promotion) and the REST upload's idempotent add.
 
+use crate::engine::kit::Repokit;
 use crate::engine::rendered::PRERENDER_MIN;
 use crate::engine::revisions::{Merged, delta_base, merge_added, merged_list};
 use crate::engine::work::{blocking, cores, parallel_map};
@@ -13,7 +14,6 @@ use crate::model::{
 };
 use crate::names::{RepoName, Sha256};
 use crate::ops::ingest::{Checked, NoProgress, Parsed, Progress, Upload, check_package};
-use crate::repos::Repokit;
 use crate::rpm;
 use crate::store::{StorageKey, Update};
 use bytes::Bytes;

@@ -2,10 +2,10 @@
 //! members' live packages, in member order; a conflict fails it and never
 //! gets resolved silently.
 
+use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::{PackageRef, RepoConfig, RepoRef};
 use crate::names::{RepoName, Sha256};
-use crate::repos::Repokit;
 use crate::store::Update;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

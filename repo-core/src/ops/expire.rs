@@ -1,10 +1,10 @@
 //! Expiry: deletes test and composite repositories unchanged for longer
 //! than their TTL. Their objects go to gc, not here.
 
+use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::Role;
 use crate::names::RepoName;
-use crate::repos::Repokit;
 
 impl Repokit {
     /// Deletes every test or composite repository whose TTL has run out

@@ -27,10 +27,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::{PackageRef, Publication, Revision};
 use crate::names::RepoName;
-use crate::repos::Repokit;
 use crate::store::StorageKey;
 
 /// What `gc` may delete.

@@ -1,10 +1,10 @@
 //! History and rollback: the chain of revisions behind a head, and a new
 //! revision whose list is an earlier one's.
 
+use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::{RepoRef, Revision, Role};
 use crate::names::RepoName;
-use crate::repos::Repokit;
 use crate::store::{StorageKey, Update};
 use serde::{Deserialize, Serialize};
 

@@ -2,10 +2,10 @@
 //! members and APT fields), show, list, delete, and a repository's
 //! configuration and packages. Does not touch package files.
 
+use crate::engine::kit::{DEFAULT_TEST_TTL, Repokit};
 use crate::error::{Error, Result};
 use crate::model::{Format, PackageRef, RepoConfig, RepoRef, Role, VendorSignatures};
 use crate::names::{KeyName, RepoName};
-use crate::repos::{DEFAULT_TEST_TTL, Repokit};
 use crate::rpm::repodata::Compression;
 use serde::{Deserialize, Serialize};
 

@@ -2,6 +2,7 @@
 //! tested — go into the target by reference, RPMs re-signed for the
 //! target's key, each with its origin.
 
+use crate::engine::kit::Repokit;
 use crate::engine::work::{blocking, parallel_map};
 use crate::error::{Error, Result};
 use crate::model::{Format, Origin, PackageRef, RepoConfig, Role};
@@ -9,7 +10,6 @@ use crate::names::RepoName;
 use crate::ops::add::{Prepared, changed_packages};
 use crate::ops::ingest::{Upload, check_package};
 use crate::ops::remove::spec_matches;
-use crate::repos::Repokit;
 use crate::store::StorageKey;
 use serde::{Deserialize, Serialize};
 

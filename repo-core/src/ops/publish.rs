@@ -4,6 +4,7 @@
 //! repository are republished after it.
 
 use crate::chunks::ChunkSet;
+use crate::engine::kit::Repokit;
 use crate::engine::rendered::Chunks;
 use crate::engine::work::blocking;
 use crate::error::{Error, Result};
@@ -13,7 +14,6 @@ use crate::model::{
 use crate::names::{RepoName, Sha256};
 use crate::ops::composite::CompositeResult;
 use crate::publish::Body;
-use crate::repos::Repokit;
 use crate::rpm;
 use crate::store::{StorageKey, Store, Update};
 use crate::time::compact_utc;

@@ -1,11 +1,11 @@
 //! Removing packages from a repository's head by name, name-version or
 //! file name. Only the revision changes; files go to gc.
 
+use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::{PackageRef, RepoRef, Role};
 use crate::names::RepoName;
 use crate::ops::add::changed_packages;
-use crate::repos::Repokit;
 use crate::store::Update;
 use serde::{Deserialize, Serialize};
 

@@ -3,10 +3,10 @@
 //! publications within the grace period for readers that straddle a
 //! publish). Reads only.
 
+use crate::engine::kit::{PUBLICATION_CACHE, Repokit};
 use crate::error::{Error, Result};
 use crate::model::{FileRef, Publication, content_type_for};
 use crate::names::RepoName;
-use crate::repos::{PUBLICATION_CACHE, Repokit};
 use crate::store::StorageKey;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+pub use crate::model::RpmSummary;
 
 const LEAD_SIZE: usize = 96;
 const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
@@ -95,48 +96,6 @@ pub struct RpmPackage {
     pub files: Vec<PackageFile>,
     /// Oldest first, at most [`CHANGELOG_LIMIT`] entries (the newest ones).
     pub changelogs: Vec<Changelog>,
-}
-
-/// The stored summary of an RPM: identity and headline fields. The full
-/// detail (dependencies, files, changelogs) is kept in the package's cached
-/// index fragments, which carry all of it; storing it twice would double
-/// what a large import writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RpmSummary {
-    pub name: String,
-    pub epoch: u32,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub summary: String,
-    pub license: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub sourcerpm: String,
-    pub build_time: u64,
-    pub installed_size: u64,
-    pub files: usize,
-}
-
-impl RpmSummary {
-    pub fn identity(&self) -> String {
-        format!(
-            "{}-{}:{}-{}.{}",
-            self.name, self.epoch, self.version, self.release, self.arch
-        )
-    }
-
-    pub fn location(&self) -> String {
-        let first = self
-            .name
-            .chars()
-            .next()
-            .map(|c| c.to_ascii_lowercase())
-            .unwrap_or('_');
-        format!(
-            "Packages/{first}/{}-{}-{}.{}.rpm",
-            self.name, self.version, self.release, self.arch
-        )
-    }
 }
 
 /// How many changelog entries are kept, as createrepo_c does by default.

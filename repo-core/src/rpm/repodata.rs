@@ -15,22 +15,10 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use serde::{Deserialize, Serialize};
-
 use super::xml::Fragments;
+pub use crate::model::Compression;
+use crate::model::rendered::Piece;
 use crate::names::Sha256;
-use crate::publish::Piece;
-
-/// Compression of primary/filelists/other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// gzip: what every yum and dnf reads.
-    #[default]
-    Gz,
-    /// zstd: smaller and faster; needs a zstd-enabled librepo/libsolv.
-    Zstd,
-}
 
 impl Compression {
     fn suffix(self) -> &'static str {
@@ -76,19 +64,6 @@ impl Compression {
                 Ok(out)
             }
             _ => self.compress(data),
-        }
-    }
-}
-
-impl std::str::FromStr for Compression {
-    type Err = crate::Error;
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s {
-            "gz" | "gzip" => Ok(Compression::Gz),
-            "zstd" | "zst" => Ok(Compression::Zstd),
-            _ => Err(crate::Error::InvalidInput(format!(
-                "unknown compression {s:?} (gz or zstd)"
-            ))),
         }
     }
 }

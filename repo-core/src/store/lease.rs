@@ -115,7 +115,7 @@ impl Store {
         }
         let waited_since = SystemTime::now();
         loop {
-            let id = crate::access::random_hex(12)?;
+            let id = crate::names::random_hex(12)?;
             let path = StorageKey::Lease(id).path();
             self.os.put(&path, PutPayload::from_static(b"{}")).await?;
             let held = Hold::Object(Some((self.os.clone(), path)));

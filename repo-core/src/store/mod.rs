@@ -811,7 +811,7 @@ impl Store {
 
     /// Changes the gc generation (before a sweep deletes anything).
     pub async fn bump_gc_generation(&self) -> Result<()> {
-        let id = crate::access::random_hex(16)?;
+        let id = crate::names::random_hex(16)?;
         self.os
             .put(&StorageKey::GcGeneration.path(), PutPayload::from(id))
             .await?;

@@ -5,10 +5,38 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::deb::DebPackage;
 use crate::names::{KeyName, RepoName, Sha256};
-use crate::rpm::RpmSummary;
-use crate::rpm::repodata::Compression;
+
+mod chunkset;
+mod packages;
+pub mod rendered;
+
+pub use chunkset::{ChunkSet, Place};
+pub use packages::{DebPackage, DscFile, RpmSummary, SourcePackage};
+
+/// Compression of primary/filelists/other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip: what every yum and dnf reads.
+    #[default]
+    Gz,
+    /// zstd: smaller and faster; needs a zstd-enabled librepo/libsolv.
+    Zstd,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "gz" | "gzip" => Ok(Compression::Gz),
+            "zstd" | "zst" => Ok(Compression::Zstd),
+            _ => Err(crate::Error::InvalidInput(format!(
+                "unknown compression {s:?} (gz or zstd)"
+            ))),
+        }
+    }
+}
 
 /// Package format of a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -590,7 +618,7 @@ pub enum PackageInfo {
     },
     /// A Debian source package's `.dsc`.
     Dsc {
-        package: Box<crate::deb::source::SourcePackage>,
+        package: Box<SourcePackage>,
     },
     /// A file a `.dsc` lists (tarballs, patches).
     SourceFile {
@@ -737,8 +765,8 @@ pub struct Publication {
     pub assembled: BTreeMap<Sha256, Vec<Part>>,
     /// Where each chunk of those indexes lies: the next publish finds the
     /// chunks it shares with this one here.
-    #[serde(default, skip_serializing_if = "crate::chunks::ChunkSet::is_empty")]
-    pub chunks: crate::chunks::ChunkSet,
+    #[serde(default, skip_serializing_if = "ChunkSet::is_empty")]
+    pub chunks: ChunkSet,
 }
 
 impl Publication {
