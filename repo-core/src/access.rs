@@ -59,6 +59,28 @@ impl std::str::FromStr for Scope {
     }
 }
 
+/// What a caller does to a repository, as the scope policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoAction {
+    Create,
+    /// Upload, remove, publish, promote into, roll back, sync.
+    Change,
+    Delete,
+}
+
+/// The scope policy, in one table every front end applies: the scope an
+/// `action` on a repository of `role` needs. Test and composite
+/// repositories are CI's (`publish:test`); stable ones take changes from
+/// `publish:stable` and are created and deleted by `admin` only.
+pub fn required_scope(action: RepoAction, role: crate::model::Role) -> Scope {
+    use crate::model::Role;
+    match (action, role) {
+        (RepoAction::Create | RepoAction::Delete, Role::Stable) => Scope::Admin,
+        (_, Role::Stable) => Scope::PublishStable,
+        (_, Role::Test | Role::Composite) => Scope::PublishTest,
+    }
+}
+
 /// A stored token: `tokens/<sha256 of the secret>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
@@ -315,5 +337,30 @@ mod tests {
         assert_eq!(only_a.iter().map(|r| r.at).collect::<Vec<_>>(), [300, 100]);
         assert_eq!(audit_log(&store, None, 1).await?.len(), 1);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use crate::model::Role;
+
+    /// The policy table as ARCHITECTURE.md and docs/API.md state it.
+    #[test]
+    fn required_scopes_are_the_documented_table() {
+        use RepoAction::*;
+        for (action, role, scope) in [
+            (Create, Role::Test, Scope::PublishTest),
+            (Change, Role::Test, Scope::PublishTest),
+            (Delete, Role::Test, Scope::PublishTest),
+            (Create, Role::Composite, Scope::PublishTest),
+            (Change, Role::Composite, Scope::PublishTest),
+            (Delete, Role::Composite, Scope::PublishTest),
+            (Create, Role::Stable, Scope::Admin),
+            (Change, Role::Stable, Scope::PublishStable),
+            (Delete, Role::Stable, Scope::Admin),
+        ] {
+            assert_eq!(required_scope(action, role), scope, "{action:?} {role:?}");
+        }
     }
 }

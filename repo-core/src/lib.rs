@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod chunks;
+pub mod clientconf;
 pub mod deb;
 pub(crate) mod engine;
 pub mod error;

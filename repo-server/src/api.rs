@@ -14,8 +14,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use repo_core::Repokit;
-use repo_core::access::{self, Actor, Scope, Token};
-use repo_core::model::Role;
+use repo_core::access::{self, Actor, RepoAction, Scope, Token, required_scope};
 use repo_core::names::{RepoName, Sha256, check_file_name};
 use repo_core::repos::{CreateRepo, Promote, Upload};
 use serde::{Deserialize, Serialize};
@@ -73,7 +72,7 @@ pub enum Needs {
     Public,
     /// `read`, unless reads are public.
     Read,
-    /// Depends on the repository's role (see [`scope_for`]).
+    /// Depends on the repository's role (`access::required_scope`).
     ByRole,
     /// Exactly this scope.
     Scope(Scope),
@@ -292,14 +291,6 @@ fn token_schema() -> serde_json::Value {
     })
 }
 
-/// The scope a mutation of a repository with `role` needs.
-fn scope_for(role: Role) -> Scope {
-    match role {
-        Role::Stable => Scope::PublishStable,
-        Role::Test | Role::Composite => Scope::PublishTest,
-    }
-}
-
 /// The caller's token, if the request carries one; a token that is
 /// presented but unknown is refused even where none is needed.
 async fn caller(req: &HttpRequest, state: &State) -> Result<Option<Token>, ApiError> {
@@ -370,12 +361,12 @@ fn grant(state: &State, token: Option<Token>, scope: Option<Scope>) -> Result<Re
     Ok(state.kit.acting_as(actor))
 }
 
-/// Authorizes a mutation of an existing repository by its role.
+/// Authorizes `action` on an existing repository by its role.
 async fn authorize_repo(
     req: &HttpRequest,
     state: &State,
     name: &RepoName,
-    admin_for_stable: bool,
+    action: RepoAction,
 ) -> Result<Repokit, ApiError> {
     // Unknown callers learn nothing about which repositories exist.
     let token = caller_required(req, state).await?;
@@ -384,11 +375,7 @@ async fn authorize_repo(
     let role = on_core(state, move || async move { kit.config(&n).await })
         .await?
         .role;
-    let scope = match role {
-        Role::Stable if admin_for_stable => Scope::Admin,
-        r => scope_for(r),
-    };
-    grant(state, Some(token), Some(scope))
+    grant(state, Some(token), Some(required_scope(action, role)))
 }
 
 async fn caller_required(req: &HttpRequest, state: &State) -> Result<Token, ApiError> {
@@ -527,10 +514,7 @@ async fn create_repo(
 ) -> Result<HttpResponse, ApiError> {
     let token = caller_required(&req, &state).await?;
     let spec: CreateRepo = json_body(&body)?;
-    let scope = match spec.role {
-        Role::Stable => Scope::Admin,
-        r => scope_for(r),
-    };
+    let scope = required_scope(RepoAction::Create, spec.role);
     let kit = grant(&state, Some(token), Some(scope))?;
     let info = on_core(&state, move || async move { kit.create_repo(spec).await }).await?;
     Ok(HttpResponse::Created().json(info))
@@ -553,7 +537,7 @@ async fn delete_repo(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = repo_name(&path)?;
-    let kit = authorize_repo(&req, &state, &name, true).await?;
+    let kit = authorize_repo(&req, &state, &name, RepoAction::Delete).await?;
     let n = name.clone();
     on_core(&state, move || async move { kit.delete_repo(&n).await }).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"deleted": name})))
@@ -591,7 +575,7 @@ async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let (name, file_name) = path.into_inner();
     let name = repo_name(&name)?;
-    let kit = authorize_repo(&req, &state, &name, false).await?;
+    let kit = authorize_repo(&req, &state, &name, RepoAction::Change).await?;
     check_file_name(&file_name)?;
     let limit = kit.limits().max_package_bytes;
     let declared = req
@@ -676,7 +660,7 @@ async fn remove_package(
 ) -> Result<HttpResponse, ApiError> {
     let (name, spec) = path.into_inner();
     let name = repo_name(&name)?;
-    let kit = authorize_repo(&req, &state, &name, false).await?;
+    let kit = authorize_repo(&req, &state, &name, RepoAction::Change).await?;
     let report = on_core(
         &state,
         move || async move { kit.remove(&name, &[spec]).await },
@@ -769,7 +753,7 @@ async fn publish(
 ) -> Result<HttpResponse, ApiError> {
     let name = repo_name(&path)?;
     let b: WaitBody = json_body(&body)?;
-    let kit = authorize_repo(&req, &state, &name, false).await?;
+    let kit = authorize_repo(&req, &state, &name, RepoAction::Change).await?;
     let base = base_url(&req);
     let st = state.get_ref().clone();
     let n = name.clone();
@@ -809,7 +793,7 @@ async fn promote(
 ) -> Result<HttpResponse, ApiError> {
     let name = repo_name(&path)?;
     let b: PromoteBody = json_body(&body)?;
-    let kit = authorize_repo(&req, &state, &name, false).await?;
+    let kit = authorize_repo(&req, &state, &name, RepoAction::Change).await?;
     let from = repo_name(&b.from)?;
     if !b.sync.is_empty() && !b.publish {
         return Err(ApiError::BadRequest(
@@ -872,7 +856,7 @@ async fn sync_repo(
 ) -> Result<HttpResponse, ApiError> {
     let name = repo_name(&path)?;
     let b: SyncBody = json_body(&body)?;
-    let kit = authorize_repo(&req, &state, &name, false).await?;
+    let kit = authorize_repo(&req, &state, &name, RepoAction::Change).await?;
     let targets = state.mirror_targets(&b.targets)?;
     let st = state.get_ref().clone();
     let n = name.clone();
@@ -947,7 +931,7 @@ async fn rollback(
 ) -> Result<HttpResponse, ApiError> {
     let name = repo_name(&path)?;
     let b: RollbackBody = json_body(&body)?;
-    let kit = authorize_repo(&req, &state, &name, false).await?;
+    let kit = authorize_repo(&req, &state, &name, RepoAction::Change).await?;
     let base = base_url(&req);
     let (report, published) = on_core(&state, move || async move {
         let report = kit.rollback(&name, &b.revision).await?;

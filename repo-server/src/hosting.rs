@@ -11,8 +11,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use repo_core::Repokit;
-use repo_core::model::{FileRef, Format};
+use repo_core::model::FileRef;
 use repo_core::names::{RepoName, RepoPath};
+use repo_core::repos::ClientKind;
 use repo_core::store::StorageKey;
 
 use crate::error::ApiError;
@@ -157,90 +158,24 @@ pub async fn snapshot(
 }
 
 /// A ready-to-use client configuration: a dnf `.repo` file or a deb822
-/// `.sources` file with the key inline (`Signed-By`).
+/// `.sources` file with the key inline (`Signed-By`), rendered by repo-core
+/// for the host the request reached.
 async fn client_config(
     req: &HttpRequest,
     kit: &Repokit,
     name: &RepoName,
     dnf: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let config = kit.config(name).await?;
-    let c = &config;
     let base = {
         let conn = req.connection_info();
         format!("{}://{}", conn.scheme(), conn.host())
     };
-    let url = format!("{base}/repos/{name}/");
-    let wanted = if dnf { Format::Rpm } else { Format::Deb };
-    if c.format != wanted {
-        return Err(not_found(format!(
-            "{name}/{name}.{} ({name} is a {:?} repository)",
-            if dnf { "repo" } else { "sources" },
-            c.format
-        )));
-    }
-    let body = if dnf {
-        // A composite's packages carry their members' signatures: every
-        // member's key is listed, and package checks are on only when every
-        // member signs.
-        let mut keys = Vec::new();
-        let mut all_signed = c.sign_with.is_some();
-        if c.sign_with.is_some() {
-            keys.push(format!("{url}repo-key.asc"));
-        }
-        for m in &c.members {
-            if kit.config(m).await?.sign_with.is_some() {
-                keys.push(format!("{base}/repos/{m}/repo-key.asc"));
-            } else {
-                all_signed = false;
-            }
-        }
-        let check = u8::from(all_signed);
-        let repo_check = u8::from(c.sign_with.is_some());
-        let mut s = format!(
-            "[{name}]\nname={name}\nbaseurl={url}\nenabled=1\ngpgcheck={check}\nrepo_gpgcheck={repo_check}\nmetadata_expire=60\nskip_if_unavailable=0\n"
-        );
-        if !keys.is_empty() {
-            s.push_str(&format!("gpgkey={}\n", keys.join(" ")));
-        }
-        s
+    let kind = if dnf {
+        ClientKind::Dnf
     } else {
-        let live = match kit.live_publication(name).await {
-            Ok(p) => Some(p),
-            Err(repo_core::Error::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let codename = c.codename.as_deref().unwrap_or_default();
-        let has_sources = live.as_ref().is_some_and(|p| {
-            p.files
-                .contains_key(&format!("dists/{codename}/{}/source/Sources", c.component))
-        });
-        let types = if has_sources { "deb deb-src" } else { "deb" };
-        let mut s = format!(
-            "Types: {types}\nURIs: {url}\nSuites: {codename}\nComponents: {}\nArchitectures: {}\n",
-            c.component,
-            c.architectures
-                .iter()
-                .filter(|a| *a != "all")
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        if let Some(key) = &c.sign_with {
-            let armored = kit.keyring().export_public(key)?;
-            s.push_str("Signed-By:\n");
-            for line in String::from_utf8_lossy(&armored).lines() {
-                if line.trim().is_empty() {
-                    s.push_str(" .\n");
-                } else {
-                    s.push(' ');
-                    s.push_str(line);
-                    s.push('\n');
-                }
-            }
-        }
-        s
+        ClientKind::Apt
     };
+    let body = kit.client_config(name, &base, kind).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, REVALIDATE))
         .content_type("text/plain; charset=utf-8")

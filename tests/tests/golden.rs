@@ -1,7 +1,8 @@
 //! Golden files: every index renderer's output for a fixed input, byte for
 //! byte — RPM `repomd.xml`, `primary.xml`, `filelists.xml`, `other.xml`;
 //! APT `Packages`, `Sources`, `Release` and `InRelease` (its signed text,
-//! without the signature, which is new each time). The expected files are
+//! without the signature, which is new each time); the `.repo` and
+//! `.sources` client configurations. The expected files are
 //! under `tests/golden/`; `UPDATE_EXPECT=1` rewrites them after a
 //! deliberate change, to be reviewed as a diff. Any byte a refactor
 //! changes fails here.
@@ -15,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use repo_core::keyring::Keyring;
 use repo_core::names::{KeyName, RepoName};
-use repo_core::repos::{CreateRepo, NoProgress, Upload};
+use repo_core::repos::{ClientKind, CreateRepo, NoProgress, Upload};
 use repo_core::sign::KeyAlgo;
 use repo_core::store::Store;
 use repo_core::{Repokit, model::Format};
@@ -106,7 +107,7 @@ fn signed_text(inrelease: &[u8]) -> Result<Vec<u8>> {
     let Some(end) = text.find("-----BEGIN PGP SIGNATURE-----") else {
         bail!("InRelease without a signature block");
     };
-    Ok(text[..end].as_bytes().to_vec())
+    Ok(text.as_bytes()[..end].to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,6 +193,53 @@ async fn every_renderer_writes_the_golden_bytes() -> Result<()> {
         &std::fs::read(dists.join("main/source/Sources"))?,
         &mut failures,
     )?;
+
+    // Client configurations: a signed RPM repository, a composite with an
+    // unsigned member, and the signed APT repository (its inline key, new
+    // each run, checked against the key and then left out).
+    let base = "http://repo.example.org:8080";
+    let mut signed = spec("el-signed", Format::Rpm)?;
+    signed.sign_with = Some(key.clone());
+    kit.create_repo(signed).await?;
+    let mut gate: CreateRepo = serde_json::from_value(serde_json::json!({
+        "name": "gate", "format": "rpm", "role": "composite", "members": ["el-signed", "el"],
+    }))?;
+    gate.sign_with = Some(key.clone());
+    kit.create_repo(gate).await?;
+    for repo in ["el-signed", "gate", "el"] {
+        let text = kit
+            .client_config(&RepoName::new(repo)?, base, ClientKind::Dnf)
+            .await?;
+        check(
+            &format!("clients/{repo}.repo"),
+            text.as_bytes(),
+            &mut failures,
+        )?;
+    }
+    let sources = kit.client_config(&deb, base, ClientKind::Apt).await?;
+    let (head, key_block) = sources.split_once("Signed-By:\n").context("no Signed-By")?;
+    let armored = String::from_utf8(kit.keyring().export_public(&key)?)?;
+    let inline: String = armored
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                " .\n".to_string()
+            } else {
+                format!(" {l}\n")
+            }
+        })
+        .collect();
+    if key_block != inline {
+        failures.push(format!(
+            "deb.sources: Signed-By is not the key:\n{key_block}"
+        ));
+    }
+    check(
+        "clients/deb.sources",
+        format!("{head}Signed-By: <key>\n").as_bytes(),
+        &mut failures,
+    )?;
+
     if !failures.is_empty() {
         bail!("{}", failures.join("\n\n"));
     }

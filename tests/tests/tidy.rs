@@ -19,7 +19,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("model", &["model"]),
     (
         "formats",
-        &["rpm", "deb", "sign", "chunks", "metapack", "publish"],
+        &[
+            "rpm",
+            "deb",
+            "sign",
+            "chunks",
+            "metapack",
+            "publish",
+            "clientconf",
+        ],
     ),
     ("store", &["store", "access", "keyring"]),
     ("engine", &["engine"]),
