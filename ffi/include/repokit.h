@@ -254,6 +254,21 @@ enum repokit_status repokit_promote(const struct repokit_store *store,
                                     char **out_json);
 
 /**
+ * The merge step as one call: promotes the published packages of `from`
+ * into `to` (as `repokit_promote`), then publishes `to` when `"publish"` is
+ * true, then pushes the new publication to the `"sync"` targets (which
+ * needs `"publish"`), with the default retention. `spec_json` is a
+ * `MergeSpec` object. Writes the promote report as JSON, with `"publish"`
+ * and `"sync"` reports when they ran.
+ *
+ * # Safety
+ * `store` is a live handle; `spec_json` a C string; `out_json` writable.
+ */
+enum repokit_status repokit_promote_publish_sync(const struct repokit_store *store,
+                                                 const char *spec_json,
+                                                 char **out_json);
+
+/**
  * Writes the live publication of `name` into directory `dir` (a symlink
  * swapped atomically); writes the export report as JSON.
  *

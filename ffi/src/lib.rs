@@ -639,6 +639,67 @@ pub unsafe extern "C" fn repokit_promote(
     }
 }
 
+/// A merge: `{"from", "to", "packages": [...], "change", "publish": true,
+/// "sync": ["file:///DIR", "s3://BUCKET/PREFIX"]}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeSpec {
+    from: String,
+    to: String,
+    #[serde(default)]
+    packages: Vec<String>,
+    change: Option<String>,
+    #[serde(default)]
+    publish: bool,
+    #[serde(default)]
+    sync: Vec<String>,
+}
+
+/// The merge step as one call: promotes the published packages of `from`
+/// into `to` (as `repokit_promote`), then publishes `to` when `"publish"` is
+/// true, then pushes the new publication to the `"sync"` targets (which
+/// needs `"publish"`), with the default retention. `spec_json` is a
+/// `MergeSpec` object. Writes the promote report as JSON, with `"publish"`
+/// and `"sync"` reports when they ran.
+///
+/// # Safety
+/// `store` is a live handle; `spec_json` a C string; `out_json` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repokit_promote_publish_sync(
+    store: *const repokit_store,
+    spec_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> repokit_status {
+    // SAFETY: the pointers are valid per the function's contract.
+    unsafe {
+        respond(out_json, || {
+            let (s, spec) = (handle(store)?, text(spec_json)?);
+            let spec: MergeSpec = serde_json::from_str(spec)
+                .map_err(|e| Failure(REPOKIT_INVALID_INPUT, format!("merge spec: {e}")))?;
+            repo_sync::merge::check(spec.publish, !spec.sync.is_empty())?;
+            let targets = spec
+                .sync
+                .iter()
+                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let req = Promote {
+                from: repo_name(&spec.from)?,
+                packages: spec.packages,
+                change: spec.change,
+            };
+            let report = s.rt.block_on(repo_sync::promote_publish_sync(
+                &s.kit,
+                &repo_name(&spec.to)?,
+                req,
+                spec.publish,
+                &targets,
+                &repo_sync::Retention::default(),
+            ))?;
+            Ok(report)
+        })
+    }
+}
+
 /// Writes the live publication of `name` into directory `dir` (a symlink
 /// swapped atomically); writes the export report as JSON.
 ///

@@ -795,11 +795,7 @@ async fn promote(
     let b: PromoteBody = json_body(&body)?;
     let kit = authorize_repo(&req, &state, &name, RepoAction::Change).await?;
     let from = repo_name(&b.from)?;
-    if !b.sync.is_empty() && !b.publish {
-        return Err(ApiError::BadRequest(
-            "sync mirrors what is published: set \"publish\": true".into(),
-        ));
-    }
+    repo_sync::merge::check(b.publish, !b.sync.is_empty())?;
     let targets = if b.sync.is_empty() {
         Vec::new()
     } else {
@@ -810,32 +806,28 @@ async fn promote(
     let n = name.clone();
     let work = async move {
         let do_publish = b.publish;
-        let result = on_core(&st, move || async move {
+        let report = on_core(&st, move || async move {
             let req = Promote {
                 from,
                 packages: b.packages,
                 change: b.change,
             };
-            let report = kit.promote(&n, req).await?;
-            let published = publish_if(&kit, &n, do_publish).await?;
-            if targets.is_empty() {
-                return Ok::<_, ApiError>((report, published, None));
-            }
-            // A failed sync fails the call after the promotion and publish
-            // took effect; promoting again finds both done and retries it.
-            let synced =
-                repo_sync::sync(&kit, &n, &targets, &repo_sync::Retention::default()).await?;
-            Ok((report, published, Some(synced)))
+            repo_sync::promote_publish_sync(
+                &kit,
+                &n,
+                req,
+                do_publish,
+                &targets,
+                &repo_sync::Retention::default(),
+            )
+            .await
         })
-        .await
-        .map(|(report, published, synced)| {
-            let mut v = with_publish(&base, report, published);
-            if let Some(s) = synced {
-                v["sync"] = serde_json::to_value(s).unwrap_or_default();
-            }
-            v
-        })?;
-        Ok(result)
+        .await?;
+        let mut v = with_publish(&base, &report.promote, report.publish);
+        if let Some(s) = report.sync {
+            v["sync"] = serde_json::to_value(s).unwrap_or_default();
+        }
+        Ok(v)
     };
     run_job(&state, "promote", &name, b.wait, work).await
 }

@@ -99,6 +99,14 @@ enum Command {
         /// The change the packages belong to (default: FROM).
         #[arg(long)]
         change: Option<String>,
+        /// Publish TO after the promotion.
+        #[arg(long)]
+        publish: bool,
+        /// Then push TO's new publication to these mirror targets
+        /// (file:///DIR or s3://BUCKET[/PREFIX]; needs --publish), with the
+        /// default retention.
+        #[arg(long, num_args = 1.., value_name = "TARGET")]
+        sync: Vec<String>,
     },
     /// Make an earlier revision the head again (then `publish`).
     Rollback { name: String, revision: String },
@@ -564,26 +572,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             specs,
             change,
+            publish,
+            sync,
         } => {
-            let report = kit
-                .promote(
-                    &RepoName::new(to)?,
-                    Promote {
-                        from: RepoName::new(from)?,
-                        packages: specs,
-                        change,
-                    },
-                )
-                .await?;
-            print(json, &report, |r| {
-                format!(
+            repo_sync::merge::check(publish, !sync.is_empty())?;
+            let targets = sync
+                .iter()
+                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = repo_sync::promote_publish_sync(
+                &kit,
+                &RepoName::new(to)?,
+                Promote {
+                    from: RepoName::new(from)?,
+                    packages: specs,
+                    change,
+                },
+                publish,
+                &targets,
+                &repo_sync::Retention::default(),
+            )
+            .await?;
+            print(json, &report, |m| {
+                let r = &m.promote;
+                let mut line = format!(
                     "{} -> {}: {} promoted, {} unchanged, revision {}",
                     r.from,
                     r.repo,
                     r.promoted.len(),
                     r.unchanged.len(),
                     r.revision.as_deref().unwrap_or("-")
-                )
+                );
+                if let Some(p) = &m.publish {
+                    line.push('\n');
+                    line.push_str(&published_line(p));
+                }
+                if let Some(s) = &m.sync {
+                    for t in &s.targets {
+                        line.push_str(&format!("\n{}: at {}", t.target, t.publication));
+                    }
+                }
+                line
             })
         }
         Command::Rollback { name, revision } => {

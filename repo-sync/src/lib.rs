@@ -13,10 +13,12 @@
 pub mod bucket;
 pub mod dir;
 pub mod directory;
+pub mod merge;
 pub mod state;
 pub mod sync;
 pub mod target;
 
+pub use merge::{MergeReport, promote_publish_sync};
 pub use state::{Faults, MirrorState, Retention, SnapshotManifest, TargetReport};
 pub use sync::{SyncReport, sync, sync_publication};
 pub use target::{Target, TargetUrl};

@@ -658,3 +658,73 @@ async fn retention_prunes_old_snapshots_and_keeps_what_is_live() -> Result<()> {
     }
     Ok(())
 }
+
+/// The merge step as one command: `promote --publish --sync` promotes,
+/// publishes and pushes the publication to a mirror dnf then installs from;
+/// `--sync` without `--publish` is refused before anything changes.
+#[test]
+fn promote_publish_and_sync_in_one_command() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cli = Cli::new(&tmp.path().join("data"));
+    cli.run(&["key", "generate", "rel", "--algo", "ed25519"])?;
+    cli.run(&[
+        "repo",
+        "create",
+        "change",
+        "--format",
+        "rpm",
+        "--sign-with",
+        "rel",
+    ])?;
+    cli.run(&[
+        "repo",
+        "create",
+        "stable",
+        "--format",
+        "rpm",
+        "--role",
+        "stable",
+        "--sign-with",
+        "rel",
+    ])?;
+    let rpm = fixtures::leaf_rpm(&tmp.path().join("in"), "rk-merge", "1.0")?;
+    cli.add_files("change", &[rpm])?;
+    cli.run(&["publish", "change"])?;
+    let mirror = tmp.path().join("mirror");
+    let target = dir_url(&mirror);
+    let refused = cli.output(&["promote", "change", "stable", "--sync", &target])?;
+    ensure!(refused.status.code() == Some(2), "{refused:?}");
+    ensure!(
+        cli.json(&["history", "stable"])?
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "a refused merge changed stable"
+    );
+    let report = cli.json(&[
+        "promote",
+        "change",
+        "stable",
+        "--publish",
+        "--sync",
+        &target,
+    ])?;
+    ensure!(
+        report["promoted"].as_array().map(Vec::len) == Some(1),
+        "{report}"
+    );
+    let publication = report["publish"]["publication"]
+        .as_str()
+        .context("publication")?;
+    ensure!(report["sync"]["publication"] == publication, "{report}");
+    let key = tmp.path().join("rel.asc");
+    std::fs::write(&key, cli.run(&["key", "export", "rel"])?)?;
+    let dnf = Dnf::new(
+        &tmp.path().join("dnf"),
+        "stable",
+        &format!("file://{}/current", mirror.display()),
+        &key,
+    )?;
+    dnf.run(&["install", "rk-merge"])?;
+    ensure!(dnf.root.join("usr/share/rk-merge/VERSION").is_file());
+    Ok(())
+}

@@ -212,6 +212,9 @@ _promote = _declare(
 )
 _export = _declare("repokit_export", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _out)
 _sync = _declare("repokit_sync", ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, _out)
+_promote_publish_sync = _declare(
+    "repokit_promote_publish_sync", ctypes.c_void_p, ctypes.c_char_p, _out
+)
 
 
 def version() -> str:
@@ -364,11 +367,27 @@ class Store:
         dst: str,
         packages: Optional[Sequence[str]] = None,
         change: Optional[str] = None,
+        publish: bool = False,
+        sync: Optional[Sequence[str]] = None,
     ) -> Dict[str, Any]:
         """Promotes ``src``'s published packages (all, or those matching
         ``packages``) into ``dst`` by reference, re-signing RPMs for
-        ``dst``'s key; ``change`` is recorded as provenance."""
+        ``dst``'s key; ``change`` is recorded as provenance. With
+        ``publish``, ``dst`` is then published, and with ``sync`` (mirror
+        target URLs; needs ``publish``) pushed to those mirrors: the merge
+        step in one call, its reports under ``"publish"`` and ``"sync"``."""
         specs = list(packages or [])
+        if publish or sync:
+            spec = {
+                "from": src,
+                "to": dst,
+                "packages": specs,
+                "publish": publish,
+                "sync": list(sync or []),
+            }
+            if change is not None:
+                spec["change"] = change
+            return self._json(_promote_publish_sync, json.dumps(spec).encode())
         return self._json(
             _promote,
             src.encode(),

@@ -210,6 +210,20 @@ def test_rpm_flow_is_accepted_by_dnf(store, tmp_path):
         store.add("py-stable", [rpm])
     promoted = store.promote("py-rpm", "py-stable", change="I1")
     assert [p["origin"]["change"] for p in promoted["promoted"]] == ["I1"]
+    assert "publish" not in promoted and "sync" not in promoted
+
+    # The merge step in one call: promote, publish, sync; dnf installs the
+    # promoted package from the mirror with the stable key.
+    store.create_repo("py-stable-2", format="rpm", role="stable", sign_with="py")
+    with pytest.raises(repokit.InvalidInput):
+        store.promote("py-rpm", "py-stable-2", sync=[f"file://{tmp_path / 'nowhere'}"])
+    mirror = tmp_path / "merge-mirror"
+    merged = store.promote("py-rpm", "py-stable-2", change="I2", publish=True, sync=[f"file://{mirror}"])
+    assert [p["name"] for p in merged["promoted"]] == ["rk-py"]
+    assert merged["publish"]["packages"] == 1
+    assert merged["sync"]["publication"] == merged["publish"]["publication"]
+    dnf(tmp_path / "dnf-merge", f"file://{mirror}/current", key, "install", "rk-py")
+    assert (tmp_path / "dnf-merge/root/usr/share/rk-py/VERSION").is_file()
 
 
 def test_deb_flow_is_accepted_by_apt(store, tmp_path):
