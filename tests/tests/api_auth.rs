@@ -163,8 +163,22 @@ fn every_mutating_route_by_every_scope() -> Result<()> {
             touches_stable: false,
         },
     ];
+    // Every repository's head and live publication, and the token list's
+    // size: what a refused call must leave as it was.
+    let world = || -> Result<serde_json::Value> {
+        let repos = admin_ok("GET", "/api/v1/repos", Body::None)?;
+        let mut v: Vec<serde_json::Value> = repos
+            .as_array()
+            .context("repos")?
+            .iter()
+            .map(|r| json!([r["name"], r["head"], r["published"]]))
+            .collect();
+        v.sort_by_key(|x| x.to_string());
+        Ok(json!(v))
+    };
     let mut n = 0;
-    let mut checked = 0;
+    // Per case: how many callers were allowed and how many refused.
+    let mut outcomes: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
     for case in &cases {
         for caller in CALLERS {
             n += 1;
@@ -204,6 +218,7 @@ fn every_mutating_route_by_every_scope() -> Result<()> {
                 .unwrap_or(&first_rev)
                 .to_string();
             let before = admin_ok("GET", "/api/v1/repos/s", Body::None)?;
+            let world_before = world()?;
             let api = as_caller(caller);
             let (method, path, body) = match case.name {
                 "create test repo" => (
@@ -309,10 +324,35 @@ fn every_mutating_route_by_every_scope() -> Result<()> {
                     case.name
                 );
             }
-            checked += 1;
+            if !allowed {
+                ensure!(
+                    world()? == world_before,
+                    "{} as {caller} was refused but changed a repository",
+                    case.name
+                );
+            }
+            let o = outcomes.entry(case.name).or_default();
+            if allowed {
+                o.0 += 1;
+            } else {
+                o.1 += 1;
+            }
         }
     }
-    ensure!(checked == cases.len() * CALLERS.len());
+    // Every route ran for every caller, and the refusals were checked: a
+    // route that refuses everyone (an upload into stable) is all refusals.
+    for case in &cases {
+        let (allowed, refused) = outcomes.get(case.name).copied().unwrap_or_default();
+        ensure!(
+            allowed == case.allowed.len() && refused == CALLERS.len() - case.allowed.len(),
+            "{}: {allowed} allowed, {refused} refused",
+            case.name
+        );
+    }
+    ensure!(
+        outcomes.values().map(|o| o.1).sum::<usize>() > cases.len(),
+        "the matrix refused too little to be a check"
+    );
     // Reads are private on this server: no token is 401, any token reads.
     ensure!(
         as_caller("none")

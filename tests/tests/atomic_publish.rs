@@ -32,6 +32,15 @@ fn failing_kit(data: &Path) -> Result<(repo_core::Repokit, Arc<FailingStore>)> {
     ))
 }
 
+/// More writes than one add or publish makes: the retry loops end.
+const MAX_WRITES: u64 = 64;
+
+/// Whether `e` is the failure the fault-injecting store made (a storage
+/// error naming it), not some other error.
+fn injected(e: &repo_core::Error) -> bool {
+    e.kind() == repo_core::ErrorKind::Storage && e.to_string().contains("injected failure")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -68,16 +77,18 @@ async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Re
     .await?;
 
     let mut failures = 0;
-    for n in 1.. {
+    let mut published = false;
+    for n in 1..=MAX_WRITES {
         failing.fail_nth_write(n);
         match kit.publish(&name).await {
             Ok(report) => {
                 assert!(!report.noop);
+                published = true;
                 break;
             }
             Err(e) => {
                 failures += 1;
-                assert!(e.to_string().contains("injected failure"), "{e}");
+                assert!(injected(&e), "write {n}: not the injected failure: {e}");
                 let live = cli.json(&["repo", "show", "r"])?["published"].clone();
                 assert_eq!(
                     live,
@@ -89,6 +100,7 @@ async fn every_failed_write_of_a_publish_leaves_the_old_publication_live() -> Re
             }
         }
     }
+    assert!(published, "no publish succeeded within {MAX_WRITES} writes");
     // The new chunk's pack, the small pack, the manifest and the ref each
     // fail once; after the attempt that failed at the small pack the chunk
     // comes from memory with its pack already written, so one write less.
@@ -116,7 +128,8 @@ async fn every_failed_write_of_an_add_changes_nothing() -> Result<()> {
     let (kit, failing) = failing_kit(&tmp.path().join("data"))?;
     let name = RepoName::new("r")?;
     let mut failures = 0;
-    for n in 1.. {
+    let mut added = false;
+    for n in 1..=MAX_WRITES {
         failing.fail_nth_write(n);
         match kit
             .add(
@@ -128,9 +141,11 @@ async fn every_failed_write_of_an_add_changes_nothing() -> Result<()> {
         {
             Ok(report) => {
                 assert_eq!(report.added.len(), 1);
+                added = true;
                 break;
             }
-            Err(_) => {
+            Err(e) => {
+                assert!(injected(&e), "write {n}: not the injected failure: {e}");
                 failures += 1;
                 assert_eq!(
                     cli.json(&["repo", "show", "r"])?,
@@ -140,6 +155,7 @@ async fn every_failed_write_of_an_add_changes_nothing() -> Result<()> {
             }
         }
     }
+    assert!(added, "no add succeeded within {MAX_WRITES} writes");
     assert!(
         failures >= 2,
         "an add makes several writes, only {failures} failed"

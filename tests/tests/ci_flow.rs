@@ -26,9 +26,15 @@ fn get_text(url: &str) -> Result<String> {
     Ok(String::from_utf8(body)?)
 }
 
-/// dnf configured from the server's own `.repo` file of `repo`.
+/// dnf configured from the server's own `.repo` file of `repo`, which
+/// must check package and metadata signatures (every repository of the flow
+/// signs).
 fn dnf_for(dir: &Path, base: &str, repo: &str) -> Result<Dnf> {
     let text = get_text(&format!("{base}/repos/{repo}/{repo}.repo"))?;
+    ensure!(
+        text.lines().any(|l| l == "gpgcheck=1") && text.lines().any(|l| l == "repo_gpgcheck=1"),
+        "{repo}.repo does not check signatures:\n{text}"
+    );
     Dnf::from_repo_file(dir, repo, &text)
 }
 
@@ -272,11 +278,13 @@ fn change_gate_promote_expire_flow_with_real_clients() -> Result<()> {
     std::fs::write(&served_path, &served)?;
     rpm_verify_signed(&release_key, std::slice::from_ref(&served_path))?;
     let payload = |p: &Path| -> Result<String> {
-        let out = std::process::Command::new("rpm")
-            .args(["-qp", "--nosignature", "--qf", "%{PAYLOADDIGEST}"])
-            .arg(p)
-            .output()?;
-        Ok(String::from_utf8(out.stdout)?)
+        let digest = repokit_tests::run_ok(
+            std::process::Command::new("rpm")
+                .args(["-qp", "--nosignature", "--qf", "%{PAYLOADDIGEST}"])
+                .arg(p),
+        )?;
+        ensure!(digest.len() == 64, "no payload digest: {digest:?}");
+        Ok(digest)
     };
     ensure!(
         payload(&served_path)? == payload(&files[1].1)?,

@@ -625,8 +625,31 @@ async fn retention_prunes_old_snapshots_and_keeps_what_is_live() -> Result<()> {
         } else {
             Vec::new()
         };
+        // Each sync after the first adds this publication's package and
+        // removes the one it replaced: the manifest says so.
+        let added = vec![format!("Packages/r/{name}-1.0-1.noarch.rpm")];
+        let removed: Vec<String> = if i > 0 {
+            vec![format!(
+                "Packages/r/{}-1.0-1.noarch.rpm",
+                ["rk-a", "rk-b", "rk-c"][i - 1]
+            )]
+        } else {
+            Vec::new()
+        };
         for t in &report.targets {
             ensure!(t.pruned == expected, "{}: pruned {:?}", t.target, t.pruned);
+            ensure!(
+                t.packages_added == added,
+                "{}: added {:?}",
+                t.target,
+                t.packages_added
+            );
+            ensure!(
+                t.packages_removed == removed,
+                "{}: removed {:?}",
+                t.target,
+                t.packages_removed
+            );
         }
         ids.push(id);
     }
