@@ -716,7 +716,7 @@ pub unsafe extern "C" fn repokit_export(
     unsafe {
         respond(out_json, || {
             let (s, name, dir) = (handle(store)?, text(name)?, text(dir)?);
-            let report = s.rt.block_on(repo_sync::dir::export(
+            let report = s.rt.block_on(repo_sync::export::export(
                 &s.kit,
                 &repo_name(name)?,
                 std::path::Path::new(dir),

@@ -673,7 +673,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Export { name, dir } => {
-            let report = repo_sync::dir::export(&kit, &RepoName::new(name)?, &dir).await?;
+            let report = repo_sync::export::export(&kit, &RepoName::new(name)?, &dir).await?;
             print(json, &report, |r| {
                 format!(
                     "{}: {} -> {} ({} files)",

@@ -300,7 +300,7 @@ impl BucketTarget {
 
     /// Uploads and checks the new immutable paths; finds out what the
     /// changing paths hold now.
-    pub async fn prepare(
+    async fn prepare_snapshot(
         &self,
         kit: &Repokit,
         repo: &RepoName,
@@ -495,7 +495,7 @@ impl BucketTarget {
 
     /// Switches the target to the prepared snapshot (see the module docs);
     /// returns the new state and the bytes sent.
-    pub async fn commit(
+    async fn switch(
         &self,
         kit: &Repokit,
         prepared: &Prepared,
@@ -627,7 +627,7 @@ impl BucketTarget {
 
     /// Deletes the snapshots the retention lets go: every path they have
     /// that no retained snapshot has. Returns the snapshots deleted.
-    pub async fn prune(
+    async fn prune_snapshots(
         &self,
         state: &MirrorState,
         retention: &Retention,
@@ -675,5 +675,61 @@ impl BucketTarget {
             }
         }
         Ok(gone)
+    }
+}
+
+impl crate::mirror::Prepared for Prepared {
+    fn state(&self) -> &MirrorState {
+        &self.state
+    }
+    fn previous(&self) -> Option<&SnapshotManifest> {
+        self.previous.as_ref()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl crate::mirror::MirrorTarget for BucketTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn prepare(
+        &self,
+        kit: &Repokit,
+        repo: &RepoName,
+        manifest: &Arc<SnapshotManifest>,
+        files: &Arc<Vec<(String, FileRef)>>,
+        moved: &mut Moved,
+    ) -> Result<Box<dyn crate::mirror::Prepared>> {
+        let p = self
+            .prepare_snapshot(kit, repo, manifest, files, moved)
+            .await?;
+        Ok(Box::new(p))
+    }
+
+    async fn commit(
+        &self,
+        kit: &Repokit,
+        prepared: &dyn crate::mirror::Prepared,
+        repo: &RepoName,
+        manifest: &SnapshotManifest,
+        now: u64,
+        moved: &mut Moved,
+    ) -> Result<MirrorState> {
+        let plan: &Prepared = crate::mirror::own_plan(prepared, &self.name)?;
+        self.switch(kit, plan, repo, manifest, now, moved).await
+    }
+
+    async fn prune(
+        &self,
+        _prepared: &dyn crate::mirror::Prepared,
+        state: &MirrorState,
+        retention: &Retention,
+        now: u64,
+    ) -> Result<Vec<String>> {
+        self.prune_snapshots(state, retention, now).await
     }
 }

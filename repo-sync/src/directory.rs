@@ -20,6 +20,7 @@ use repo_core::names::{RepoName, Sha256};
 use repo_core::store::StorageKey;
 use sha2::Digest;
 
+use crate::mirror::{self, MirrorTarget};
 use crate::state::{Faults, MirrorState, Moved, Retention, SnapshotManifest, Trace};
 use crate::{Error, Result};
 
@@ -87,8 +88,9 @@ impl DirTarget {
         write_atomically(path, &data)
     }
 
-    /// Builds the snapshot of `manifest` unless it exists.
-    pub fn prepare(
+    /// Builds the snapshot of `manifest` unless it exists (blocking file
+    /// IO: `MirrorTarget::prepare` runs it on a blocking thread).
+    pub fn prepare_blocking(
         &self,
         kit: &Repokit,
         rt: &tokio::runtime::Handle,
@@ -179,7 +181,7 @@ impl DirTarget {
 
     /// Makes the prepared snapshot live: one symlink rename. Returns the
     /// new state.
-    pub fn commit(
+    fn switch(
         &self,
         prepared: &Prepared,
         repo: &RepoName,
@@ -208,9 +210,8 @@ impl DirTarget {
     /// Deletes the snapshots the retention lets go (and partial builds of
     /// other publications older than the grace period); returns the
     /// snapshots deleted.
-    pub fn prune(
+    fn prune_snapshots(
         &self,
-        _prepared: &Prepared,
         state: &MirrorState,
         retention: &Retention,
         now: u64,
@@ -315,4 +316,72 @@ fn copy_file(
         });
     }
     Ok(())
+}
+
+impl mirror::Prepared for Prepared {
+    fn state(&self) -> &MirrorState {
+        &self.state
+    }
+    fn previous(&self) -> Option<&SnapshotManifest> {
+        self.previous.as_ref()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl MirrorTarget for DirTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn prepare(
+        &self,
+        kit: &Repokit,
+        repo: &RepoName,
+        manifest: &Arc<SnapshotManifest>,
+        files: &Arc<Vec<(String, FileRef)>>,
+        moved: &mut Moved,
+    ) -> Result<Box<dyn mirror::Prepared>> {
+        let (d, kit, rt, repo) = (
+            self.clone(),
+            kit.clone(),
+            tokio::runtime::Handle::current(),
+            repo.clone(),
+        );
+        let (manifest, files) = (manifest.clone(), files.clone());
+        let (prepared, m) = tokio::task::spawn_blocking(move || {
+            let mut moved = Moved::default();
+            d.prepare_blocking(&kit, &rt, &repo, &manifest, &files, &mut moved)
+                .map(|p| (p, moved))
+        })
+        .await
+        .map_err(|e| Error::Core(repo_core::Error::Internal(e.to_string())))??;
+        *moved = m;
+        Ok(Box::new(prepared))
+    }
+
+    async fn commit(
+        &self,
+        _kit: &Repokit,
+        prepared: &dyn mirror::Prepared,
+        repo: &RepoName,
+        manifest: &SnapshotManifest,
+        now: u64,
+        _moved: &mut Moved,
+    ) -> Result<MirrorState> {
+        let plan: &Prepared = mirror::own_plan(prepared, &self.name)?;
+        self.switch(plan, repo, manifest, now)
+    }
+
+    async fn prune(
+        &self,
+        _prepared: &dyn mirror::Prepared,
+        state: &MirrorState,
+        retention: &Retention,
+        now: u64,
+    ) -> Result<Vec<String>> {
+        self.prune_snapshots(state, retention, now)
+    }
 }

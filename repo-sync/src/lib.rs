@@ -11,14 +11,16 @@
 #![forbid(unsafe_code)]
 
 pub mod bucket;
-pub mod dir;
 pub mod directory;
+pub mod export;
 pub mod merge;
+pub mod mirror;
 pub mod state;
 pub mod sync;
 pub mod target;
 
 pub use merge::{MergeReport, promote_publish_sync};
+pub use mirror::MirrorTarget;
 pub use state::{Faults, MirrorState, Retention, SnapshotManifest, TargetReport};
 pub use sync::{SyncReport, sync, sync_publication};
 pub use target::{Target, TargetUrl};

@@ -20,9 +20,9 @@ use repo_core::names::RepoName;
 use repo_core::time::unix;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{ManifestFile, MirrorState, Moved, Retention, SnapshotManifest, TargetReport};
+use crate::state::{ManifestFile, Moved, Retention, SnapshotManifest, TargetReport};
 use crate::target::Target;
-use crate::{Error, Result, bucket, directory};
+use crate::{Error, Result};
 
 /// What a sync prints and the server's sync job answers: the manifest
 /// kept as the artifact of a merge.
@@ -35,27 +35,6 @@ pub struct SyncReport {
     pub packages: usize,
     pub files: usize,
     pub targets: Vec<TargetReport>,
-}
-
-enum Prepared {
-    Dir(directory::Prepared),
-    Bucket(bucket::Prepared),
-}
-
-impl Prepared {
-    fn state(&self) -> &MirrorState {
-        match self {
-            Prepared::Dir(p) => &p.state,
-            Prepared::Bucket(p) => &p.state,
-        }
-    }
-
-    fn previous(&self) -> Option<&SnapshotManifest> {
-        match self {
-            Prepared::Dir(p) => p.previous.as_ref(),
-            Prepared::Bucket(p) => p.previous.as_ref(),
-        }
-    }
 }
 
 /// Pushes the live publication of `repo` to `targets` (see the module docs).
@@ -99,38 +78,19 @@ pub async fn sync_publication(
             })
             .collect(),
     });
-    let rt = tokio::runtime::Handle::current();
 
     let mut prepared = Vec::with_capacity(targets.len());
     for t in targets {
         let started = Instant::now();
         let mut moved = Moved::default();
-        let p = match t {
-            Target::Dir(d) => {
-                let (d, kit, rt, repo) = (d.clone(), kit.clone(), rt.clone(), repo.clone());
-                let (manifest, files) = (manifest.clone(), files.clone());
-                tokio::task::spawn_blocking(move || {
-                    let mut moved = Moved::default();
-                    d.prepare(&kit, &rt, &repo, &manifest, &files, &mut moved)
-                        .map(|p| (p, moved))
-                })
-                .await
-                .map_err(|e| Error::Core(repo_core::Error::Internal(e.to_string())))
-                .and_then(|r| r)
-                .map(|(p, m)| {
-                    moved = m;
-                    Prepared::Dir(p)
-                })
-            }
-            Target::Bucket(b) => b
-                .prepare(kit, repo, &manifest, &files, &mut moved)
-                .await
-                .map(Prepared::Bucket),
-        }
-        .map_err(|e| Error::Prepare {
-            target: t.name().to_string(),
-            source: Box::new(e),
-        })?;
+        let p = t
+            .mirror()
+            .prepare(kit, repo, &manifest, &files, &mut moved)
+            .await
+            .map_err(|e| Error::Prepare {
+                target: t.name().to_string(),
+                source: Box::new(e),
+            })?;
         tracing::info!(
             target = t.name(),
             uploaded = moved.uploaded,
@@ -145,18 +105,15 @@ pub async fn sync_publication(
     let mut switched: Vec<String> = Vec::new();
     for (t, (p, mut moved, prepare_time)) in targets.iter().zip(prepared) {
         let started = Instant::now();
-        let state = match (t, &p) {
-            (Target::Dir(d), Prepared::Dir(dp)) => d.commit(dp, repo, &manifest, now),
-            (Target::Bucket(b), Prepared::Bucket(bp)) => {
-                b.commit(kit, bp, repo, &manifest, now, &mut moved).await
-            }
-            _ => Err(Error::InvalidTarget("target and plan disagree".into())),
-        }
-        .map_err(|e| Error::Commit {
-            target: t.name().to_string(),
-            switched: switched.clone(),
-            source: Box::new(e),
-        })?;
+        let state = t
+            .mirror()
+            .commit(kit, &*p, repo, &manifest, now, &mut moved)
+            .await
+            .map_err(|e| Error::Commit {
+                target: t.name().to_string(),
+                switched: switched.clone(),
+                source: Box::new(e),
+            })?;
         switched.push(t.name().to_string());
         let record = MirrorRef {
             target: t.name().to_string(),
@@ -168,11 +125,7 @@ pub async fn sync_publication(
         if let Err(e) = kit.store().put_mirror_ref(&record).await {
             tracing::error!(target = t.name(), error = %e, "mirror record not written");
         }
-        let pruned = match (t, &p) {
-            (Target::Dir(d), Prepared::Dir(dp)) => d.prune(dp, &state, retention, now),
-            (Target::Bucket(b), _) => b.prune(&state, retention, now).await,
-            _ => Ok(Vec::new()),
-        };
+        let pruned = t.mirror().prune(&*p, &state, retention, now).await;
         let pruned = pruned.unwrap_or_else(|e| {
             // The switch happened; the next sync prunes again.
             tracing::warn!(target = t.name(), error = %e, "pruning failed");

@@ -4,11 +4,13 @@
 //! repository's files is `crate::state`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use repo_core::store::BucketUrl;
 
 use crate::bucket::BucketTarget;
 use crate::directory::DirTarget;
+use crate::mirror::MirrorTarget;
 use crate::{Error, Result};
 
 /// Where a target is: `file:///absolute/path` or `s3://bucket[/prefix]`.
@@ -54,27 +56,30 @@ impl std::fmt::Display for TargetUrl {
     }
 }
 
-/// A target ready to be synced to.
-#[derive(Debug)]
-pub enum Target {
-    Dir(DirTarget),
-    Bucket(BucketTarget),
-}
+/// A target ready to be synced to: any `MirrorTarget`.
+#[derive(Debug, Clone)]
+pub struct Target(Arc<dyn MirrorTarget>);
 
 impl Target {
+    pub fn new(target: impl MirrorTarget + 'static) -> Target {
+        Target(Arc::new(target))
+    }
+
+    /// The target a URL names.
     pub fn open(url: &TargetUrl) -> Result<Target> {
         Ok(match url {
-            TargetUrl::Dir(p) => Target::Dir(DirTarget::new(p.clone())),
-            TargetUrl::Bucket(b) => Target::Bucket(BucketTarget::new(b.to_string(), b.open()?)),
+            TargetUrl::Dir(p) => Target::new(DirTarget::new(p.clone())),
+            TargetUrl::Bucket(b) => Target::new(BucketTarget::new(b.to_string(), b.open()?)),
         })
     }
 
     /// The target as users name it.
     pub fn name(&self) -> &str {
-        match self {
-            Target::Dir(d) => d.name(),
-            Target::Bucket(b) => b.name(),
-        }
+        self.0.name()
+    }
+
+    pub(crate) fn mirror(&self) -> &dyn MirrorTarget {
+        &*self.0
     }
 }
 

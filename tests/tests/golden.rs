@@ -133,7 +133,7 @@ async fn every_renderer_writes_the_golden_bytes() -> Result<()> {
     kit.add(&el, &uploads, Arc::new(NoProgress)).await?;
     kit.publish(&el).await?;
     let out = tmp.path().join("el-out");
-    repo_sync::dir::export(&kit, &el, &out).await?;
+    repo_sync::export::export(&kit, &el, &out).await?;
     let repomd = std::fs::read(out.join("repodata/repomd.xml"))?;
     check("rpm/repomd.xml", &repomd, &mut failures)?;
     let md = repokit_tests::repodata::repomd_locations(&out)?;
@@ -166,7 +166,7 @@ async fn every_renderer_writes_the_golden_bytes() -> Result<()> {
     kit.add(&deb, &uploads, Arc::new(NoProgress)).await?;
     kit.publish(&deb).await?;
     let out = tmp.path().join("deb-out");
-    repo_sync::dir::export(&kit, &deb, &out).await?;
+    repo_sync::export::export(&kit, &deb, &out).await?;
     let dists = out.join("dists/bookworm");
     check(
         "deb/Release",

@@ -254,8 +254,8 @@ enum Probe {
 impl Probe {
     fn target(&self) -> Target {
         match self {
-            Probe::Dir(p, f) => Target::Dir(DirTarget::new(p.clone()).with_faults(f.clone())),
-            Probe::Bucket(name, s) => Target::Bucket(BucketTarget::new(name.clone(), s.clone())),
+            Probe::Dir(p, f) => Target::new(DirTarget::new(p.clone()).with_faults(f.clone())),
+            Probe::Bucket(name, s) => Target::new(BucketTarget::new(name.clone(), s.clone())),
         }
     }
 
@@ -486,8 +486,8 @@ async fn one_target_failing_in_prepare_switches_no_target() -> Result<()> {
     // uploads), after the directory was prepared completely.
     let targets = || {
         vec![
-            Target::Dir(DirTarget::new(root.clone())),
-            Target::Bucket(BucketTarget::new("s3://two/m".into(), failing.clone())),
+            Target::new(DirTarget::new(root.clone())),
+            Target::new(BucketTarget::new("s3://two/m".into(), failing.clone())),
         ]
     };
     repo_sync::sync_publication(&kit, &old, &targets(), &RETAIN).await?;
@@ -554,8 +554,8 @@ async fn an_incremental_sync_sends_the_new_package_and_changed_metadata_only() -
         );
         let prefix = format!("{format:?}");
         let targets = vec![
-            Target::Dir(DirTarget::new(repo.dir("mirror"))),
-            Target::Bucket(BucketTarget::new(
+            Target::new(DirTarget::new(repo.dir("mirror"))),
+            Target::new(BucketTarget::new(
                 format!("s3://incremental/{prefix}"),
                 moto.object_store("incremental", &prefix)?,
             )),
@@ -601,8 +601,8 @@ async fn retention_prunes_old_snapshots_and_keeps_what_is_live() -> Result<()> {
     let root = repo.dir("mirror");
     let targets = || -> Result<Vec<Target>> {
         Ok(vec![
-            Target::Dir(DirTarget::new(root.clone())),
-            Target::Bucket(BucketTarget::new(
+            Target::new(DirTarget::new(root.clone())),
+            Target::new(BucketTarget::new(
                 "s3://retention/m".into(),
                 moto.object_store("retention", "m")?,
             )),
