@@ -4,8 +4,7 @@
 //! through chunk sets. Formats render; this module caches and stores.
 
 use crate::chunks::{ChunkSet, Place};
-use crate::engine::caches::ChunkMemo;
-use crate::engine::caches::PlacedChunk;
+use crate::engine::caches::{ChunkMemo, PlacedChunk};
 use crate::engine::kit::Repokit;
 use crate::engine::revisions::{merge_added, merged_list};
 use crate::engine::work::{cores, drop_later, parallel_map};
