@@ -404,111 +404,13 @@ impl Repokit {
             return Err(Error::InvalidInput("no package files given".into()));
         }
         let this = self.clone();
-        let uploads_owned = uploads.to_vec();
-        let repo = r.clone();
+        let uploads = uploads.to_vec();
         let rt = tokio::runtime::Handle::current();
         progress.start(2 * uploads.len() as u64);
         let bar = progress.clone();
         let report = blocking(move || {
-            let config = &repo.config;
-            let started = std::time::Instant::now();
-            let checked = parallel_map(&uploads_owned, |up| {
-                let c = check_package(&up.path, &up.file_name, &this.limits, config.format)?;
-                if let Parsed::Deb(pkg, _) = &c.pkg
-                    && !config.carries(&pkg.architecture)
-                {
-                    return Err(config.foreign_arch(&up.file_name, &pkg.architecture));
-                }
-                bar.advance(1);
-                Ok(c)
-            })?;
-            tracing::debug!(packages = checked.len(), elapsed = ?started.elapsed(), "checked");
-            let work: Vec<(Upload, Mutex<Option<Checked>>)> = uploads_owned
-                .into_iter()
-                .zip(checked)
-                .map(|(u, c)| (u, Mutex::new(Some(c))))
-                .collect();
-            // Files go into the store on their own thread while the records
-            // are made and the meta pack written: on a local store each is a
-            // cross-directory rename, which the kernel serialises on one
-            // lock, so a second renaming thread would only spin. A bucket
-            // gets one uploader per core.
-            let (tx, rx) = std::sync::mpsc::channel::<BlobPut>();
-            let rx = Mutex::new(rx);
-            let movers = if this.store.is_direct() { 1 } else { cores() };
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..movers)
-                    .map(|_| {
-                        s.spawn(|| -> Result<()> {
-                            while let Some(put) = rx.lock().ok().and_then(|r| r.recv().ok()) {
-                                this.put_blob(&rt, put)?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                let prepared = parallel_map(&work, |(up, c)| {
-                    let c = c
-                        .lock()
-                        .ok()
-                        .and_then(|mut c| c.take())
-                        .ok_or_else(|| Error::internal("package taken twice"))?;
-                    let (puts, prepared) = this.prepare_checked(&rt, config, up, c)?;
-                    for put in puts {
-                        // A closed channel means a mover failed; its error
-                        // is reported below.
-                        let _ = tx.send(put);
-                    }
-                    bar.advance(1);
-                    Ok(prepared)
-                });
-                drop(tx);
-                let refs = prepared.and_then(|prepared| {
-                    let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
-                    tracing::debug!(elapsed = ?started.elapsed(), "records made");
-                    let refs = this.write_pack(&rt, prepared);
-                    tracing::debug!(elapsed = ?started.elapsed(), "meta pack written");
-                    refs
-                });
-                let join_movers = |handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
-                    let moved = handles.into_iter().try_for_each(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(Error::internal("a store thread panicked")))
-                    });
-                    tracing::debug!(elapsed = ?started.elapsed(), "stored");
-                    moved
-                };
-                let (refs, variants) = match refs {
-                    Ok(written) => written,
-                    Err(e) => {
-                        let _ = join_movers(handles);
-                        return Err(e);
-                    }
-                };
-                // The chunks of the next publish are rendered while the
-                // files are still moving and while the revision is written.
-                std::thread::scope(|ahead_scope| {
-                    let ahead = (refs.len() >= PRERENDER_MIN).then(|| {
-                        ahead_scope.spawn(|| {
-                            // Best effort: the publish renders what is missing.
-                            if let Err(e) = this.prerender(&rt, &repo, &refs) {
-                                tracing::debug!(error = %e, "chunks not rendered ahead");
-                            }
-                            tracing::debug!(elapsed = ?started.elapsed(), "chunks rendered ahead");
-                        })
-                    });
-                    // Every file is in the store before a signed-variant
-                    // record or the revision names it.
-                    let report = join_movers(handles)
-                        .and_then(|()| this.record_variants(&rt, variants))
-                        .and_then(|()| rt.block_on(this.add_refs(&repo.config.name, &refs)));
-                    tracing::debug!(elapsed = ?started.elapsed(), "revision written");
-                    if let Some(h) = ahead {
-                        let _ = h.join();
-                    }
-                    report
-                })
-            })
+            let checked = this.check_uploads(&r.config, &uploads, &*bar)?;
+            this.store_checked(&rt, &r, uploads, checked, &*bar)
         })
         .await?;
         progress.finish();
@@ -522,6 +424,136 @@ impl Repokit {
             .await;
         }
         Ok(report)
+    }
+
+    /// Checks every upload, on every core, before anything is stored.
+    fn check_uploads(
+        &self,
+        config: &RepoConfig,
+        uploads: &[Upload],
+        bar: &dyn Progress,
+    ) -> Result<Vec<Checked>> {
+        let started = std::time::Instant::now();
+        let checked = parallel_map(uploads, |up| {
+            let c = check_package(&up.path, &up.file_name, &self.limits, config.format)?;
+            if let Parsed::Deb(pkg, _) = &c.pkg
+                && !config.carries(&pkg.architecture)
+            {
+                return Err(config.foreign_arch(&up.file_name, &pkg.architecture));
+            }
+            bar.advance(1);
+            Ok(c)
+        })?;
+        tracing::debug!(packages = checked.len(), elapsed = ?started.elapsed(), "checked");
+        Ok(checked)
+    }
+
+    /// Stores checked packages: their files on a mover thread (one per
+    /// core for a bucket) while the records are made on every core and the
+    /// meta pack written; then the revision (see `finish_batch`).
+    fn store_checked(
+        &self,
+        rt: &tokio::runtime::Handle,
+        repo: &RepoRef,
+        uploads: Vec<Upload>,
+        checked: Vec<Checked>,
+        bar: &dyn Progress,
+    ) -> Result<AddReport> {
+        let started = std::time::Instant::now();
+        let config = &repo.config;
+        let work: Vec<(Upload, Mutex<Option<Checked>>)> = uploads
+            .into_iter()
+            .zip(checked)
+            .map(|(u, c)| (u, Mutex::new(Some(c))))
+            .collect();
+        // Files go into the store on their own thread while the records
+        // are made and the meta pack written: on a local store each is a
+        // cross-directory rename, which the kernel serialises on one
+        // lock, so a second renaming thread would only spin. A bucket
+        // gets one uploader per core.
+        let (tx, rx) = std::sync::mpsc::channel::<BlobPut>();
+        let rx = Mutex::new(rx);
+        let movers = if self.store.is_direct() { 1 } else { cores() };
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..movers)
+                .map(|_| {
+                    s.spawn(|| -> Result<()> {
+                        while let Some(put) = rx.lock().ok().and_then(|r| r.recv().ok()) {
+                            self.put_blob(rt, put)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            let prepared = parallel_map(&work, |(up, c)| {
+                let c = c
+                    .lock()
+                    .ok()
+                    .and_then(|mut c| c.take())
+                    .ok_or_else(|| Error::internal("package taken twice"))?;
+                let (puts, prepared) = self.prepare_checked(rt, config, up, c)?;
+                for put in puts {
+                    // A closed channel means a mover failed; its error
+                    // is reported below.
+                    let _ = tx.send(put);
+                }
+                bar.advance(1);
+                Ok(prepared)
+            });
+            drop(tx);
+            let refs = prepared.and_then(|prepared| {
+                let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
+                tracing::debug!(elapsed = ?started.elapsed(), "records made");
+                self.write_pack(rt, prepared)
+            });
+            let stored = || {
+                let moved = handles.into_iter().try_for_each(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::internal("a store thread panicked")))
+                });
+                tracing::debug!(elapsed = ?started.elapsed(), "stored");
+                moved
+            };
+            match refs {
+                Ok((refs, variants)) => self.finish_batch(rt, repo, &refs, variants, stored),
+                Err(e) => {
+                    let _ = stored();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// Once every file of a batch is stored (`stored` waits for the
+    /// movers), writes its signed-variant records and the new revision; the
+    /// chunks of the next publish are rendered meanwhile for a large batch.
+    fn finish_batch(
+        &self,
+        rt: &tokio::runtime::Handle,
+        repo: &RepoRef,
+        refs: &[PackageRef],
+        variants: Vec<VariantRecord>,
+        stored: impl FnOnce() -> Result<()>,
+    ) -> Result<AddReport> {
+        std::thread::scope(|ahead_scope| {
+            let ahead = (refs.len() >= PRERENDER_MIN).then(|| {
+                ahead_scope.spawn(|| {
+                    // Best effort: the publish renders what is missing.
+                    if let Err(e) = self.prerender(rt, repo, refs) {
+                        tracing::debug!(error = %e, "chunks not rendered ahead");
+                    }
+                })
+            });
+            // Every file is in the store before a signed-variant record or
+            // the revision names it.
+            let report = stored()
+                .and_then(|()| self.record_variants(rt, variants))
+                .and_then(|()| rt.block_on(self.add_refs(&repo.config.name, refs)));
+            if let Some(h) = ahead {
+                let _ = h.join();
+            }
+            report
+        })
     }
 
     /// Adds already stored packages to a repository as one new revision.

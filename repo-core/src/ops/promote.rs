@@ -64,32 +64,10 @@ impl Repokit {
                 "a repository cannot be promoted into itself".into(),
             ));
         }
-        let change = req.change.clone().unwrap_or_else(|| req.from.to_string());
-        if change.is_empty()
-            || change.len() > 128
-            || !change
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._:/+-@#".contains(&b))
-        {
-            return Err(Error::InvalidInput(format!("invalid change id {change:?}")));
-        }
+        let change = change_id(&req)?;
         let src = self.repo_ref(&req.from).await?;
         let dst = self.repo_ref(to).await?;
-        if dst.config.role == Role::Composite {
-            return Err(Error::Forbidden(format!(
-                "{to} is a composite repository: promote into one of its members"
-            )));
-        }
-        if src.config.format != dst.config.format || src.config.component != dst.config.component {
-            return Err(Error::InvalidInput(format!(
-                "{} ({:?}, component {}) and {to} ({:?}, component {}) do not match",
-                req.from,
-                src.config.format,
-                src.config.component,
-                dst.config.format,
-                dst.config.component
-            )));
-        }
+        check_promotable(&req.from, &src.config, to, &dst.config)?;
         let source_revision = src
             .published
             .as_ref()
@@ -108,34 +86,7 @@ impl Repokit {
                 .packages
                 .clone()
         };
-        let selected: Vec<PackageRef> = if req.packages.is_empty() {
-            packages
-        } else {
-            let mut matched = vec![false; req.packages.len()];
-            let out = packages
-                .into_iter()
-                .filter(|p| {
-                    let mut hit = false;
-                    for (i, s) in req.packages.iter().enumerate() {
-                        if spec_matches(s, p) {
-                            matched[i] = true;
-                            hit = true;
-                        }
-                    }
-                    hit
-                })
-                .collect();
-            if let Some(i) = matched.iter().position(|m| !m) {
-                return Err(Error::not_found("package", req.packages[i].clone()));
-            }
-            out
-        };
-        if selected.is_empty() {
-            return Err(Error::InvalidInput(format!(
-                "{} has no packages to promote",
-                req.from
-            )));
-        }
+        let selected = select(packages, &req)?;
         if dst.config.format == Format::Deb {
             for p in &selected {
                 let arch = p.identity.rsplit('_').next().unwrap_or("");
@@ -145,24 +96,7 @@ impl Repokit {
                 }
             }
         }
-        let mut refs = match (&dst.config.sign_with, dst.config.format) {
-            (Some(key), Format::Rpm) => {
-                let fingerprint = self.keyring.signer(key)?.fingerprint();
-                let this = self.clone();
-                let config = dst.config.clone();
-                let rt = tokio::runtime::Handle::current();
-                blocking(move || {
-                    let prepared =
-                        parallel_map(&selected, |p| this.resign(&rt, &config, &fingerprint, p))?;
-                    let (refs, variants) =
-                        this.write_pack(&rt, prepared.into_iter().flatten().collect())?;
-                    this.record_variants(&rt, variants)?;
-                    Ok(refs)
-                })
-                .await?
-            }
-            _ => selected,
-        };
+        let mut refs = self.signed_for(&dst.config, selected).await?;
         let origin = Origin {
             from: req.from.clone(),
             change,
@@ -188,6 +122,31 @@ impl Repokit {
             self.record("promote", Some(to), detail).await;
         }
         Ok(report)
+    }
+
+    /// The packages as the target holds them: RPMs re-signed with the
+    /// target's key where it signs (on every core, reusing earlier
+    /// signatures of the same bytes), everything else as it is.
+    async fn signed_for(
+        &self,
+        config: &RepoConfig,
+        selected: Vec<PackageRef>,
+    ) -> Result<Vec<PackageRef>> {
+        let (Some(key), Format::Rpm) = (&config.sign_with, config.format) else {
+            return Ok(selected);
+        };
+        let fingerprint = self.keyring.signer(key)?.fingerprint();
+        let this = self.clone();
+        let config = config.clone();
+        let rt = tokio::runtime::Handle::current();
+        blocking(move || {
+            let prepared = parallel_map(&selected, |p| this.resign(&rt, &config, &fingerprint, p))?;
+            let (refs, variants) =
+                this.write_pack(&rt, prepared.into_iter().flatten().collect())?;
+            this.record_variants(&rt, variants)?;
+            Ok(refs)
+        })
+        .await
     }
 
     /// One RPM of a promotion, signed for `config`'s key (reusing an
@@ -238,4 +197,75 @@ impl Repokit {
         }
         Ok(prepared)
     }
+}
+
+/// The change a promotion records (default: the source repository's
+/// name), checked: 1 to 128 characters of a commit or review id.
+fn change_id(req: &Promote) -> Result<String> {
+    let change = req.change.clone().unwrap_or_else(|| req.from.to_string());
+    if change.is_empty()
+        || change.len() > 128
+        || !change
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/+-@#".contains(&b))
+    {
+        return Err(Error::InvalidInput(format!("invalid change id {change:?}")));
+    }
+    Ok(change)
+}
+
+/// Refuses a promotion into a composite, or between repositories of
+/// another format or component.
+fn check_promotable(
+    from: &RepoName,
+    src: &RepoConfig,
+    to: &RepoName,
+    dst: &RepoConfig,
+) -> Result<()> {
+    if dst.role == Role::Composite {
+        return Err(Error::Forbidden(format!(
+            "{to} is a composite repository: promote into one of its members"
+        )));
+    }
+    if src.format != dst.format || src.component != dst.component {
+        return Err(Error::InvalidInput(format!(
+            "{from} ({:?}, component {}) and {to} ({:?}, component {}) do not match",
+            src.format, src.component, dst.format, dst.component
+        )));
+    }
+    Ok(())
+}
+
+/// The packages `req` names (all when it names none); `NotFound` for a
+/// spec that matches nothing, `InvalidInput` when nothing is left.
+fn select(packages: Vec<PackageRef>, req: &Promote) -> Result<Vec<PackageRef>> {
+    let selected: Vec<PackageRef> = if req.packages.is_empty() {
+        packages
+    } else {
+        let mut matched = vec![false; req.packages.len()];
+        let out = packages
+            .into_iter()
+            .filter(|p| {
+                let mut hit = false;
+                for (i, s) in req.packages.iter().enumerate() {
+                    if spec_matches(s, p) {
+                        matched[i] = true;
+                        hit = true;
+                    }
+                }
+                hit
+            })
+            .collect();
+        if let Some(i) = matched.iter().position(|m| !m) {
+            return Err(Error::not_found("package", req.packages[i].clone()));
+        }
+        out
+    };
+    if selected.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{} has no packages to promote",
+            req.from
+        )));
+    }
+    Ok(selected)
 }
