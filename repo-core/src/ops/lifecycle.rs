@@ -99,89 +99,9 @@ pub struct RepoInfo {
 impl Repokit {
     /// Creates an empty repository.
     pub async fn create_repo(&self, spec: CreateRepo) -> Result<RepoInfo> {
-        let (codename, component, architectures) = match spec.format {
-            Format::Deb => {
-                let codename = spec.codename.ok_or_else(|| {
-                    Error::InvalidInput("a deb repository needs a codename".into())
-                })?;
-                check_dist_word("codename", &codename)?;
-                let component = spec
-                    .component
-                    .unwrap_or_else(crate::model::default_component);
-                check_dist_word("component", &component)?;
-                let mut archs = if spec.architectures.is_empty() {
-                    crate::model::default_architectures()
-                } else {
-                    spec.architectures
-                };
-                for a in &archs {
-                    check_dist_word("architecture", a)?;
-                }
-                archs.sort();
-                archs.dedup();
-                (Some(codename), component, archs)
-            }
-            Format::Rpm => {
-                if spec.codename.is_some()
-                    || spec.component.is_some()
-                    || !spec.architectures.is_empty()
-                {
-                    return Err(Error::InvalidInput(
-                        "codename, component and architectures apply to deb repositories".into(),
-                    ));
-                }
-                (
-                    None,
-                    crate::model::default_component(),
-                    crate::model::default_architectures(),
-                )
-            }
-        };
-        let ttl = match (spec.role, spec.ttl) {
-            (Role::Stable, Some(_)) => {
-                return Err(Error::InvalidInput(
-                    "stable repositories do not expire (no ttl)".into(),
-                ));
-            }
-            (Role::Test, None) => Some(DEFAULT_TEST_TTL),
-            (_, t) => t,
-        };
-        if ttl == Some(0) {
-            return Err(Error::InvalidInput("ttl must be positive".into()));
-        }
-        match spec.role {
-            Role::Composite => {
-                if spec.members.is_empty() {
-                    return Err(Error::InvalidInput(
-                        "a composite repository needs members".into(),
-                    ));
-                }
-                let mut seen = std::collections::HashSet::new();
-                for m in &spec.members {
-                    if !seen.insert(m) || *m == spec.name {
-                        return Err(Error::InvalidInput(format!("member {m} listed twice")));
-                    }
-                    let mr = self.repo_ref(m).await?;
-                    if mr.config.role == Role::Composite {
-                        return Err(Error::InvalidInput(format!(
-                            "member {m} is composite; members are test or stable repositories"
-                        )));
-                    }
-                    if mr.config.format != spec.format || mr.config.component != component {
-                        return Err(Error::InvalidInput(format!(
-                            "member {m} is a {:?} repository with component {}",
-                            mr.config.format, mr.config.component
-                        )));
-                    }
-                }
-            }
-            _ if !spec.members.is_empty() => {
-                return Err(Error::InvalidInput(
-                    "only composite repositories have members".into(),
-                ));
-            }
-            _ => {}
-        }
+        let (codename, component, architectures) = apt_fields(&spec)?;
+        let ttl = ttl_of(&spec)?;
+        self.check_members(&spec, &component).await?;
         if let Some(key) = &spec.sign_with {
             self.keyring.signer(key)?;
         }
@@ -221,6 +141,43 @@ impl Repokit {
             published: None,
             packages: 0,
         })
+    }
+
+    /// A composite's members exist, each once, none composite, all of its
+    /// format and component; other repositories have none.
+    async fn check_members(&self, spec: &CreateRepo, component: &str) -> Result<()> {
+        if spec.role != Role::Composite {
+            if !spec.members.is_empty() {
+                return Err(Error::InvalidInput(
+                    "only composite repositories have members".into(),
+                ));
+            }
+            return Ok(());
+        }
+        if spec.members.is_empty() {
+            return Err(Error::InvalidInput(
+                "a composite repository needs members".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &spec.members {
+            if !seen.insert(m) || *m == spec.name {
+                return Err(Error::InvalidInput(format!("member {m} listed twice")));
+            }
+            let mr = self.repo_ref(m).await?;
+            if mr.config.role == Role::Composite {
+                return Err(Error::InvalidInput(format!(
+                    "member {m} is composite; members are test or stable repositories"
+                )));
+            }
+            if mr.config.format != spec.format || mr.config.component != component {
+                return Err(Error::InvalidInput(format!(
+                    "member {m} is a {:?} repository with component {}",
+                    mr.config.format, mr.config.component
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub async fn repo(&self, name: &RepoName) -> Result<RepoInfo> {
@@ -267,4 +224,65 @@ impl Repokit {
         let r = self.repo_ref(name).await?;
         self.head_packages(&r).await
     }
+}
+
+/// The APT fields of a new repository, checked, with their defaults:
+/// (codename, component, architectures). An RPM repository takes none.
+fn apt_fields(spec: &CreateRepo) -> Result<(Option<String>, String, Vec<String>)> {
+    match spec.format {
+        Format::Deb => {
+            let codename = spec
+                .codename
+                .clone()
+                .ok_or_else(|| Error::InvalidInput("a deb repository needs a codename".into()))?;
+            check_dist_word("codename", &codename)?;
+            let component = spec
+                .component
+                .clone()
+                .unwrap_or_else(crate::model::default_component);
+            check_dist_word("component", &component)?;
+            let mut archs = if spec.architectures.is_empty() {
+                crate::model::default_architectures()
+            } else {
+                spec.architectures.clone()
+            };
+            for a in &archs {
+                check_dist_word("architecture", a)?;
+            }
+            archs.sort();
+            archs.dedup();
+            Ok((Some(codename), component, archs))
+        }
+        Format::Rpm => {
+            if spec.codename.is_some() || spec.component.is_some() || !spec.architectures.is_empty()
+            {
+                return Err(Error::InvalidInput(
+                    "codename, component and architectures apply to deb repositories".into(),
+                ));
+            }
+            Ok((
+                None,
+                crate::model::default_component(),
+                crate::model::default_architectures(),
+            ))
+        }
+    }
+}
+
+/// A new repository's TTL: test repositories default to 20 days, stable
+/// ones never expire, none is zero.
+fn ttl_of(spec: &CreateRepo) -> Result<Option<u64>> {
+    let ttl = match (spec.role, spec.ttl) {
+        (Role::Stable, Some(_)) => {
+            return Err(Error::InvalidInput(
+                "stable repositories do not expire (no ttl)".into(),
+            ));
+        }
+        (Role::Test, None) => Some(DEFAULT_TEST_TTL),
+        (_, t) => t,
+    };
+    if ttl == Some(0) {
+        return Err(Error::InvalidInput("ttl must be positive".into()));
+    }
+    Ok(ttl)
 }

@@ -523,7 +523,67 @@ fn from_metadata(
     }
     let epoch = meta.get_epoch().unwrap_or(0);
 
-    // Files, with the same classification as createrepo_c.
+    let files = read_files(h, name, limits)?;
+
+    let raw_provides = meta.get_provides().unwrap_or_default();
+    let own_files: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let (requires, weak_requires) = filter_requires(
+        meta.get_requires().unwrap_or_default(),
+        &raw_provides,
+        &own_files,
+    );
+    let provides = convert_deps(raw_provides);
+
+    let changelogs = read_changelogs(h);
+
+    let (archive_size, integrity) = sizes(meta);
+    let offsets = meta.get_package_segment_offsets();
+
+    let pkg = RpmPackage {
+        summary: header_str(h, IndexTag::RPMTAG_SUMMARY),
+        description: header_str(h, IndexTag::RPMTAG_DESCRIPTION),
+        packager: header_str(h, IndexTag::RPMTAG_PACKAGER),
+        url: header_str(h, IndexTag::RPMTAG_URL),
+        license: header_str(h, IndexTag::RPMTAG_LICENSE),
+        vendor: header_str(h, IndexTag::RPMTAG_VENDOR),
+        group: header_str(h, IndexTag::RPMTAG_GROUP),
+        buildhost: header_str(h, IndexTag::RPMTAG_BUILDHOST),
+        sourcerpm: if is_source {
+            String::new()
+        } else {
+            header_str(h, IndexTag::RPMTAG_SOURCERPM)
+        },
+        build_time: meta.get_build_time().unwrap_or(0),
+        installed_size: meta.get_installed_size().unwrap_or(0),
+        archive_size,
+        header_start: offsets.header,
+        header_end: offsets.payload,
+        provides,
+        requires,
+        conflicts: convert_deps(meta.get_conflicts().unwrap_or_default()),
+        obsoletes: convert_deps(meta.get_obsoletes().unwrap_or_default()),
+        recommends: weak_requires
+            .into_iter()
+            .chain(convert_deps(meta.get_recommends().unwrap_or_default()))
+            .collect(),
+        suggests: convert_deps(meta.get_suggests().unwrap_or_default()),
+        enhances: convert_deps(meta.get_enhances().unwrap_or_default()),
+        supplements: convert_deps(meta.get_supplements().unwrap_or_default()),
+        files,
+        changelogs,
+        name: pkg_name,
+        epoch,
+        version,
+        release,
+        arch,
+    };
+    Ok((pkg, integrity))
+}
+
+/// The files a package owns, classified as createrepo_c does (dir, ghost,
+/// file); at most `limits.max_files`.
+fn read_files(h: &rpm::Header<IndexTag>, name: &str, limits: &Limits) -> Result<Vec<PackageFile>> {
+    let bad = |e: rpm::Error| Error::invalid_package(name, e);
     let basenames = h
         .get_entry_data_as_string_array(IndexTag::RPMTAG_BASENAMES)
         .unwrap_or_default();
@@ -571,19 +631,13 @@ fn from_metadata(
             });
         }
     }
+    Ok(files)
+}
 
-    let raw_provides = meta.get_provides().unwrap_or_default();
-    let own_files: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let (requires, weak_requires) = filter_requires(
-        meta.get_requires().unwrap_or_default(),
-        &raw_provides,
-        &own_files,
-    );
-    let provides = convert_deps(raw_provides);
-
-    // Changelogs: the header holds them newest first; createrepo_c keeps the
-    // newest CHANGELOG_LIMIT, writes them oldest first, and nudges entries
-    // that share a timestamp apart by a second each.
+/// Changelogs: the header holds them newest first; createrepo_c keeps the
+/// newest CHANGELOG_LIMIT, writes them oldest first, and nudges entries
+/// that share a timestamp apart by a second each.
+fn read_changelogs(h: &rpm::Header<IndexTag>) -> Vec<Changelog> {
     let times = h
         .get_entry_data_as_u32_array(IndexTag::RPMTAG_CHANGELOGTIME)
         .unwrap_or_default();
@@ -621,7 +675,14 @@ fn from_metadata(
             last_time = Some(t);
         }
     }
+    changelogs
+}
 
+/// The archive size createrepo_c writes (from the signature header's
+/// payload size, else the main header's), and what the headers promise
+/// about the rest of the file.
+fn sizes(meta: &rpm::PackageMetadata) -> (u64, Integrity) {
+    let h = &meta.header;
     let sig = &meta.signature;
     let archive_size = sig
         .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE)
@@ -648,46 +709,7 @@ fn from_metadata(
             .and_then(|v| v.first().map(|s| s.to_string()))
             .filter(|s| s.len() == 64),
     };
-
-    let pkg = RpmPackage {
-        summary: header_str(h, IndexTag::RPMTAG_SUMMARY),
-        description: header_str(h, IndexTag::RPMTAG_DESCRIPTION),
-        packager: header_str(h, IndexTag::RPMTAG_PACKAGER),
-        url: header_str(h, IndexTag::RPMTAG_URL),
-        license: header_str(h, IndexTag::RPMTAG_LICENSE),
-        vendor: header_str(h, IndexTag::RPMTAG_VENDOR),
-        group: header_str(h, IndexTag::RPMTAG_GROUP),
-        buildhost: header_str(h, IndexTag::RPMTAG_BUILDHOST),
-        sourcerpm: if is_source {
-            String::new()
-        } else {
-            header_str(h, IndexTag::RPMTAG_SOURCERPM)
-        },
-        build_time: meta.get_build_time().unwrap_or(0),
-        installed_size: meta.get_installed_size().unwrap_or(0),
-        archive_size,
-        header_start: offsets.header,
-        header_end: offsets.payload,
-        provides,
-        requires,
-        conflicts: convert_deps(meta.get_conflicts().unwrap_or_default()),
-        obsoletes: convert_deps(meta.get_obsoletes().unwrap_or_default()),
-        recommends: weak_requires
-            .into_iter()
-            .chain(convert_deps(meta.get_recommends().unwrap_or_default()))
-            .collect(),
-        suggests: convert_deps(meta.get_suggests().unwrap_or_default()),
-        enhances: convert_deps(meta.get_enhances().unwrap_or_default()),
-        supplements: convert_deps(meta.get_supplements().unwrap_or_default()),
-        files,
-        changelogs,
-        name: pkg_name,
-        epoch,
-        version,
-        release,
-        arch,
-    };
-    Ok((pkg, integrity))
+    (archive_size, integrity)
 }
 
 #[cfg(test)]
