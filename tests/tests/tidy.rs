@@ -363,3 +363,44 @@ fn the_checks_catch_a_forbidden_import_and_a_circle() -> Result<()> {
     );
     Ok(())
 }
+
+/// repo-core knows nothing about HTTP: no HTTP crate among its
+/// dependencies.
+#[test]
+fn repo_core_knows_no_http() -> Result<()> {
+    let manifest = std::fs::read_to_string(workspace().join("repo-core/Cargo.toml"))?;
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n[")
+        .next()
+        .unwrap_or_default();
+    for http in ["actix", "hyper", "reqwest", "axum", "http"] {
+        if deps
+            .lines()
+            .any(|l| l.trim_start().starts_with(http) && l.contains('='))
+        {
+            bail!("repo-core depends on {http}");
+        }
+    }
+    Ok(())
+}
+
+/// Only `store/` uses object_store (besides the error type that wraps its
+/// errors): no other module of repo-core reads or writes the store past it.
+#[test]
+fn only_the_store_module_uses_object_store() -> Result<()> {
+    let src = workspace().join("repo-core/src");
+    let offenders: Vec<String> = modules(&src)?
+        .into_iter()
+        .filter(|(name, code)| {
+            !name.starts_with("store") && name != "error" && code.contains("object_store::")
+        })
+        .map(|(name, _)| name)
+        .collect();
+    if !offenders.is_empty() {
+        bail!("object_store used outside store/: {offenders:?}");
+    }
+    Ok(())
+}

@@ -8,7 +8,7 @@ use crate::ops::ingest::{open_for_reading, read_whole};
 use crate::ops::remove::spec_matches;
 use crate::repos::*;
 use crate::rpm::repodata::Compression;
-use crate::store::Store;
+use crate::store::{StorageKey, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -156,11 +156,19 @@ async fn roles_promotion_composites_rollback_expiry() {
         ),
         ("change-1", "I42", "abc123")
     );
-    // The gate now holds two different alpha builds: reported.
+    // The gate now holds two different alpha builds: reported, and the
+    // gate's previous publication stays live.
+    let gate_live = kit.repo(&gate).await.expect("gate").published;
+    assert!(gate_live.is_some());
     let p = kit.publish(&stable).await.expect("publish stable");
     let err = p.composites[0].error.as_ref().expect("conflict reported");
     assert_eq!(err["code"], "conflict");
     assert!(err["message"].as_str().unwrap_or("").contains("alpha"));
+    assert_eq!(
+        kit.repo(&gate).await.expect("gate").published,
+        gate_live,
+        "a conflict moved the gate's live publication"
+    );
     // Promoting the same package again changes nothing.
     let again = kit
         .promote(
@@ -374,4 +382,37 @@ fn remove_specs_match_names_versions_and_files() {
     for no in ["fo", "foo-1", "foo-1.0-4", "bar"] {
         assert!(!spec_matches(no, &p), "{no}");
     }
+}
+
+/// A publish renders from the records made at upload: with every package
+/// file gone from the store it still publishes, and lists each package.
+#[tokio::test]
+async fn publish_reads_no_package_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::local(&dir.path().join("data")).expect("store");
+    let kit = Repokit::new(store, Keyring::new(dir.path().join("keys")));
+    let name = RepoName::new("r").expect("name");
+    kit.create_repo(spec(&name, Role::Test, None))
+        .await
+        .expect("create");
+    let uploads: Vec<Upload> = ["alpha", "beta"]
+        .iter()
+        .map(|n| Upload::from_path(&build_rpm(dir.path(), n)).expect("upload"))
+        .collect();
+    kit.add(&name, &uploads, Arc::new(NoProgress))
+        .await
+        .expect("add");
+    for p in kit.packages(&name).await.expect("packages") {
+        let path = kit
+            .store()
+            .local_path(&StorageKey::Blob(p.sha256.clone()))
+            .expect("a local store");
+        std::fs::remove_file(&path).expect("remove the package file");
+    }
+    let report = kit
+        .publish(&name)
+        .await
+        .expect("publish without package files");
+    assert_eq!(report.packages, 2);
+    assert!(!report.noop);
 }
