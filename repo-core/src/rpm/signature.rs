@@ -72,6 +72,18 @@ fn read_blob(r: &mut impl Read, name: &str, max: u64) -> Result<Vec<u8>> {
     Ok(blob)
 }
 
+/// The signatures of `old` that stay beside the new one.
+fn kept_signatures(old: &HeaderBlob, existing: Existing<'_>) -> Vec<Vec<u8>> {
+    match existing {
+        Existing::Replace => Vec::new(),
+        Existing::KeepForeign(own) => old
+            .signatures()
+            .into_iter()
+            .filter(|s| !signature_issuers(s).iter().any(|h| own.contains(h)))
+            .collect(),
+    }
+}
+
 /// Signs the package at `path` with `signer`, which may rewrite the file.
 /// `max_header` bounds what is read of each header. Returns once the file
 /// holds the signed package.
@@ -114,14 +126,7 @@ pub fn sign_file(
         Some(signer.detached_binary_of(&mut reader, when)?)
     };
     drop(reader);
-    let keep = match existing {
-        Existing::Replace => Vec::new(),
-        Existing::KeepForeign(own) => old
-            .signatures()
-            .into_iter()
-            .filter(|s| !signature_issuers(s).iter().any(|h| own.contains(h)))
-            .collect(),
-    };
+    let keep = kept_signatures(&old, existing);
     let new = sigheader::resign(
         &old,
         v6,
@@ -147,14 +152,29 @@ pub fn sign_file(
     } else {
         sigheader::TAG_RESERVEDSPACE
     };
-    if let Some(bytes) = sigheader::fit(&new, reserve_tag, sig_len) {
+    write_signature_header(path, file, &new, reserve_tag, sig_len, header_start)
+}
+
+/// Writes the new signature header `new` into the package: in place when
+/// it fits in the old one's `old_len` bytes (with the reserved space
+/// resized), otherwise by streaming the package into a new file with a
+/// fresh reserved space.
+fn write_signature_header(
+    path: &Path,
+    mut file: std::fs::File,
+    new: &HeaderBlob,
+    reserve_tag: u32,
+    old_len: usize,
+    header_start: u64,
+) -> Result<()> {
+    if let Some(bytes) = sigheader::fit(new, reserve_tag, old_len) {
         let mut padded = bytes;
-        padded.resize(sig_len, 0);
+        padded.resize(old_len, 0);
         file.seek(SeekFrom::Start(LEAD_SIZE))?;
         file.write_all(&padded)?;
         return Ok(());
     }
-    let mut bytes = sigheader::with_reserve(&new, reserve_tag);
+    let mut bytes = sigheader::with_reserve(new, reserve_tag);
     bytes.resize(bytes.len().div_ceil(8) * 8, 0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
