@@ -241,38 +241,9 @@ impl Repokit {
                 let dir = src.directory(&config.component);
                 // The listed files first; the .dsc (which names them) last.
                 for (path, d) in files {
-                    let file = path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .unwrap_or_default()
-                        .to_string();
-                    let file_sha = Sha256::new(d.sha256.clone())?;
-                    puts.push(BlobPut {
-                        path,
-                        sha: file_sha.clone(),
-                        size: d.size,
-                        take: false,
-                        copy: None,
-                    });
-                    let meta = PackageMeta {
-                        sha256: file_sha,
-                        size: d.size,
-                        mtime,
-                        uploaded_as: file.clone(),
-                        signed_by: None,
-                        signed_from: None,
-                        location: format!("{dir}/{file}"),
-                        info: PackageInfo::SourceFile {
-                            source: src.source.clone(),
-                            version: src.version.clone(),
-                            file,
-                        },
-                    };
-                    extra.push(Prepared::New {
-                        record: crate::metapack::encode(&meta, b"")?,
-                        meta: Box::new(meta),
-                        variant: None,
-                    });
+                    let (put, prepared) = source_file(&src, &dir, path, &d, mtime)?;
+                    puts.push(put);
+                    extra.push(prepared);
                 }
                 let stanza = crate::deb::source::stanza(&src, &dir, &up.file_name, &digests);
                 let location = format!("{dir}/{}", up.file_name);
@@ -638,4 +609,48 @@ impl Repokit {
             .ok_or_else(|| Error::internal("add reported nothing"))?;
         Ok((p, created, report.revision))
     }
+}
+
+/// The blob put and the record of one file a `.dsc` lists, in the pool
+/// directory `dir` of its source package.
+fn source_file(
+    src: &crate::model::SourcePackage,
+    dir: &str,
+    path: PathBuf,
+    d: &crate::deb::index::Digests,
+    mtime: u64,
+) -> Result<(BlobPut, Prepared)> {
+    let file = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let file_sha = Sha256::new(d.sha256.clone())?;
+    let put = BlobPut {
+        path,
+        sha: file_sha.clone(),
+        size: d.size,
+        take: false,
+        copy: None,
+    };
+    let meta = PackageMeta {
+        sha256: file_sha,
+        size: d.size,
+        mtime,
+        uploaded_as: file.clone(),
+        signed_by: None,
+        signed_from: None,
+        location: format!("{dir}/{file}"),
+        info: PackageInfo::SourceFile {
+            source: src.source.clone(),
+            version: src.version.clone(),
+            file,
+        },
+    };
+    let prepared = Prepared::New {
+        record: crate::metapack::encode(&meta, b"")?,
+        meta: Box::new(meta),
+        variant: None,
+    };
+    Ok((put, prepared))
 }
