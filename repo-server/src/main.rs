@@ -423,140 +423,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let kit = open(&cli)?;
     let json = cli.json;
     match cli.command {
-        Command::Key(KeyCommand::Generate { name, uid, algo }) => {
-            let algo: KeyAlgo = algo.parse()?;
-            let info = kit
-                .keyring()
-                .generate(&KeyName::new(name)?, &uid, algo, kit.now())?;
-            print(json, &info, |i| format!("{} {}", i.name, i.fingerprint))
-        }
-        Command::Key(KeyCommand::Export { name }) => {
-            let armored = kit.keyring().export_public(&KeyName::new(name)?)?;
-            print!("{}", String::from_utf8_lossy(&armored));
-            Ok(())
-        }
-        Command::Key(KeyCommand::List) => {
-            let keys = kit.keyring().list()?;
-            print(json, &keys, |ks| {
-                ks.iter()
-                    .map(|k| format!("{} {}", k.name, k.fingerprint))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
-        Command::Repo(RepoCommand::Create {
-            name,
-            format,
-            sign_with,
-            compression,
-            vendor_signatures,
-            codename,
-            component,
-            arch,
-            role,
-            ttl,
-            members,
-        }) => {
-            let info = kit
-                .create_repo(CreateRepo {
-                    name: RepoName::new(name)?,
-                    format: format.parse()?,
-                    role: role.parse()?,
-                    sign_with: sign_with.map(KeyName::new).transpose()?,
-                    compression: compression.parse()?,
-                    vendor_signatures: vendor_signatures.parse()?,
-                    codename,
-                    component,
-                    architectures: arch,
-                    ttl: ttl.as_deref().map(parse_duration).transpose()?,
-                    members: members
-                        .into_iter()
-                        .map(RepoName::new)
-                        .collect::<Result<_, _>>()?,
-                })
-                .await?;
-            print(json, &info, |i| format!("created {}", i.config.name))
-        }
-        Command::Repo(RepoCommand::List) => {
-            let repos = kit.repos().await?;
-            print(json, &repos, |rs| {
-                rs.iter()
-                    .map(|r| {
-                        format!(
-                            "{}\t{:?}\t{} packages\t{}",
-                            r.config.name,
-                            r.config.format,
-                            r.packages,
-                            r.published.as_deref().unwrap_or("unpublished")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
-        Command::Repo(RepoCommand::Show { name }) => {
-            let info = kit.repo(&RepoName::new(name)?).await?;
-            print(json, &info, |i| {
-                serde_json::to_string_pretty(i).unwrap_or_default()
-            })
-        }
-        Command::Repo(RepoCommand::Delete { name }) => {
-            let name = RepoName::new(name)?;
-            kit.delete_repo(&name).await?;
-            print(json, &serde_json::json!({"deleted": name}), |_| {
-                format!("deleted {name}")
-            })
-        }
+        Command::Key(c) => key_command(&kit, json, c).await,
+        Command::Repo(c) => repo_command(&kit, json, c).await,
+        Command::Token(c) => token_command(&kit, json, c).await,
         Command::Add {
             name,
             files,
             take,
             publish,
-        } => {
-            let name = RepoName::new(name)?;
-            let uploads = expand(&files)?
-                .iter()
-                .map(|f| {
-                    Upload::from_path(f)
-                        .map(|u| Upload { take, ..u })
-                        .with_context(|| f.display().to_string())
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let progress: Arc<dyn Progress> = if !json && on_terminal && uploads.len() > 1 {
-                Arc::new(Bar(indicatif::ProgressBar::new(0)))
-            } else {
-                Arc::new(NoProgress)
-            };
-            let report = kit.add(&name, &uploads, progress).await?;
-            let added = |r: &AddReport| {
-                format!(
-                    "{}: {} added, {} unchanged, revision {}",
-                    r.repo,
-                    r.added.len(),
-                    r.unchanged.len(),
-                    r.revision.as_deref().unwrap_or("-")
-                )
-            };
-            if !publish {
-                return print(json, &report, added);
-            }
-            // The publish finds the revision, and the chunks an add of 64
-            // packages or more rendered ahead, in memory.
-            let published = kit.publish(&name).await?;
-            #[derive(Serialize)]
-            struct AddPublished<'a> {
-                add: &'a AddReport,
-                publish: &'a PublishReport,
-            }
-            let both = AddPublished {
-                add: &report,
-                publish: &published,
-            };
-            print(json, &both, |_| {
-                format!("{}\n{}", added(&report), published_line(&published))
-            })
-        }
+        } => cmd_add(&kit, json, name, files, take, publish).await,
         Command::Remove { name, specs } => {
             let report = kit.remove(&RepoName::new(name)?, &specs).await?;
             print(json, &report, |r| {
@@ -575,45 +450,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             publish,
             sync,
         } => {
-            repo_sync::merge::check(publish, !sync.is_empty())?;
-            let targets = sync
-                .iter()
-                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
-                .collect::<Result<Vec<_>, _>>()?;
-            let report = repo_sync::promote_publish_sync(
-                &kit,
-                &RepoName::new(to)?,
-                Promote {
-                    from: RepoName::new(from)?,
-                    packages: specs,
-                    change,
-                },
-                publish,
-                &targets,
-                &repo_sync::Retention::default(),
-            )
-            .await?;
-            print(json, &report, |m| {
-                let r = &m.promote;
-                let mut line = format!(
-                    "{} -> {}: {} promoted, {} unchanged, revision {}",
-                    r.from,
-                    r.repo,
-                    r.promoted.len(),
-                    r.unchanged.len(),
-                    r.revision.as_deref().unwrap_or("-")
-                );
-                if let Some(p) = &m.publish {
-                    line.push('\n');
-                    line.push_str(&published_line(p));
-                }
-                if let Some(s) = &m.sync {
-                    for t in &s.targets {
-                        line.push_str(&format!("\n{}: at {}", t.target, t.publication));
-                    }
-                }
-                line
-            })
+            let req = Promote {
+                from: RepoName::new(from)?,
+                packages: specs,
+                change,
+            };
+            cmd_promote(&kit, json, to, req, publish, sync).await
         }
         Command::Rollback { name, revision } => {
             let report = kit.rollback(&RepoName::new(name)?, &revision).await?;
@@ -641,18 +483,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join("\n")
             })
-        }
-        Command::Token(TokenCommand::Create { scopes, name }) => {
-            let scopes = scopes
-                .iter()
-                .map(|s| s.parse())
-                .collect::<Result<Vec<Scope>, _>>()?;
-            let (secret, token) = kit.create_token(&name, scopes).await?;
-            print(
-                json,
-                &serde_json::json!({"secret": secret, "token": token}),
-                |_| secret.clone(),
-            )
         }
         Command::Audit { repo, limit } => {
             let repo = repo.map(RepoName::new).transpose()?;
@@ -690,68 +520,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keep,
             keep_days,
             grace,
-        } => {
-            let targets = targets
-                .iter()
-                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
-                .collect::<Result<Vec<_>, _>>()?;
-            let retention = repo_sync::Retention {
-                keep: keep.max(1),
-                keep_days,
-                grace: std::time::Duration::from_secs(parse_duration(&grace)?),
-            };
-            let report = repo_sync::sync(&kit, &RepoName::new(name)?, &targets, &retention).await?;
-            print(json, &report, |r| {
-                r.targets
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "{}: {} {} (+{} -{} packages, {} files / {} bytes sent)",
-                            t.target,
-                            if t.switched {
-                                "switched to"
-                            } else {
-                                "already at"
-                            },
-                            t.publication,
-                            t.packages_added.len(),
-                            t.packages_removed.len(),
-                            t.files_uploaded,
-                            t.bytes_uploaded
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-        }
+        } => cmd_sync(&kit, json, name, targets, keep, keep_days, grace).await,
         Command::Gc {
             dry_run,
             min_age,
             max_delete,
-        } => {
-            let opts = repo_core::gc::GcOptions {
-                dry_run,
-                min_age: std::time::Duration::from_secs(parse_duration(&min_age)?),
-                max_delete,
-            };
-            let report = kit.gc(&opts).await?;
-            print(json, &report, |r| {
-                let (n, b) = r
-                    .deleted
-                    .values()
-                    .fold((0, 0), |(n, b), c| (n + c.objects, b + c.bytes));
-                format!(
-                    "{} {n} objects ({b} bytes) of {} examined{}",
-                    if r.dry_run { "would delete" } else { "deleted" },
-                    r.examined,
-                    if r.capped {
-                        "; stopped at --max-delete"
-                    } else {
-                        ""
-                    }
-                )
-            })
-        }
+        } => cmd_gc(&kit, json, dry_run, min_age, max_delete).await,
         Command::Serve {
             listen,
             private_reads,
@@ -785,4 +559,294 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `repokit key ...`.
+async fn key_command(kit: &Repokit, json: bool, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Generate { name, uid, algo } => {
+            let algo: KeyAlgo = algo.parse()?;
+            let info = kit
+                .keyring()
+                .generate(&KeyName::new(name)?, &uid, algo, kit.now())?;
+            print(json, &info, |i| format!("{} {}", i.name, i.fingerprint))
+        }
+        KeyCommand::Export { name } => {
+            let armored = kit.keyring().export_public(&KeyName::new(name)?)?;
+            print!("{}", String::from_utf8_lossy(&armored));
+            Ok(())
+        }
+        KeyCommand::List => {
+            let keys = kit.keyring().list()?;
+            print(json, &keys, |ks| {
+                ks.iter()
+                    .map(|k| format!("{} {}", k.name, k.fingerprint))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+/// `repokit repo ...`.
+async fn repo_command(kit: &Repokit, json: bool, command: RepoCommand) -> anyhow::Result<()> {
+    match command {
+        RepoCommand::Create {
+            name,
+            format,
+            sign_with,
+            compression,
+            vendor_signatures,
+            codename,
+            component,
+            arch,
+            role,
+            ttl,
+            members,
+        } => {
+            let info = kit
+                .create_repo(CreateRepo {
+                    name: RepoName::new(name)?,
+                    format: format.parse()?,
+                    role: role.parse()?,
+                    sign_with: sign_with.map(KeyName::new).transpose()?,
+                    compression: compression.parse()?,
+                    vendor_signatures: vendor_signatures.parse()?,
+                    codename,
+                    component,
+                    architectures: arch,
+                    ttl: ttl.as_deref().map(parse_duration).transpose()?,
+                    members: members
+                        .into_iter()
+                        .map(RepoName::new)
+                        .collect::<Result<_, _>>()?,
+                })
+                .await?;
+            print(json, &info, |i| format!("created {}", i.config.name))
+        }
+        RepoCommand::List => {
+            let repos = kit.repos().await?;
+            print(json, &repos, |rs| {
+                rs.iter()
+                    .map(|r| {
+                        format!(
+                            "{}\t{:?}\t{} packages\t{}",
+                            r.config.name,
+                            r.config.format,
+                            r.packages,
+                            r.published.as_deref().unwrap_or("unpublished")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        RepoCommand::Show { name } => {
+            let info = kit.repo(&RepoName::new(name)?).await?;
+            print(json, &info, |i| {
+                serde_json::to_string_pretty(i).unwrap_or_default()
+            })
+        }
+        RepoCommand::Delete { name } => {
+            let name = RepoName::new(name)?;
+            kit.delete_repo(&name).await?;
+            print(json, &serde_json::json!({"deleted": name}), |_| {
+                format!("deleted {name}")
+            })
+        }
+    }
+}
+
+/// `repokit token ...`.
+async fn token_command(kit: &Repokit, json: bool, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { scopes, name } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<Scope>, _>>()?;
+            let (secret, token) = kit.create_token(&name, scopes).await?;
+            print(
+                json,
+                &serde_json::json!({"secret": secret, "token": token}),
+                |_| secret.clone(),
+            )
+        }
+    }
+}
+
+/// `repokit add`.
+async fn cmd_add(
+    kit: &Repokit,
+    json: bool,
+    name: String,
+    files: Vec<PathBuf>,
+    take: bool,
+    publish: bool,
+) -> anyhow::Result<()> {
+    let name = RepoName::new(name)?;
+    let uploads = expand(&files)?
+        .iter()
+        .map(|f| {
+            Upload::from_path(f)
+                .map(|u| Upload { take, ..u })
+                .with_context(|| f.display().to_string())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress: Arc<dyn Progress> = if !json && on_terminal && uploads.len() > 1 {
+        Arc::new(Bar(indicatif::ProgressBar::new(0)))
+    } else {
+        Arc::new(NoProgress)
+    };
+    let report = kit.add(&name, &uploads, progress).await?;
+    let added = |r: &AddReport| {
+        format!(
+            "{}: {} added, {} unchanged, revision {}",
+            r.repo,
+            r.added.len(),
+            r.unchanged.len(),
+            r.revision.as_deref().unwrap_or("-")
+        )
+    };
+    if !publish {
+        return print(json, &report, added);
+    }
+    // The publish finds the revision, and the chunks an add of 64
+    // packages or more rendered ahead, in memory.
+    let published = kit.publish(&name).await?;
+    #[derive(Serialize)]
+    struct AddPublished<'a> {
+        add: &'a AddReport,
+        publish: &'a PublishReport,
+    }
+    let both = AddPublished {
+        add: &report,
+        publish: &published,
+    };
+    print(json, &both, |_| {
+        format!("{}\n{}", added(&report), published_line(&published))
+    })
+}
+
+/// `repokit promote`.
+async fn cmd_promote(
+    kit: &Repokit,
+    json: bool,
+    to: String,
+    req: Promote,
+    publish: bool,
+    sync: Vec<String>,
+) -> anyhow::Result<()> {
+    repo_sync::merge::check(publish, !sync.is_empty())?;
+    let targets = sync
+        .iter()
+        .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = repo_sync::promote_publish_sync(
+        kit,
+        &RepoName::new(to)?,
+        req,
+        publish,
+        &targets,
+        &repo_sync::Retention::default(),
+    )
+    .await?;
+    print(json, &report, |m| {
+        let r = &m.promote;
+        let mut line = format!(
+            "{} -> {}: {} promoted, {} unchanged, revision {}",
+            r.from,
+            r.repo,
+            r.promoted.len(),
+            r.unchanged.len(),
+            r.revision.as_deref().unwrap_or("-")
+        );
+        if let Some(p) = &m.publish {
+            line.push('\n');
+            line.push_str(&published_line(p));
+        }
+        if let Some(s) = &m.sync {
+            for t in &s.targets {
+                line.push_str(&format!("\n{}: at {}", t.target, t.publication));
+            }
+        }
+        line
+    })
+}
+
+/// `repokit sync`.
+async fn cmd_sync(
+    kit: &Repokit,
+    json: bool,
+    name: String,
+    targets: Vec<String>,
+    keep: usize,
+    keep_days: u64,
+    grace: String,
+) -> anyhow::Result<()> {
+    let targets = targets
+        .iter()
+        .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let retention = repo_sync::Retention {
+        keep: keep.max(1),
+        keep_days,
+        grace: std::time::Duration::from_secs(parse_duration(&grace)?),
+    };
+    let report = repo_sync::sync(kit, &RepoName::new(name)?, &targets, &retention).await?;
+    print(json, &report, |r| {
+        r.targets
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}: {} {} (+{} -{} packages, {} files / {} bytes sent)",
+                    t.target,
+                    if t.switched {
+                        "switched to"
+                    } else {
+                        "already at"
+                    },
+                    t.publication,
+                    t.packages_added.len(),
+                    t.packages_removed.len(),
+                    t.files_uploaded,
+                    t.bytes_uploaded
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// `repokit gc`.
+async fn cmd_gc(
+    kit: &Repokit,
+    json: bool,
+    dry_run: bool,
+    min_age: String,
+    max_delete: usize,
+) -> anyhow::Result<()> {
+    let opts = repo_core::gc::GcOptions {
+        dry_run,
+        min_age: std::time::Duration::from_secs(parse_duration(&min_age)?),
+        max_delete,
+    };
+    let report = kit.gc(&opts).await?;
+    print(json, &report, |r| {
+        let (n, b) = r
+            .deleted
+            .values()
+            .fold((0, 0), |(n, b), c| (n + c.objects, b + c.bytes));
+        format!(
+            "{} {n} objects ({b} bytes) of {} examined{}",
+            if r.dry_run { "would delete" } else { "deleted" },
+            r.examined,
+            if r.capped {
+                "; stopped at --max-delete"
+            } else {
+                ""
+            }
+        )
+    })
 }
