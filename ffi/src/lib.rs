@@ -677,11 +677,7 @@ pub unsafe extern "C" fn repokit_promote_publish_sync(
             let spec: MergeSpec = serde_json::from_str(spec)
                 .map_err(|e| Failure(REPOKIT_INVALID_INPUT, format!("merge spec: {e}")))?;
             repo_sync::merge::check(spec.publish, !spec.sync.is_empty())?;
-            let targets = spec
-                .sync
-                .iter()
-                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let targets = repo_sync::Target::open_all(&spec.sync)?;
             let req = Promote {
                 from: repo_name(&spec.from)?,
                 packages: spec.packages,
@@ -787,11 +783,7 @@ pub unsafe extern "C" fn repokit_sync(
                 retention.grace =
                     std::time::Duration::from_secs(repo_core::time::parse_duration(g)?);
             }
-            let targets = opts
-                .targets
-                .iter()
-                .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let targets = repo_sync::Target::open_all(&opts.targets)?;
             let name = repo_name(name)?;
             let report =
                 s.rt.block_on(repo_sync::sync(&s.kit, &name, &targets, &retention))?;

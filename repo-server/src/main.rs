@@ -739,10 +739,7 @@ async fn cmd_promote(
     sync: Vec<String>,
 ) -> anyhow::Result<()> {
     repo_sync::merge::check(publish, !sync.is_empty())?;
-    let targets = sync
-        .iter()
-        .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let targets = repo_sync::Target::open_all(&sync)?;
     let report = repo_sync::promote_publish_sync(
         kit,
         &RepoName::new(to)?,
@@ -785,10 +782,7 @@ async fn cmd_sync(
     keep_days: u64,
     grace: String,
 ) -> anyhow::Result<()> {
-    let targets = targets
-        .iter()
-        .map(|t| repo_sync::TargetUrl::parse(t).and_then(|u| repo_sync::Target::open(&u)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let targets = repo_sync::Target::open_all(&targets)?;
     let retention = repo_sync::Retention {
         keep: keep.max(1),
         keep_days,

@@ -73,6 +73,14 @@ impl Target {
         })
     }
 
+    /// The targets a list of URLs names (`file:///DIR`,
+    /// `s3://BUCKET[/PREFIX]`), opened; the first bad URL fails it.
+    pub fn open_all(urls: &[String]) -> Result<Vec<Target>> {
+        urls.iter()
+            .map(|u| TargetUrl::parse(u).and_then(|u| Target::open(&u)))
+            .collect()
+    }
+
     /// The target as users name it.
     pub fn name(&self) -> &str {
         self.0.name()
