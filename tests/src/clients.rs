@@ -233,6 +233,11 @@ DPkg::Options {{ "--root={r}"; "--force-not-root"; "--force-script-chrootless"; 
         Ok(Apt { root, config })
     }
 
+    /// The private `APT_CONFIG` file.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// Runs `program ARGS` (apt-get, apt-cache) with this configuration;
     /// fails unless it exits 0 and printed no `W:` or `E:` line.
     pub fn run(&self, program: &str, args: &[&str]) -> Result<String> {

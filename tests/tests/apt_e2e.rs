@@ -87,6 +87,33 @@ fn signed_apt_repo_is_accepted_by_apt_gpgv_and_sqv() -> Result<()> {
         apt.root.join("usr/share/rk-lib/data").is_file(),
         "the dependency was installed"
     );
+    // apt reads the Sources index (its .xz) and fetches the source
+    // package's files against the checksums it lists.
+    let showsrc = apt.run("apt-cache", &["showsrc", "rk-src"])?;
+    assert!(
+        showsrc.contains("Package: rk-src") && showsrc.contains("Version: 1.0"),
+        "{showsrc}"
+    );
+    let src_dir = tmp.path().join("source");
+    std::fs::create_dir_all(&src_dir)?;
+    let fetched = std::process::Command::new("apt-get")
+        .env("APT_CONFIG", apt.config_path())
+        .current_dir(&src_dir)
+        .args(["source", "--download-only", "rk-src"])
+        .output()?;
+    assert!(
+        fetched.status.success(),
+        "apt-get source: {}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let got: Vec<String> = std::fs::read_dir(&src_dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        got.iter().any(|n| n.ends_with(".dsc")) && got.len() >= 2,
+        "{got:?}"
+    );
 
     // gpgv and sqv verify both signatures.
     let dir = tmp.path().join("sigs");

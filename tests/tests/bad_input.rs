@@ -124,6 +124,22 @@ fn same_name_with_other_bytes_is_a_conflict() -> Result<()> {
     assert_eq!(out.status.code(), Some(4));
     let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
     assert_eq!(err["error"]["code"], "conflict");
+    // What does not exist exits 3, with its kind's code.
+    for args in [
+        &["--json", "repo", "show", "nope"][..],
+        &["--json", "add", "nope", &a.display().to_string()],
+        &[
+            "--json",
+            "rollback",
+            "r",
+            "0123456789abcdef0123456789abcdef",
+        ],
+    ] {
+        let out = kit.output(args)?;
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
+        assert_eq!(err["error"]["code"], "not_found", "{args:?}: {err}");
+    }
     Ok(())
 }
 

@@ -416,3 +416,56 @@ async fn publish_reads_no_package_file() {
     assert_eq!(report.packages, 2);
     assert!(!report.noop);
 }
+
+/// A test repository lives 20 days from its last change: still there at
+/// 19 days, a change then restarts the 20 days, and it goes 20 days after
+/// that change; a stable repository never expires.
+#[tokio::test]
+async fn test_repositories_expire_twenty_days_after_their_last_change() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::local(&dir.path().join("data")).expect("store");
+    let now = Arc::new(AtomicU64::new(1_700_000_000));
+    let clock = now.clone();
+    let kit = Repokit::new(store, Keyring::new(dir.path().join("keys"))).with_clock(Arc::new(
+        move || std::time::UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)),
+    ));
+    let day = 86_400;
+    let (test, stable) = (
+        RepoName::new("change").expect("name"),
+        RepoName::new("stable").expect("name"),
+    );
+    kit.create_repo(spec(&test, Role::Test, None))
+        .await
+        .expect("create test");
+    kit.create_repo(spec(&stable, Role::Stable, None))
+        .await
+        .expect("create stable");
+    now.fetch_add(19 * day, Ordering::SeqCst);
+    assert!(
+        kit.expire().await.expect("expire").is_empty(),
+        "gone at 19 days"
+    );
+    let rpm = build_rpm(dir.path(), "late");
+    kit.add(
+        &test,
+        &[Upload::from_path(&rpm).expect("upload")],
+        Arc::new(NoProgress),
+    )
+    .await
+    .expect("a change at 19 days");
+    now.fetch_add(19 * day, Ordering::SeqCst);
+    assert!(
+        kit.expire().await.expect("expire").is_empty(),
+        "the change did not restart the 20 days"
+    );
+    now.fetch_add(day + 3600, Ordering::SeqCst);
+    assert_eq!(kit.expire().await.expect("expire"), vec![test.clone()]);
+    assert!(kit.repo(&test).await.is_err());
+    now.fetch_add(365 * day, Ordering::SeqCst);
+    assert!(kit.expire().await.expect("expire").is_empty());
+    assert!(
+        kit.repo(&stable).await.is_ok(),
+        "a stable repository expired"
+    );
+}
