@@ -312,104 +312,30 @@ pub fn render(
     let mut files: Vec<RenderedFile> = Vec::new();
     let mut listed: Vec<(String, Digests)> = Vec::new();
     for (arch, chunks) in indexes {
-        let (dir, index) = if arch == "source" {
-            (format!("{}/source", dist.component), "Sources")
-        } else {
-            (format!("{}/binary-{arch}", dist.component), "Packages")
-        };
-        let names = [
-            index.to_string(),
-            format!("{index}.gz"),
-            format!("{index}.xz"),
-        ];
-        let kind = |name: &str| format!("{base}/{dir}/{name}");
-        let plain_pieces = Pieces {
-            kind: kind(&names[0]),
-            head: b"",
-            segments: chunks
-                .iter()
-                .map(|(k, c)| (*k, c.plain.as_slice()))
-                .collect(),
-            tail: b"",
-        };
-        let (empty_gz, empty_xz, xz_head, xz_tail);
-        let (gz_pieces, xz_pieces) = if chunks.is_empty() {
-            empty_gz = gzip(b"")?;
-            empty_xz = xz(b"")?;
-            (
-                Pieces {
-                    kind: kind(&names[1]),
-                    head: &empty_gz,
-                    segments: Vec::new(),
-                    tail: b"",
-                },
-                Pieces {
-                    kind: kind(&names[2]),
-                    head: &empty_xz,
-                    segments: Vec::new(),
-                    tail: b"",
-                },
-            )
-        } else {
-            let blocks: Vec<(u64, u64)> = chunks
-                .iter()
-                .map(|(_, c)| (c.xz_unpadded, c.plain.len() as u64))
-                .collect();
-            (xz_head, xz_tail) = xz_stream_frame(&blocks);
-            (
-                Pieces {
-                    kind: kind(&names[1]),
-                    head: b"",
-                    segments: chunks.iter().map(|(k, c)| (*k, c.gz.as_slice())).collect(),
-                    tail: b"",
-                },
-                Pieces {
-                    kind: kind(&names[2]),
-                    head: &xz_head,
-                    segments: chunks
-                        .iter()
-                        .map(|(k, c)| (*k, c.xz_block.as_slice()))
-                        .collect(),
-                    tail: &xz_tail,
-                },
-            )
-        };
-        let pieces = [plain_pieces, gz_pieces, xz_pieces];
-        let digests = files_digests(&pieces, memo);
-        for (((name, p), d), member) in names.iter().zip(&pieces).zip(digests).zip(0..) {
-            let body = if chunks.is_empty() {
-                Body::Bytes([p.head, p.tail].concat())
-            } else {
-                let mut parts = Vec::with_capacity(chunks.len() + 2);
-                if !p.head.is_empty() {
-                    parts.push(Piece::Bytes(p.head.to_vec()));
-                }
-                for (key, c) in chunks {
-                    let (offset, len) = c.ranges()[member];
-                    parts.push(Piece::Chunk {
-                        key: key.to_string(),
-                        offset,
-                        len,
-                    });
-                }
-                if !p.tail.is_empty() {
-                    parts.push(Piece::Bytes(p.tail.to_vec()));
-                }
-                Body::Assembled {
-                    parts,
-                    size: d.size,
-                }
-            };
-            files.push(RenderedFile {
-                path: format!("{base}/{dir}/{name}"),
-                body,
-                also_at: vec![format!("{base}/{dir}/by-hash/SHA256/{}", d.sha256)],
-                sha256: Some(d.sha256.clone()),
-            });
-            listed.push((format!("{dir}/{name}"), d));
+        for (file, path, d) in index_files(&base, dist.component, arch, chunks, memo)? {
+            files.push(file);
+            listed.push((path, d));
         }
     }
+    let release = release_text(dist, &listed);
+    if let Some(s) = signer {
+        let when = UNIX_EPOCH + Duration::from_secs(dist.now);
+        files.push(RenderedFile::new(
+            format!("{base}/InRelease"),
+            s.clearsign(&release, when)?,
+        ));
+        files.push(RenderedFile::new(
+            format!("{base}/Release.gpg"),
+            s.detached_armored(&release, when)?,
+        ));
+    }
+    files.push(RenderedFile::new(format!("{base}/Release"), release));
+    Ok(files)
+}
 
+/// The `Release` text of a distribution listing `listed` (path under the
+/// distribution, digests) with every digest kind apt reads.
+fn release_text(dist: &Dist<'_>, listed: &[(String, Digests)]) -> Vec<u8> {
     let mut release = String::with_capacity(4096);
     let _ = writeln!(release, "Origin: {}", dist.origin);
     let _ = writeln!(release, "Label: {}", dist.label);
@@ -431,24 +357,121 @@ pub fn render(
         ("SHA256", |d: &Digests| d.sha256.clone()),
     ] {
         let _ = writeln!(release, "{title}:");
-        for (path, d) in &listed {
+        for (path, d) in listed {
             let _ = writeln!(release, " {} {:>16} {path}", pick(d), d.size);
         }
     }
-    let release = release.into_bytes();
-    if let Some(s) = signer {
-        let when = UNIX_EPOCH + Duration::from_secs(dist.now);
-        files.push(RenderedFile::new(
-            format!("{base}/InRelease"),
-            s.clearsign(&release, when)?,
-        ));
-        files.push(RenderedFile::new(
-            format!("{base}/Release.gpg"),
-            s.detached_armored(&release, when)?,
-        ));
+    release.into_bytes()
+}
+
+/// An index (`Packages` of an architecture, or `Sources`) as its three
+/// files (plain, `.gz`, `.xz`), each assembled from the chunks' parts, with
+/// its path under the distribution and its digests.
+fn index_files(
+    base: &str,
+    component: &str,
+    arch: &str,
+    chunks: &[(&str, &DebChunk)],
+    memo: Option<&HashMemo>,
+) -> Result<Vec<(RenderedFile, String, Digests)>> {
+    let mut out = Vec::with_capacity(3);
+    let (dir, index) = if arch == "source" {
+        (format!("{component}/source"), "Sources")
+    } else {
+        (format!("{component}/binary-{arch}"), "Packages")
+    };
+    let names = [
+        index.to_string(),
+        format!("{index}.gz"),
+        format!("{index}.xz"),
+    ];
+    let kind = |name: &str| format!("{base}/{dir}/{name}");
+    let plain_pieces = Pieces {
+        kind: kind(&names[0]),
+        head: b"",
+        segments: chunks
+            .iter()
+            .map(|(k, c)| (*k, c.plain.as_slice()))
+            .collect(),
+        tail: b"",
+    };
+    let (empty_gz, empty_xz, xz_head, xz_tail);
+    let (gz_pieces, xz_pieces) = if chunks.is_empty() {
+        empty_gz = gzip(b"")?;
+        empty_xz = xz(b"")?;
+        (
+            Pieces {
+                kind: kind(&names[1]),
+                head: &empty_gz,
+                segments: Vec::new(),
+                tail: b"",
+            },
+            Pieces {
+                kind: kind(&names[2]),
+                head: &empty_xz,
+                segments: Vec::new(),
+                tail: b"",
+            },
+        )
+    } else {
+        let blocks: Vec<(u64, u64)> = chunks
+            .iter()
+            .map(|(_, c)| (c.xz_unpadded, c.plain.len() as u64))
+            .collect();
+        (xz_head, xz_tail) = xz_stream_frame(&blocks);
+        (
+            Pieces {
+                kind: kind(&names[1]),
+                head: b"",
+                segments: chunks.iter().map(|(k, c)| (*k, c.gz.as_slice())).collect(),
+                tail: b"",
+            },
+            Pieces {
+                kind: kind(&names[2]),
+                head: &xz_head,
+                segments: chunks
+                    .iter()
+                    .map(|(k, c)| (*k, c.xz_block.as_slice()))
+                    .collect(),
+                tail: &xz_tail,
+            },
+        )
+    };
+    let pieces = [plain_pieces, gz_pieces, xz_pieces];
+    let digests = files_digests(&pieces, memo);
+    for (((name, p), d), member) in names.iter().zip(&pieces).zip(digests).zip(0..) {
+        let body = if chunks.is_empty() {
+            Body::Bytes([p.head, p.tail].concat())
+        } else {
+            let mut parts = Vec::with_capacity(chunks.len() + 2);
+            if !p.head.is_empty() {
+                parts.push(Piece::Bytes(p.head.to_vec()));
+            }
+            for (key, c) in chunks {
+                let (offset, len) = c.ranges()[member];
+                parts.push(Piece::Chunk {
+                    key: key.to_string(),
+                    offset,
+                    len,
+                });
+            }
+            if !p.tail.is_empty() {
+                parts.push(Piece::Bytes(p.tail.to_vec()));
+            }
+            Body::Assembled {
+                parts,
+                size: d.size,
+            }
+        };
+        let file = RenderedFile {
+            path: format!("{base}/{dir}/{name}"),
+            body,
+            also_at: vec![format!("{base}/{dir}/by-hash/SHA256/{}", d.sha256)],
+            sha256: Some(d.sha256.clone()),
+        };
+        out.push((file, format!("{dir}/{name}"), d));
     }
-    files.push(RenderedFile::new(format!("{base}/Release"), release));
-    Ok(files)
+    Ok(out)
 }
 
 /// The rendered output of a run of stanzas, cached and reused by later
