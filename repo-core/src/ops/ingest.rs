@@ -179,38 +179,7 @@ pub(crate) fn check_package(
             })
         }
         Format::Deb if name.ends_with(".dsc") => {
-            if size > limits.max_deb_control_file_bytes {
-                return Err(Error::LimitExceeded {
-                    what: format!("size of {name}"),
-                    actual: size,
-                    limit: limits.max_deb_control_file_bytes,
-                });
-            }
-            let mut text = String::new();
-            file.read_to_string(&mut text)
-                .map_err(|_| Error::invalid_package(name, ".dsc is not UTF-8"))?;
-            let src = crate::deb::source::read_dsc(&text, name)?;
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let mut files = Vec::with_capacity(src.files.len());
-            for f in &src.files {
-                let p = dir.join(&f.name);
-                if !p.is_file() {
-                    return Err(Error::invalid_package(
-                        name,
-                        format!("{} is listed but not beside the .dsc", f.name),
-                    ));
-                }
-                let d = digest_deb(&p)?;
-                f.check(&d, name)?;
-                files.push((p, d));
-            }
-            let digests = crate::deb::index::Digests::of(text.as_bytes());
-            Ok(Checked {
-                sha: Sha256::new(digests.sha256.clone())?,
-                size: digests.size,
-                pkg: Parsed::Dsc(Box::new(src), digests, files),
-                mtime,
-            })
+            check_dsc(path, &mut file, size, name, limits, mtime)
         }
         Format::Deb => {
             // One read: small packages are parsed and hashed in memory.
@@ -232,6 +201,50 @@ pub(crate) fn check_package(
             })
         }
     }
+}
+
+/// Checks a `.dsc` and the files it lists (beside it, with the checksums
+/// it lists).
+fn check_dsc(
+    path: &Path,
+    file: &mut std::fs::File,
+    size: u64,
+    name: &str,
+    limits: &Limits,
+    mtime: u64,
+) -> Result<Checked> {
+    if size > limits.max_deb_control_file_bytes {
+        return Err(Error::LimitExceeded {
+            what: format!("size of {name}"),
+            actual: size,
+            limit: limits.max_deb_control_file_bytes,
+        });
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|_| Error::invalid_package(name, ".dsc is not UTF-8"))?;
+    let src = crate::deb::source::read_dsc(&text, name)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::with_capacity(src.files.len());
+    for f in &src.files {
+        let p = dir.join(&f.name);
+        if !p.is_file() {
+            return Err(Error::invalid_package(
+                name,
+                format!("{} is listed but not beside the .dsc", f.name),
+            ));
+        }
+        let d = digest_deb(&p)?;
+        f.check(&d, name)?;
+        files.push((p, d));
+    }
+    let digests = crate::deb::index::Digests::of(text.as_bytes());
+    Ok(Checked {
+        sha: Sha256::new(digests.sha256.clone())?,
+        size: digests.size,
+        pkg: Parsed::Dsc(Box::new(src), digests, files),
+        mtime,
+    })
 }
 
 /// Opens a package file to read it, without updating its access time
