@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
-use crate::model::{PackageRef, Publication, Revision};
+use crate::model::{PackageRef, Publication, RepoRef, Revision};
 use crate::names::RepoName;
 use crate::store::StorageKey;
 
@@ -183,87 +183,110 @@ impl Repokit {
     }
 
     async fn mark(&self, m: &mut Marks) -> Result<()> {
-        let now = self.now();
         for name in self.store().list_ref_names().await? {
             let Some(r) = self.store().get_ref(&name).await? else {
                 continue;
             };
-            let mut revisions: Vec<String> = r.head.iter().map(|h| h.revision.clone()).collect();
-            let mut publications: Vec<&str> =
-                r.published.iter().map(|l| l.publication.as_str()).collect();
-            for old in &r.retired {
-                let retired = SystemTime::UNIX_EPOCH + Duration::from_secs(old.retired_at);
-                if retired + self.grace() > now {
-                    publications.push(&old.publication);
-                }
-            }
-            for id in publications {
-                if !m.publications.insert((name.clone(), id.to_string())) {
-                    continue;
-                }
-                let key = StorageKey::Publication {
-                    repo: name.clone(),
-                    id: id.to_string(),
-                };
-                let p: Publication = self
-                    .store()
-                    .get_json(&key)
-                    .await?
-                    .ok_or_else(|| Error::not_found("publication", id))?;
-                m.key(key);
-                for f in p.files.values() {
-                    m.key(StorageKey::Blob(f.sha256.clone()));
-                }
-                for part in p.assembled.values().flatten() {
-                    m.key(part.key());
-                }
-                for pack in &p.chunks.packs {
-                    m.key(StorageKey::ChunkPack(pack.clone()));
-                }
-                if !p.revision.is_empty() {
-                    revisions.push(p.revision.clone());
-                }
-            }
-            while let Some(id) = revisions.pop() {
-                if !m.revisions.insert((name.clone(), id.clone())) {
-                    continue;
-                }
-                let key = StorageKey::Revision {
-                    repo: name.clone(),
-                    id: id.clone(),
-                };
-                let data = self.store().get_bytes(&key).await?;
-                let corrupt = || Error::Corrupt {
-                    key: key.path().to_string(),
-                    reason: "unreadable revision".into(),
-                };
-                let text = std::str::from_utf8(&data).map_err(|_| corrupt())?;
-                if let Some(rev) = Revision::from_text(text) {
-                    rev.packages.iter().for_each(|p| m.package(p));
-                    revisions.extend(rev.parent);
-                } else {
-                    let delta = Revision::delta_from_text(text).ok_or_else(corrupt)?;
-                    delta.put.iter().for_each(|p| m.package(p));
-                    revisions.extend(delta.parent);
-                    revisions.push(delta.base);
-                }
-                m.key(key);
-            }
-            // The chunks the next publish of this repository reuses: those
-            // of the live publication (marked above) and of the head's chunk
-            // set, stored when an import rendered ahead.
-            if let Some(h) = &r.head {
-                let rev = self.revision(&name, &h.revision).await?;
-                let id = crate::engine::rendered::chunk_set_key(&r.config, &rev.packages);
-                if let Some(set) = self.chunk_set(&id).await? {
-                    for pack in set.packs {
-                        m.key(StorageKey::ChunkPack(pack));
-                    }
-                    m.key(StorageKey::ChunkSet(id));
-                }
+            self.mark_repo(m, &name, &r).await?;
+        }
+        self.mark_signed_variants(m).await
+    }
+
+    /// Marks what one repository reaches: its live publication and those
+    /// retired within the grace period, with what they name; every revision
+    /// of its history; the chunks its next publish reuses.
+    async fn mark_repo(&self, m: &mut Marks, name: &RepoName, r: &RepoRef) -> Result<()> {
+        let now = self.now();
+        let mut revisions: Vec<String> = r.head.iter().map(|h| h.revision.clone()).collect();
+        let mut publications: Vec<&str> =
+            r.published.iter().map(|l| l.publication.as_str()).collect();
+        for old in &r.retired {
+            let retired = SystemTime::UNIX_EPOCH + Duration::from_secs(old.retired_at);
+            if retired + self.grace() > now {
+                publications.push(&old.publication);
             }
         }
-        // A signed variant record stays while its signed package does.
+        for id in publications {
+            if let Some(revision) = self.mark_publication(m, name, id).await? {
+                revisions.push(revision);
+            }
+        }
+        while let Some(id) = revisions.pop() {
+            if !m.revisions.insert((name.clone(), id.clone())) {
+                continue;
+            }
+            let key = StorageKey::Revision {
+                repo: name.clone(),
+                id: id.clone(),
+            };
+            let data = self.store().get_bytes(&key).await?;
+            let corrupt = || Error::Corrupt {
+                key: key.path().to_string(),
+                reason: "unreadable revision".into(),
+            };
+            let text = std::str::from_utf8(&data).map_err(|_| corrupt())?;
+            if let Some(rev) = Revision::from_text(text) {
+                rev.packages.iter().for_each(|p| m.package(p));
+                revisions.extend(rev.parent);
+            } else {
+                let delta = Revision::delta_from_text(text).ok_or_else(corrupt)?;
+                delta.put.iter().for_each(|p| m.package(p));
+                revisions.extend(delta.parent);
+                revisions.push(delta.base);
+            }
+            m.key(key);
+        }
+        // The chunks the next publish of this repository reuses: those of
+        // the live publication (marked above) and of the head's chunk set,
+        // stored when an import rendered ahead.
+        if let Some(h) = &r.head {
+            let rev = self.revision(name, &h.revision).await?;
+            let id = crate::engine::rendered::chunk_set_key(&r.config, &rev.packages);
+            if let Some(set) = self.chunk_set(&id).await? {
+                for pack in set.packs {
+                    m.key(StorageKey::ChunkPack(pack));
+                }
+                m.key(StorageKey::ChunkSet(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks one publication and what it names (files, parts, chunk
+    /// packs); returns the revision it renders, unless marked before.
+    async fn mark_publication(
+        &self,
+        m: &mut Marks,
+        name: &RepoName,
+        id: &str,
+    ) -> Result<Option<String>> {
+        if !m.publications.insert((name.clone(), id.to_string())) {
+            return Ok(None);
+        }
+        let key = StorageKey::Publication {
+            repo: name.clone(),
+            id: id.to_string(),
+        };
+        let p: Publication = self
+            .store()
+            .get_json(&key)
+            .await?
+            .ok_or_else(|| Error::not_found("publication", id))?;
+        m.key(key);
+        for f in p.files.values() {
+            m.key(StorageKey::Blob(f.sha256.clone()));
+        }
+        for part in p.assembled.values().flatten() {
+            m.key(part.key());
+        }
+        for pack in &p.chunks.packs {
+            m.key(StorageKey::ChunkPack(pack.clone()));
+        }
+        Ok(Some(p.revision).filter(|r| !r.is_empty()))
+    }
+
+    /// A signed-variant record stays while its signed package does.
+    async fn mark_signed_variants(&self, m: &mut Marks) -> Result<()> {
         for o in self.store().list_objects("signed/").await? {
             if m.objects.contains(&o.path) {
                 continue;
