@@ -138,3 +138,96 @@ pub fn parse_packages(text: &str) -> Result<Packages> {
     }
     Ok(out)
 }
+
+/// Checks what a client checks of `repodata/repomd.xml` under `root`:
+/// every file it names exists with the size and SHA-256 it lists, and
+/// decompresses to the size it lists (`open-size`). Returns the
+/// `packages="N"` count of each metadata file, by type.
+pub fn check_repomd(root: &Path) -> Result<BTreeMap<String, usize>> {
+    use sha2::Digest;
+    let text = std::fs::read_to_string(root.join("repodata/repomd.xml"))?;
+    let mut reader = quick_xml::Reader::from_str(&text);
+    // type -> (checksum, href, size, open-size)
+    let mut entries: BTreeMap<String, [String; 4]> = BTreeMap::new();
+    let (mut current, mut field) = (String::new(), None::<usize>);
+    loop {
+        match reader.read_event()? {
+            Event::Start(e) if e.name().as_ref() == b"data" => {
+                for a in e.attributes().flatten() {
+                    if a.key.as_ref() == b"type" {
+                        current = a.unescape_value()?.into_owned();
+                        entries.entry(current.clone()).or_default();
+                    }
+                }
+            }
+            Event::Start(e) => {
+                field = match e.name().as_ref() {
+                    b"checksum" => Some(0),
+                    b"size" => Some(2),
+                    b"open-size" => Some(3),
+                    _ => None,
+                };
+            }
+            Event::Empty(e) if e.name().as_ref() == b"location" => {
+                for a in e.attributes().flatten() {
+                    if a.key.as_ref() == b"href" {
+                        entries.entry(current.clone()).or_default()[1] =
+                            a.unescape_value()?.into_owned();
+                    }
+                }
+            }
+            Event::Text(t) => {
+                if let Some(i) = field.take() {
+                    entries.entry(current.clone()).or_default()[i] = t.unescape()?.into_owned();
+                }
+            }
+            Event::End(_) => field = None,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for (kind, [sha, href, size, open_size]) in &entries {
+        let raw = std::fs::read(root.join(href)).with_context(|| format!("{kind}: {href}"))?;
+        anyhow::ensure!(
+            raw.len().to_string() == *size,
+            "{kind}: size {} vs {size}",
+            raw.len()
+        );
+        anyhow::ensure!(
+            hex::encode(sha2::Sha256::digest(&raw)) == *sha,
+            "{kind}: checksum differs"
+        );
+        let mut open = Vec::new();
+        if href.ends_with(".gz") {
+            flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut open)?;
+        } else if href.ends_with(".zst") {
+            open = zstd::decode_all(&raw[..])?;
+        } else {
+            open = raw;
+        }
+        if !open_size.is_empty() {
+            anyhow::ensure!(
+                open.len().to_string() == *open_size,
+                "{kind}: open-size {} vs {open_size}",
+                open.len()
+            );
+        }
+        let head = String::from_utf8_lossy(&open[..open.len().min(4096)]).into_owned();
+        if let Some(n) = head
+            .split("packages=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|n| n.parse().ok())
+        {
+            counts.insert(kind.clone(), n);
+        }
+    }
+    anyhow::ensure!(
+        ["primary", "filelists", "other"]
+            .iter()
+            .all(|k| counts.contains_key(*k)),
+        "repomd.xml lacks a metadata file: {counts:?}"
+    );
+    Ok(counts)
+}

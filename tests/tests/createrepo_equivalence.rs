@@ -44,6 +44,16 @@ fn compare(files: &[PathBuf], tag: &str) -> Result<()> {
             .arg(&theirs),
     )?;
 
+    let counts = repokit_tests::repodata::check_repomd(&ours)?;
+    assert_eq!(
+        counts,
+        repokit_tests::repodata::check_repomd(&theirs)?,
+        "{tag}: package counts"
+    );
+    assert!(
+        counts.values().all(|n| *n == files.len()),
+        "{tag}: {counts:?}"
+    );
     let (ours_md, theirs_md) = (repomd_locations(&ours)?, repomd_locations(&theirs)?);
     for kind in ["primary", "filelists", "other"] {
         let a = read_packages(&ours.join(&ours_md[kind]))?;

@@ -111,6 +111,14 @@ fn comparable(path: &Path) -> Result<repokit_tests::repodata::Packages> {
 /// repokit's metadata of `ours` equals createrepo_c's of `theirs`, row by
 /// row, for every package.
 fn same_metadata(ours: &Path, theirs: &Path, packages: usize) -> Result<()> {
+    // repomd.xml is consistent with what it names on both sides, and the
+    // root elements count the same packages.
+    let counts = repokit_tests::repodata::check_repomd(ours)?;
+    ensure!(
+        counts == repokit_tests::repodata::check_repomd(theirs)?,
+        "package counts differ from createrepo_c's: {counts:?}"
+    );
+    ensure!(counts.values().all(|n| *n == packages), "{counts:?}");
     let (a_md, b_md) = (repomd_locations(ours)?, repomd_locations(theirs)?);
     for kind in ["primary", "filelists", "other"] {
         let a = comparable(&ours.join(&a_md[kind]))?;
