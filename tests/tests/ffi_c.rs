@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Result, ensure};
+use repokit_tests::clients::Dnf;
 use repokit_tests::fixtures::leaf_rpm;
-use repokit_tests::{ffi_lib_dir, have, run_ok};
+use repokit_tests::{Repokit, ffi_lib_dir, have, run_ok};
 
 #[test]
 fn c_flow_is_clean_under_valgrind() -> Result<()> {
@@ -72,5 +73,26 @@ fn c_flow_is_clean_under_valgrind() -> Result<()> {
             && mirror.join(".repokit/trace.json").is_file(),
         "nothing synced to the directory mirror"
     );
+    // What the C program published, dnf installs: from the export and
+    // from the mirror, signatures checked with the key the program made.
+    let key = tmp.path().join("ci.asc");
+    std::fs::write(
+        &key,
+        Repokit::new(&tmp.path().join("data")).run(&["key", "export", "ci"])?,
+    )?;
+    for (i, dir) in [export, mirror.join("current")].iter().enumerate() {
+        let dnf = Dnf::new(
+            &tmp.path().join(format!("dnf-{i}")),
+            "c",
+            &format!("file://{}", dir.display()),
+            &key,
+        )?;
+        dnf.run(&["install", "rk-c"])?;
+        ensure!(
+            dnf.root.join("usr/share/rk-c/VERSION").is_file(),
+            "rk-c not installed from {}",
+            dir.display()
+        );
+    }
     Ok(())
 }
