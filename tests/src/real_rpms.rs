@@ -62,6 +62,18 @@ impl RealRpm {
     pub fn is_source(&self) -> bool {
         self.arch == "src"
     }
+
+    /// Where repokit (and a createrepo_c tree laid out alike) serves it.
+    pub fn location(&self) -> String {
+        crate::fixtures::Nevra {
+            name: self.name.clone(),
+            epoch: 0,
+            version: self.version.clone(),
+            release: self.release.clone(),
+            arch: self.arch.clone(),
+        }
+        .location()
+    }
 }
 
 /// Fetches (once) and unpacks rpm's source package into `cache`; returns

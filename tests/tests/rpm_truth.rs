@@ -139,15 +139,6 @@ fn same_metadata(ours: &Path, theirs: &Path, packages: usize) -> Result<()> {
     Ok(())
 }
 
-/// Where a package of the corpus lies in an exported repository.
-fn location(r: &RealRpm) -> String {
-    let first = r.name.chars().next().unwrap_or('_').to_ascii_lowercase();
-    format!(
-        "Packages/{first}/{}-{}-{}.{}.rpm",
-        r.name, r.version, r.release, r.arch
-    )
-}
-
 /// One client generation: rpm and dnf on this machine, or in the forky root.
 trait Client {
     fn name(&self) -> &'static str;
@@ -409,7 +400,7 @@ fn truth(tag: &str, crate_fixtures: &[(&str, Option<&str>)], policy: &str) -> Re
     // The originals, unsigned-repository style, for the install baseline.
     let originals = tmp.path().join("originals");
     for r in &corpus {
-        let dest = originals.join(location(r));
+        let dest = originals.join(r.location());
         std::fs::create_dir_all(dest.parent().context("parent")?)?;
         std::fs::copy(&r.path, dest)?;
     }
@@ -472,7 +463,7 @@ fn truth(tag: &str, crate_fixtures: &[(&str, Option<&str>)], policy: &str) -> Re
             stable_text = stable_text.replace("gpgkey=", &format!("gpgkey={} ", urls.join(" ")));
         }
         for r in &corpus {
-            let promoted = exported.join(location(r));
+            let promoted = exported.join(r.location());
             ensure!(promoted.exists(), "{tag}: {} not in stable", r.nevra());
             let vendor: Vec<&Path> = r.vendor_key.iter().map(PathBuf::as_path).collect();
             // With vendor signatures kept, rpm 6 checks the vendor's too:
@@ -535,7 +526,7 @@ fn truth(tag: &str, crate_fixtures: &[(&str, Option<&str>)], policy: &str) -> Re
             };
             let got = client.dnf_download_source("stable", &stable_text, &binary.nevra())?;
             ensure!(
-                got == std::fs::read(exported.join(location(r)))?,
+                got == std::fs::read(exported.join(r.location()))?,
                 "{tag}, {}: downloaded source of {} differs",
                 client.name(),
                 binary.name

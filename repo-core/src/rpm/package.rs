@@ -151,13 +151,7 @@ fn check_header_sizes(r: &mut impl Read, name: &str, limits: &Limits) -> Result<
         if intro[..3] != HEADER_MAGIC {
             return Err(Error::invalid_package(name, format!("bad {what} magic")));
         }
-        let nindex = u64::from(u32::from_be_bytes([
-            intro[8], intro[9], intro[10], intro[11],
-        ]));
-        let hsize = u64::from(u32::from_be_bytes([
-            intro[12], intro[13], intro[14], intro[15],
-        ]));
-        let mut size = 16 * nindex + hsize;
+        let mut size = super::sigheader::blob_len(&intro) - 16;
         total += 16 + size;
         if total > limits.max_rpm_header_bytes {
             return Err(Error::LimitExceeded {

@@ -34,7 +34,6 @@ pub const TAG_HEADERSIGNATURES: u32 = 62;
 const REGION_TAGS: [u32; 3] = [61, 62, 63];
 pub const TAG_DSAHEADER: u32 = 267;
 pub const TAG_RSAHEADER: u32 = 268;
-pub const TAG_SHA1HEADER: u32 = 269;
 pub const TAG_SHA256HEADER: u32 = 273;
 pub const TAG_OPENPGP: u32 = 278;
 /// rpm 6's reserved space (v6 packages).
@@ -44,7 +43,6 @@ pub const TAG_PGP: u32 = 1002;
 pub const TAG_MD5: u32 = 1004;
 pub const TAG_GPG: u32 = 1005;
 pub const TAG_PGP5: u32 = 1006;
-pub const TAG_PAYLOADSIZE: u32 = 1007;
 /// rpm 4's reserved space (v4 packages).
 pub const TAG_RESERVEDSPACE: u32 = 1008;
 
@@ -133,6 +131,12 @@ fn data_len(kind: u32, count: u32, data: &[u8]) -> Result<usize, String> {
 
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// The length of a header blob (intro, index and data store) whose 16-byte
+/// intro is `intro`: what its entry count and data size say.
+pub fn blob_len(intro: &[u8; 16]) -> u64 {
+    16 + 16 * u64::from(be32(intro, 8)) + u64::from(be32(intro, 12))
 }
 
 /// The (tag, type, offset, count) of every index entry of a header blob

@@ -50,13 +50,7 @@ fn read_blob(r: &mut impl Read, name: &str, max: u64) -> Result<Vec<u8>> {
     let mut intro = [0u8; 16];
     r.read_exact(&mut intro)
         .map_err(|_| Error::invalid_package(name, "truncated header"))?;
-    let il = u64::from(u32::from_be_bytes([
-        intro[8], intro[9], intro[10], intro[11],
-    ]));
-    let dl = u64::from(u32::from_be_bytes([
-        intro[12], intro[13], intro[14], intro[15],
-    ]));
-    let len = 16 + 16 * il + dl;
+    let len = sigheader::blob_len(&intro);
     if len > max {
         return Err(Error::LimitExceeded {
             what: format!("RPM header of {name}"),
