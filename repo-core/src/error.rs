@@ -60,6 +60,15 @@ pub enum Error {
     /// step found what an earlier one guarantees missing): a bug.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A change was made but its audit record could not be written: the
+    /// change stands, and the caller learns that it is unrecorded.
+    #[error("{action} was done, but its audit record could not be written: {source}")]
+    Unaudited {
+        action: String,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// What kind of failure an error is: what a caller reacts to. The codes
@@ -158,6 +167,7 @@ impl Error {
             Error::Io(_) => ErrorKind::Io,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::Unaudited { .. } => ErrorKind::Storage,
         }
     }
 

@@ -27,7 +27,7 @@ pub enum Content<'a> {
     /// their keys; `memo` keeps hash states of index prefixes between
     /// publishes.
     Deb {
-        indexes: &'a [(String, Vec<(&'a str, &'a crate::deb::index::DebChunk)>)],
+        indexes: &'a [(String, Vec<(&'a str, &'a crate::deb::chunk::DebChunk)>)],
         memo: Option<&'a crate::deb::index::HashMemo>,
     },
 }

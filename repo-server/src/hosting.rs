@@ -296,6 +296,22 @@ async fn serve(
             futures::stream::empty::<Result<bytes::Bytes, actix_web::Error>>(),
         )));
     }
+    let partial = status == StatusCode::PARTIAL_CONTENT;
+    send_body(req, kit, file, b, start, len, partial).await
+}
+
+/// Sends bytes `start..start + len` of `file` (all of it unless
+/// `partial`): an assembled index from its chunks, a blob of a local store
+/// from its file, any other from the store's stream.
+async fn send_body(
+    req: &HttpRequest,
+    kit: &Repokit,
+    file: &FileRef,
+    mut b: actix_web::HttpResponseBuilder,
+    start: u64,
+    len: u64,
+    partial: bool,
+) -> Result<HttpResponse, ApiError> {
     let open = req
         .app_data::<web::Data<OpenFiles>>()
         .map(|d| d.clone().into_inner());
@@ -312,7 +328,7 @@ async fn serve(
         // One buffer: headers and body leave in one write.
         return Ok(b.body(local_read(&f, start, len)?));
     }
-    let range = (status == StatusCode::PARTIAL_CONTENT).then_some(start..start + len);
+    let range = partial.then_some(start..start + len);
     let stream = kit
         .store()
         .get_stream(&blob, range)

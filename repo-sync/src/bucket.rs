@@ -314,40 +314,44 @@ impl BucketTarget {
             Some(live) => self.manifest(live).await?,
             None => None,
         };
-        let live_sha = |path: &str| {
-            previous
-                .as_ref()
-                .and_then(|m| m.files.get(path))
-                .map(|f| f.sha256.clone())
-        };
-        let mut fresh: Vec<&(String, FileRef)> = Vec::new();
-        let mut later: Vec<&(String, FileRef)> = Vec::new();
-        // Each content is sent once; its other paths are copied on the
-        // target (APT's by-hash names and canonical index paths).
-        let mut on_target: HashMap<Sha256, String> = HashMap::new();
-        for entry @ (path, file) in files {
-            match live_sha(path) {
-                Some(sha) if sha == file.sha256 && !is_entry_index(path) => {
-                    moved.reused += 1;
-                    on_target
-                        .entry(file.sha256.clone())
-                        .or_insert_with(|| path.clone());
-                }
-                Some(_) => later.push(entry),
-                None if is_entry_index(path) => later.push(entry),
-                None => fresh.push(entry),
+        let plan = plan(files, previous.as_ref(), moved);
+        self.send(kit, plan.originals, moved).await?;
+        for (src, (path, file)) in plan.copies {
+            if self.holds(path, file).await? {
+                moved.reused += 1;
+            } else {
+                self.copy_checked(&src, path, file).await?;
+                moved.linked += 1;
             }
         }
-        let (mut originals, mut copies) = (Vec::new(), Vec::new());
-        for entry @ (path, file) in fresh {
-            match on_target.get(&file.sha256) {
-                Some(src) => copies.push((src.clone(), entry)),
-                None => {
-                    on_target.insert(file.sha256.clone(), path.clone());
-                    originals.push(entry);
-                }
-            }
+        let (changed, entries) = self.pending(plan.later).await?;
+        if self.manifest(&manifest.publication).await?.is_none() {
+            let data = serde_json::to_vec(manifest).map_err(std::io::Error::other)?;
+            self.os
+                .put(
+                    &manifest_path(&manifest.publication),
+                    PutPayload::from(data),
+                )
+                .await?;
         }
+        Ok(Prepared {
+            state,
+            state_tag,
+            previous,
+            changed,
+            entries,
+            on_target: plan.on_target,
+        })
+    }
+
+    /// Sends each content the target lacks (checking what it already
+    /// holds), and verifies every one.
+    async fn send(
+        &self,
+        kit: &Repokit,
+        originals: Vec<&(String, FileRef)>,
+        moved: &mut Moved,
+    ) -> Result<()> {
         let results: Vec<(bool, u64, u64)> = futures::stream::iter(originals)
             .map(|(path, file)| async move {
                 let p = Path::from(path.as_str());
@@ -369,14 +373,15 @@ impl BucketTarget {
                 moved.reused += 1;
             }
         }
-        for (src, (path, file)) in copies {
-            if self.holds(path, file).await? {
-                moved.reused += 1;
-            } else {
-                self.copy_checked(&src, path, file).await?;
-                moved.linked += 1;
-            }
-        }
+        Ok(())
+    }
+
+    /// The paths written at the switch, with what each holds now: changed
+    /// paths, and the entry indexes (written last).
+    async fn pending(
+        &self,
+        later: Vec<&(String, FileRef)>,
+    ) -> Result<(Vec<Pending>, Vec<Pending>)> {
         let mut changed = Vec::new();
         let mut entries = Vec::new();
         for (path, file) in later {
@@ -394,23 +399,7 @@ impl BucketTarget {
                 changed.push(p);
             }
         }
-        if self.manifest(&manifest.publication).await?.is_none() {
-            let data = serde_json::to_vec(manifest).map_err(std::io::Error::other)?;
-            self.os
-                .put(
-                    &manifest_path(&manifest.publication),
-                    PutPayload::from(data),
-                )
-                .await?;
-        }
-        Ok(Prepared {
-            state,
-            state_tag,
-            previous,
-            changed,
-            entries,
-            on_target,
-        })
+        Ok((changed, entries))
     }
 
     /// Writes the state object if it still has the ETag `tag` (see
@@ -731,5 +720,57 @@ impl crate::mirror::MirrorTarget for BucketTarget {
         now: u64,
     ) -> Result<Vec<String>> {
         self.prune_snapshots(state, retention, now).await
+    }
+}
+
+/// What a snapshot's files need: sent (`originals`), copied on the target
+/// from a path holding the same content (`copies`: APT's by-hash names and
+/// canonical index paths), or written at the switch (`later`: changed
+/// paths and entry indexes). Unchanged paths count as reused.
+struct Plan<'a> {
+    originals: Vec<&'a (String, FileRef)>,
+    copies: Vec<(String, &'a (String, FileRef))>,
+    later: Vec<&'a (String, FileRef)>,
+    /// A path on the target for each content it holds or will hold.
+    on_target: HashMap<Sha256, String>,
+}
+
+fn plan<'a>(
+    files: &'a [(String, FileRef)],
+    previous: Option<&SnapshotManifest>,
+    moved: &mut Moved,
+) -> Plan<'a> {
+    let live_sha = |path: &str| previous.and_then(|m| m.files.get(path)).map(|f| &f.sha256);
+    let mut fresh: Vec<&(String, FileRef)> = Vec::new();
+    let mut later: Vec<&(String, FileRef)> = Vec::new();
+    let mut on_target: HashMap<Sha256, String> = HashMap::new();
+    for entry @ (path, file) in files {
+        match live_sha(path) {
+            Some(sha) if *sha == file.sha256 && !is_entry_index(path) => {
+                moved.reused += 1;
+                on_target
+                    .entry(file.sha256.clone())
+                    .or_insert_with(|| path.clone());
+            }
+            Some(_) => later.push(entry),
+            None if is_entry_index(path) => later.push(entry),
+            None => fresh.push(entry),
+        }
+    }
+    let (mut originals, mut copies) = (Vec::new(), Vec::new());
+    for entry @ (path, file) in fresh {
+        match on_target.get(&file.sha256) {
+            Some(src) => copies.push((src.clone(), entry)),
+            None => {
+                on_target.insert(file.sha256.clone(), path.clone());
+                originals.push(entry);
+            }
+        }
+    }
+    Plan {
+        originals,
+        copies,
+        later,
+        on_target,
     }
 }

@@ -128,39 +128,7 @@ impl DirTarget {
                 }
             }
             for (path, file) in files {
-                let dest = partial.join(path);
-                if dest.is_file() {
-                    // Left by an interrupted run: kept if it is whole.
-                    if hash_file(&dest)? == (file.sha256.clone(), file.size) {
-                        moved.reused += 1;
-                        moved.verified += file.size;
-                        continue;
-                    }
-                    std::fs::remove_file(&dest)?;
-                }
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                let tmp = tmp_beside(&dest);
-                Faults::check(&self.faults, &dest)?;
-                if let Some(src) = linkable.get(&file.sha256)
-                    && std::fs::metadata(src).is_ok_and(|m| m.len() == file.size)
-                {
-                    let _ = std::fs::remove_file(&tmp);
-                    std::fs::hard_link(src, &tmp)?;
-                    std::fs::rename(&tmp, &dest)?;
-                    moved.linked += 1;
-                    continue;
-                }
-                copy_file(kit, rt, file, &tmp)?;
-                std::fs::rename(&tmp, &dest)?;
-                Faults::record_copy(&self.faults, &dest);
-                // The same content at another path (an APT index and its
-                // by-hash name) is linked to this copy.
-                linkable.insert(&file.sha256, dest.clone());
-                moved.uploaded += 1;
-                moved.bytes += file.size;
-                moved.verified += file.size;
+                self.place(kit, rt, file, &partial.join(path), &mut linkable, moved)?;
             }
             self.write_json(&self.manifest_path(id), manifest)?;
             std::fs::set_permissions(
@@ -177,6 +145,53 @@ impl DirTarget {
             state,
             previous,
         })
+    }
+
+    /// Puts one file of a snapshot being built at `dest`: kept if a
+    /// previous run left it whole, else linked from a file with the same
+    /// content, else copied from the store (and then linkable itself).
+    fn place<'a>(
+        &self,
+        kit: &Repokit,
+        rt: &tokio::runtime::Handle,
+        file: &'a FileRef,
+        dest: &Path,
+        linkable: &mut HashMap<&'a Sha256, PathBuf>,
+        moved: &mut Moved,
+    ) -> Result<()> {
+        if dest.is_file() {
+            // Left by an interrupted run: kept if it is whole.
+            if hash_file(dest)? == (file.sha256.clone(), file.size) {
+                moved.reused += 1;
+                moved.verified += file.size;
+                return Ok(());
+            }
+            std::fs::remove_file(dest)?;
+        }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = tmp_beside(dest);
+        Faults::check(&self.faults, dest)?;
+        if let Some(src) = linkable.get(&file.sha256)
+            && std::fs::metadata(src).is_ok_and(|m| m.len() == file.size)
+        {
+            let _ = std::fs::remove_file(&tmp);
+            std::fs::hard_link(src, &tmp)?;
+            std::fs::rename(&tmp, dest)?;
+            moved.linked += 1;
+            return Ok(());
+        }
+        copy_file(kit, rt, file, &tmp)?;
+        std::fs::rename(&tmp, dest)?;
+        Faults::record_copy(&self.faults, dest);
+        // The same content at another path (an APT index and its by-hash
+        // name) is linked to this copy.
+        linkable.insert(&file.sha256, dest.to_path_buf());
+        moved.uploaded += 1;
+        moved.bytes += file.size;
+        moved.verified += file.size;
+        Ok(())
     }
 
     /// Makes the prepared snapshot live: one symlink rename. Returns the

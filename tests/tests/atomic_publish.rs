@@ -175,3 +175,44 @@ async fn every_failed_write_of_an_add_changes_nothing() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_audit_record_cannot_be_written_is_reported() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let pkg = fixtures::simple_rpm(&tmp.path().join("in"), "rk-one", "1.0", 2)?;
+    let cli = Cli::new(&tmp.path().join("data"));
+    cli.run(&["repo", "create", "r", "--format", "rpm"])?;
+    let (kit, failing) = failing_kit(&tmp.path().join("data"))?;
+    let name = RepoName::new("r")?;
+    let records = |action: &'static str| {
+        let log = cli.json(&["audit", "--limit", "100"]);
+        log.map(|l| {
+            l.as_array()
+                .map(|a| a.iter().filter(|r| r["action"] == action).count())
+                .unwrap_or(0)
+        })
+    };
+
+    failing.fail_writes_under(Some("audit/"));
+    let e = kit
+        .add(&name, &[Upload::from_path(&pkg)?], Arc::new(NoProgress))
+        .await
+        .expect_err("an add whose record cannot be written reports it");
+    assert_eq!(e.kind(), repo_core::ErrorKind::Storage, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("add of r was done, but its audit record could not be written"),
+        "{e}"
+    );
+    // The change stands, and says so: the package is in the head.
+    assert_eq!(cli.json(&["repo", "show", "r"])?["packages"], 1);
+    assert_eq!(records("add")?, 0);
+    let e = kit.publish(&name).await.expect_err("publish unrecorded");
+    assert!(e.to_string().contains("audit record"), "{e}");
+    assert!(cli.json(&["repo", "show", "r"])?["published"].is_string());
+
+    failing.fail_writes_under(None);
+    kit.remove(&name, &["rk-one".to_string()]).await?;
+    assert_eq!(records("remove")?, 1);
+    Ok(())
+}

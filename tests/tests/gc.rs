@@ -168,6 +168,19 @@ async fn gc_keeps_what_is_retained_and_deletes_the_rest() -> Result<()> {
         small_packs()? == small_before - small_planned,
         "small packs left: {report:?}"
     );
+    // Each sweep is in the audit log with what it deleted; the dry run is not.
+    let log = cli.json(&["audit", "--limit", "1000"])?;
+    let sweeps: Vec<&serde_json::Value> = log
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["action"] == "gc")
+        .collect();
+    ensure!(sweeps.len() == 2, "gc records: {sweeps:?}");
+    ensure!(
+        sweeps.iter().any(|r| r["detail"]["capped"] == true),
+        "{sweeps:?}"
+    );
     ensure!(
         !three_blob.exists(),
         "the deleted repository's package survived"

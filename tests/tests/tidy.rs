@@ -319,6 +319,9 @@ fn every_crate_root_but_the_c_abi_forbids_unsafe() -> Result<()> {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "rs") {
                 roots.push(p);
+            } else if p.join("main.rs").is_file() {
+                // A binary of several modules: src/bin/<name>/main.rs.
+                roots.push(p.join("main.rs"));
             }
         }
     }

@@ -6,6 +6,7 @@
 //! (cached at upload) and a whole `dists/<codename>/` tree. Neither touches
 //! the store.
 
+pub mod chunk;
 pub mod index;
 pub mod package;
 pub mod source;

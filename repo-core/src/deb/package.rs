@@ -159,6 +159,22 @@ struct Members {
     has_data: bool,
 }
 
+/// The name and size of an ar member, from its 60-byte header.
+fn ar_header(header: &[u8; 60], name: &str) -> Result<(String, u64)> {
+    if &header[58..60] != b"`\n" {
+        return Err(Error::invalid_package(name, "bad ar member header"));
+    }
+    let member = String::from_utf8_lossy(&header[..16])
+        .trim_end()
+        .trim_end_matches('/')
+        .to_string();
+    let size: u64 = std::str::from_utf8(&header[48..58])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| Error::invalid_package(name, "bad ar member size"))?;
+    Ok((member, size))
+}
+
 fn members(
     r: &mut (impl Read + std::io::Seek),
     total: u64,
@@ -185,17 +201,7 @@ fn members(
         let mut header = [0u8; 60];
         r.read_exact(&mut header)
             .map_err(|_| Error::invalid_package(name, "truncated ar member header"))?;
-        if &header[58..60] != b"`\n" {
-            return Err(Error::invalid_package(name, "bad ar member header"));
-        }
-        let member = String::from_utf8_lossy(&header[..16])
-            .trim_end()
-            .trim_end_matches('/')
-            .to_string();
-        let size: u64 = std::str::from_utf8(&header[48..58])
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| Error::invalid_package(name, "bad ar member size"))?;
+        let (member, size) = ar_header(&header, name)?;
         let start = pos + 60;
         if start.checked_add(size).is_none_or(|end| end > total) {
             return Err(Error::invalid_package(
@@ -321,6 +327,28 @@ pub fn read_bytes(data: &[u8], name: &str, limits: &Limits) -> Result<DebPackage
     )
 }
 
+/// A reader of the decompressed control tarball, by the member's name.
+fn control_decoder<'a>(member: &str, data: &'a [u8], name: &str) -> Result<Box<dyn Read + 'a>> {
+    Ok(match member {
+        "control.tar" => Box::new(data),
+        "control.tar.gz" => Box::new(flate2::bufread::DeflateDecoder::new(
+            gzip_body(data)
+                .ok_or_else(|| Error::invalid_package(name, "control.tar.gz has no gzip header"))?,
+        )),
+        "control.tar.xz" => Box::new(liblzma::read::XzDecoder::new(data)),
+        "control.tar.zst" => Box::new(
+            zstd::stream::read::Decoder::with_buffer(data)
+                .map_err(|e| Error::invalid_package(name, e))?,
+        ),
+        other => {
+            return Err(Error::invalid_package(
+                name,
+                format!("unknown control member {other}"),
+            ));
+        }
+    })
+}
+
 /// Reads a `.deb` of `total` bytes from a seekable reader; only the first
 /// two members are read, the data member is skipped.
 pub fn read(
@@ -347,24 +375,7 @@ pub fn read(
     // The tarball is read as a stream up to its `control` entry: the rest
     // (other scripts, and the zero padding tar adds up to 10 KiB) is never
     // inflated. At most `limit` decompressed bytes are read.
-    let tar: Box<dyn Read + '_> = match member.as_str() {
-        "control.tar" => Box::new(&data[..]),
-        "control.tar.gz" => Box::new(flate2::bufread::DeflateDecoder::new(
-            gzip_body(&data)
-                .ok_or_else(|| Error::invalid_package(name, "control.tar.gz has no gzip header"))?,
-        )),
-        "control.tar.xz" => Box::new(liblzma::read::XzDecoder::new(&data[..])),
-        "control.tar.zst" => Box::new(
-            zstd::stream::read::Decoder::with_buffer(&data[..])
-                .map_err(|e| Error::invalid_package(name, e))?,
-        ),
-        other => {
-            return Err(Error::invalid_package(
-                name,
-                format!("unknown control member {other}"),
-            ));
-        }
-    };
+    let tar = control_decoder(&member, &data, name)?;
     let exceeded = std::cell::Cell::new(false);
     let mut tar = Counted {
         inner: tar,

@@ -43,7 +43,7 @@ pub struct Repokit {
     pub(crate) publications: Cache<Publication>,
     pub(crate) package_files: Cache<HashMap<String, FileRef>>,
     pub(crate) revisions: Arc<Mutex<RevisionCache>>,
-    pub(crate) deb_chunks: Arc<Mutex<ChunkMemo<crate::deb::index::DebChunk>>>,
+    pub(crate) deb_chunks: Arc<Mutex<ChunkMemo<crate::deb::chunk::DebChunk>>>,
     pub(crate) rpm_chunks: Arc<Mutex<ChunkMemo<rpm::repodata::Chunk>>>,
     /// Hash states of index prefixes (see `deb::index::HashMemo`).
     pub(crate) hash_memo: Arc<crate::deb::index::HashMemo>,
@@ -108,26 +108,44 @@ impl Repokit {
         &self.actor
     }
 
-    /// Appends to the audit log. The operation has already happened, so a
-    /// failure here is logged rather than reported as the operation's.
+    /// Appends to the audit log, trying three times. The operation has
+    /// already happened, so a failure is [`Error::Unaudited`]: the caller
+    /// learns that the change stands but is unrecorded.
     pub(crate) async fn record(
         &self,
         action: &str,
         repo: Option<&RepoName>,
         detail: serde_json::Value,
-    ) {
-        if let Err(e) = audit(
-            &self.store,
-            self.now_secs(),
-            &self.actor,
-            action,
-            repo,
-            detail,
-        )
-        .await
-        {
-            tracing::error!(error = %e, ?repo, action, "audit record not written");
+    ) -> Result<()> {
+        let mut last = None;
+        for pause_ms in [0, 50, 250] {
+            if pause_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            }
+            match audit(
+                &self.store,
+                self.now_secs(),
+                &self.actor,
+                action,
+                repo,
+                detail.clone(),
+            )
+            .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
         }
+        let source = last.unwrap_or_else(|| Error::Internal("no audit attempt ran".into()));
+        tracing::error!(error = %source, ?repo, action, "audit record not written");
+        let action = match repo {
+            Some(r) => format!("{action} of {r}"),
+            None => action.to_string(),
+        };
+        Err(Error::Unaudited {
+            action,
+            source: Box::new(source),
+        })
     }
 
     /// Creates an API token (recorded in the audit log); returns the
@@ -144,7 +162,7 @@ impl Repokit {
             None,
             serde_json::json!({"id": token.id, "name": token.name, "scopes": token.scopes}),
         )
-        .await;
+        .await?;
         Ok((secret, token))
     }
 

@@ -27,7 +27,7 @@ pub(crate) trait CachedChunk: Sized + Send + Sync {
     fn size(&self) -> usize;
 }
 
-impl CachedChunk for crate::deb::index::DebChunk {
+impl CachedChunk for crate::deb::chunk::DebChunk {
     fn stored(&self) -> (Vec<u8>, [&[u8]; 3]) {
         self.stored_parts()
     }
@@ -62,7 +62,7 @@ pub(crate) struct Chunks<C> {
 pub(crate) type Hints<'a> = Box<dyn Iterator<Item = Result<Option<ChunkSet>>> + 'a>;
 
 /// An APT index (architecture or `source`) with its chunks by key.
-pub(crate) type DebIndexChunks = (String, Vec<(String, Arc<crate::deb::index::DebChunk>)>);
+pub(crate) type DebIndexChunks = (String, Vec<(String, Arc<crate::deb::chunk::DebChunk>)>);
 
 /// Packages in one add from which the index chunks of the next publish
 /// are rendered during the add (see `Repokit::prerender`): a batch this
@@ -450,7 +450,7 @@ impl Repokit {
         hints: Hints<'_>,
         store_set: bool,
     ) -> Result<(Vec<DebIndexChunks>, ChunkSet)> {
-        use crate::deb::index::DebChunk;
+        use crate::deb::chunk::DebChunk;
         let (indexes, owner, runs) = deb_runs(config, packages);
         tracing::debug!(runs = runs.len(), "deb runs cut");
         let Chunks { chunks, set } = self.cached_chunks(

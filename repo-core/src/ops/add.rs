@@ -392,7 +392,7 @@ impl Repokit {
                 Some(name),
                 changed_packages(&report.added, &report.revision),
             )
-            .await;
+            .await?;
         }
         Ok(report)
     }

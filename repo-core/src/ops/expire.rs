@@ -12,6 +12,7 @@ impl Repokit {
     pub async fn expire(&self) -> Result<Vec<RepoName>> {
         let now = self.now_secs();
         let mut gone = Vec::new();
+        let mut unaudited = None;
         for r in self.store.list_refs().await? {
             if r.config.role == Role::Stable || r.expires().is_none_or(|t| t > now) {
                 continue;
@@ -21,14 +22,22 @@ impl Repokit {
                 Err(e) => return Err(e),
             }
             tracing::info!(repo = %r.config.name, "expired");
-            self.record(
-                "expire",
-                Some(&r.config.name),
-                serde_json::json!({"expired_at": r.expires()}),
-            )
-            .await;
+            // The others still expire; the first unrecorded one is reported.
+            if let Err(e) = self
+                .record(
+                    "expire",
+                    Some(&r.config.name),
+                    serde_json::json!({"expired_at": r.expires()}),
+                )
+                .await
+            {
+                unaudited.get_or_insert(e);
+            }
             gone.push(r.config.name);
         }
-        Ok(gone)
+        match unaudited {
+            Some(e) => Err(e),
+            None => Ok(gone),
+        }
     }
 }

@@ -178,6 +178,12 @@ impl Repokit {
                 capped = report.capped,
                 "garbage collected"
             );
+            let detail = serde_json::json!({
+                "deleted": report.deleted,
+                "temporary": report.temporary,
+                "capped": report.capped,
+            });
+            self.record("gc", None, detail).await?;
         }
         Ok(report)
     }

@@ -98,7 +98,7 @@ impl Repokit {
             Some(name),
             serde_json::json!({"restored": report.restored, "revision": report.revision}),
         )
-        .await;
+        .await?;
         Ok(report)
     }
 }

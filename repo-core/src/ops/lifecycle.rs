@@ -132,7 +132,7 @@ impl Repokit {
             Some(&r.config.name),
             serde_json::to_value(&r.config).unwrap_or_default(),
         )
-        .await;
+        .await?;
         Ok(RepoInfo {
             expires: r.expires(),
             updated: r.config.created,
@@ -209,7 +209,7 @@ impl Repokit {
     pub async fn delete_repo(&self, name: &RepoName) -> Result<()> {
         self.store.delete_ref(name).await?;
         self.record("delete", Some(name), serde_json::json!({}))
-            .await;
+            .await?;
         Ok(())
     }
 

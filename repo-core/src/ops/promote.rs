@@ -119,7 +119,7 @@ impl Repokit {
             let mut detail = changed_packages(&report.promoted, &report.revision);
             detail["from"] = serde_json::json!(report.from);
             detail["change"] = serde_json::json!(origin.change);
-            self.record("promote", Some(to), detail).await;
+            self.record("promote", Some(to), detail).await?;
         }
         Ok(report)
     }

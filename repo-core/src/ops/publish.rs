@@ -225,7 +225,7 @@ impl Repokit {
                 Some(name),
                 serde_json::json!({"publication": report.publication, "revision": report.revision}),
             )
-            .await;
+            .await?;
         }
         Ok(report)
     }
@@ -313,7 +313,7 @@ impl Repokit {
             }
             Format::Deb => {
                 let (indexes, set) = self.deb_chunks(rt, config, pkgs, hints, false)?;
-                type Keyed<'a> = (String, Vec<(&'a str, &'a crate::deb::index::DebChunk)>);
+                type Keyed<'a> = (String, Vec<(&'a str, &'a crate::deb::chunk::DebChunk)>);
                 let refs: Vec<Keyed<'_>> = indexes
                     .iter()
                     .map(|(arch, chunks)| {

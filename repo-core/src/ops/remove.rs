@@ -91,7 +91,7 @@ impl Repokit {
             Some(name),
             changed_packages(&report.removed, &report.revision),
         )
-        .await;
+        .await?;
         Ok(report)
     }
 }

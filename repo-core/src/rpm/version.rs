@@ -23,33 +23,14 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
             j += 1;
         }
         let (x, y) = (a.get(i).copied(), b.get(j).copied());
-        if x == Some(b'~') || y == Some(b'~') {
-            if x != Some(b'~') {
-                return Ordering::Greater;
+        match mark_order(x, y) {
+            Some(Ordering::Equal) => {
+                i += 1;
+                j += 1;
+                continue;
             }
-            if y != Some(b'~') {
-                return Ordering::Less;
-            }
-            i += 1;
-            j += 1;
-            continue;
-        }
-        if x == Some(b'^') || y == Some(b'^') {
-            if x.is_none() {
-                return Ordering::Less;
-            }
-            if y.is_none() {
-                return Ordering::Greater;
-            }
-            if x != Some(b'^') {
-                return Ordering::Greater;
-            }
-            if y != Some(b'^') {
-                return Ordering::Less;
-            }
-            i += 1;
-            j += 1;
-            continue;
+            Some(other) => return other,
+            None => {}
         }
         let (Some(x), Some(_)) = (x, y) else {
             break;
@@ -64,30 +45,7 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
         };
         let end_a = i + a[i..].iter().take_while(|c| class(c)).count();
         let end_b = j + b[j..].iter().take_while(|c| class(c)).count();
-        let (mut one, mut two) = (&a[i..end_a], &b[j..end_b]);
-        if one.is_empty() {
-            return Ordering::Less; // arbitrary, as rpm
-        }
-        if two.is_empty() {
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
-        }
-        if numeric {
-            while one.first() == Some(&b'0') {
-                one = &one[1..];
-            }
-            while two.first() == Some(&b'0') {
-                two = &two[1..];
-            }
-            match one.len().cmp(&two.len()) {
-                Ordering::Equal => {}
-                other => return other,
-            }
-        }
-        match one.cmp(two) {
+        match segment_order(&a[i..end_a], &b[j..end_b], numeric) {
             Ordering::Equal => {}
             other => return other,
         }
@@ -99,6 +57,58 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
         (true, false) => Ordering::Less,
         _ => Ordering::Greater,
     }
+}
+
+/// How `~` or `^` at the current positions decides: `None` when neither
+/// side has one, `Equal` when both have the same (skip it on both sides).
+fn mark_order(x: Option<u8>, y: Option<u8>) -> Option<Ordering> {
+    if x == Some(b'~') || y == Some(b'~') {
+        return Some(match (x == Some(b'~'), y == Some(b'~')) {
+            (true, true) => Ordering::Equal,
+            (false, _) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+        });
+    }
+    if x == Some(b'^') || y == Some(b'^') {
+        return Some(match (x, y) {
+            (None, _) => Ordering::Less,
+            (_, None) => Ordering::Greater,
+            (Some(b'^'), Some(b'^')) => Ordering::Equal,
+            (Some(_), Some(b'^')) => Ordering::Greater,
+            _ => Ordering::Less,
+        });
+    }
+    None
+}
+
+/// Compares one segment of each side: numbers by value (leading zeros
+/// ignored), letters as strings. When the first side lacks the segment it
+/// is older (arbitrary, as rpm); when only the second does, a number on the
+/// first side is newer and letters are older.
+fn segment_order(mut one: &[u8], mut two: &[u8], numeric: bool) -> Ordering {
+    if one.is_empty() {
+        return Ordering::Less;
+    }
+    if two.is_empty() {
+        return if numeric {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+    }
+    if numeric {
+        while one.first() == Some(&b'0') {
+            one = &one[1..];
+        }
+        while two.first() == Some(&b'0') {
+            two = &two[1..];
+        }
+        match one.len().cmp(&two.len()) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    one.cmp(two)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::package::{Dependency, FileKind, RpmPackage, is_primary_file};
+use super::deps::{Dependency, is_primary_file};
+use super::package::{FileKind, RpmPackage};
 
 /// The three cached fragments of one package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

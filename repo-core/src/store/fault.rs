@@ -2,7 +2,8 @@
 //!
 //! Wraps any object store and fails the Nth write (a put, a copy or the
 //! start of a multipart upload) after it is armed, as a backend that dies
-//! mid-operation would. Reads, lists and deletes pass through. Every put
+//! mid-operation would, or every write under a path prefix. Reads, lists
+//! and deletes pass through. Every put
 //! that succeeded is logged with the SHA-256 of what it wrote, so a test
 //! can tell that nothing was written twice.
 
@@ -29,6 +30,9 @@ pub struct FailingStore {
     outage: std::sync::atomic::AtomicBool,
     writes: AtomicU64,
     puts: std::sync::Mutex<Vec<(String, crate::names::Sha256)>>,
+    /// Every write to a path under this prefix fails (a part of the store
+    /// that is unwritable), whatever the count.
+    fail_under: std::sync::Mutex<Option<String>>,
 }
 
 impl FailingStore {
@@ -39,6 +43,7 @@ impl FailingStore {
             outage: Default::default(),
             writes: AtomicU64::new(0),
             puts: Default::default(),
+            fail_under: Default::default(),
         }
     }
 
@@ -55,6 +60,13 @@ impl FailingStore {
         self.outage.store(n > 0, Ordering::SeqCst);
     }
 
+    /// Fails every write to a path under `prefix` (`None` disarms).
+    pub fn fail_writes_under(&self, prefix: Option<&str>) {
+        if let Ok(mut p) = self.fail_under.lock() {
+            *p = prefix.map(str::to_string);
+        }
+    }
+
     /// Writes seen since the last `fail_nth_write`.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::SeqCst)
@@ -66,6 +78,15 @@ impl FailingStore {
     }
 
     fn check(&self, location: &Path) -> Result<()> {
+        if let Ok(p) = self.fail_under.lock()
+            && let Some(prefix) = p.as_deref()
+            && location.as_ref().starts_with(prefix)
+        {
+            return Err(object_store::Error::Generic {
+                store: "FailingStore",
+                source: format!("injected failure under {prefix} ({location})").into(),
+            });
+        }
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
         let at = self.fail_at.load(Ordering::SeqCst);
         if at == n || (at != 0 && n > at && self.outage.load(Ordering::SeqCst)) {
