@@ -12,6 +12,7 @@ pub mod load;
 pub mod moto;
 pub mod real_rpms;
 pub mod repodata;
+pub mod tagfile;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -231,3 +231,33 @@ pub fn check_repomd(root: &Path) -> Result<BTreeMap<String, usize>> {
     );
     Ok(counts)
 }
+
+const CREATEREPO_C_READ: &str = r#"
+import createrepo_c as cr, json, sys
+md = cr.Metadata()
+md.locate_and_load_xml(sys.argv[1])
+attrs = ["name", "epoch", "version", "release", "arch", "pkgId", "checksum_type",
+         "summary", "description", "url", "time_file", "time_build", "rpm_license",
+         "rpm_vendor", "rpm_group", "rpm_buildhost", "rpm_sourcerpm", "rpm_header_start",
+         "rpm_header_end", "rpm_packager", "size_package", "size_installed", "size_archive",
+         "location_href", "location_base", "provides", "conflicts", "obsoletes", "requires",
+         "suggests", "enhances", "recommends", "supplements", "files", "changelogs"]
+out = {}
+for key in md.keys():
+    p = md.get(key)
+    out[p.location_href] = {a: getattr(p, a) for a in attrs}
+print(json.dumps(out, sort_keys=True))
+"#;
+
+/// Every package of a repository as createrepo_c's own reader (its Python
+/// binding, the code behind `createrepo_c --update`) loads it from
+/// repomd.xml and the three metadata files, by location.
+pub fn read_with_createrepo_c(repo: &Path) -> Result<BTreeMap<String, serde_json::Value>> {
+    let out = crate::run_ok(
+        std::process::Command::new("/usr/bin/python3")
+            .args(["-c", CREATEREPO_C_READ])
+            .arg(repo),
+    )
+    .with_context(|| format!("createrepo_c reading {}", repo.display()))?;
+    Ok(serde_json::from_str(&out)?)
+}

@@ -1,6 +1,7 @@
 //! repokit's primary/filelists/other carry the same packages and field
 //! values as createrepo_c's for the same files: the generated corpus and the
-//! real rpm fixtures that the rpm crate ships.
+//! real rpm fixtures that the rpm crate ships. Both repositories are read
+//! by createrepo_c's own reader (python3-createrepo-c) and by this crate's.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,22 @@ fn compare(files: &[PathBuf], tag: &str) -> Result<()> {
         counts.values().all(|n| *n == files.len()),
         "{tag}: {counts:?}"
     );
+    // Every field of every package, as createrepo_c's own reader loads it.
+    let a = repokit_tests::repodata::read_with_createrepo_c(&ours)?;
+    let b = repokit_tests::repodata::read_with_createrepo_c(&theirs)?;
+    assert_eq!(a.len(), files.len(), "{tag}: packages createrepo_c loads");
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{tag}: same locations"
+    );
+    for (href, fields) in &a {
+        assert_eq!(
+            fields, &b[href],
+            "{tag} {href}: createrepo_c reads other values"
+        );
+    }
+    // And the same rows of each file, read by this crate's reader.
     let (ours_md, theirs_md) = (repomd_locations(&ours)?, repomd_locations(&theirs)?);
     for kind in ["primary", "filelists", "other"] {
         let a = read_packages(&ours.join(&ours_md[kind]))?;

@@ -15,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use md5::Digest as _;
 
 use super::chunk::{DebChunk, gzip, xz, xz_stream_frame};
-use super::package::DebPackage;
+use super::package::{DebPackage, write_field};
 use crate::error::Result;
 use crate::model::rendered::{Body, Piece, RenderedFile};
 use crate::sign::Signer;
@@ -252,7 +252,7 @@ const PARALLEL_HASH_MIN: usize = 1 << 20;
 pub fn stanza(pkg: &DebPackage, filename: &str, d: &Digests) -> String {
     let mut out = String::with_capacity(1024);
     for (k, v) in &pkg.fields {
-        let _ = writeln!(out, "{k}: {v}");
+        write_field(&mut out, k, v);
     }
     let _ = writeln!(out, "Filename: {filename}");
     let _ = writeln!(out, "Size: {}", d.size);

@@ -48,6 +48,15 @@ fn valid_arch(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Writes one field of an index stanza: `Key: value`, or `Key:` and the
+/// continuation lines when the value starts on the next line (as
+/// `Package-List:` of a `.dsc` does).
+pub fn write_field(out: &mut String, key: &str, value: &str) {
+    use std::fmt::Write;
+    let sep = if value.starts_with('\n') { "" } else { " " };
+    let _ = writeln!(out, "{key}:{sep}{value}");
+}
+
 /// Parses one deb822 paragraph (the control file).
 pub fn parse_paragraph(text: &str, name: &str) -> Result<Vec<(String, String)>> {
     let mut fields: Vec<(String, String)> = Vec::new();

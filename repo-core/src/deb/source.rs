@@ -2,7 +2,7 @@
 //! lists, indexed in `source/Sources`.
 
 use super::index::Digests;
-use super::package::{parse_paragraph, valid_name, valid_version};
+use super::package::{parse_paragraph, valid_name, valid_version, write_field};
 use crate::error::{Error, Result};
 pub use crate::model::{DscFile, SourcePackage};
 use crate::names::check_file_name;
@@ -135,7 +135,7 @@ pub fn stanza(src: &SourcePackage, directory: &str, dsc_name: &str, dsc: &Digest
             "Checksums-Sha256" => format!(" {} {} {dsc_name}", dsc.sha256, dsc.size),
             "Checksums-Sha512" => format!(" {} {} {dsc_name}", dsc.sha512, dsc.size),
             _ => {
-                let _ = writeln!(out, "{k}: {v}");
+                write_field(&mut out, k, v);
                 continue;
             }
         };
