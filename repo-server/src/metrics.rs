@@ -69,7 +69,9 @@ impl Metrics {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn render(&self, jobs: &[(&str, usize)]) -> String {
+    /// The exposition text; `ref_retries` is the store's count of ref
+    /// updates written again after another writer got in first.
+    pub fn render(&self, jobs: &[(&str, usize)], ref_retries: u64) -> String {
         use std::fmt::Write;
         let mut counts = String::new();
         let mut times = String::new();
@@ -130,6 +132,11 @@ impl Metrics {
                 "Time spent publishing.",
                 self.publish_time.load(Ordering::Relaxed) as f64 / 1e6,
             ),
+            (
+                "repokit_ref_update_retries_total",
+                "Repository ref updates retried because another writer (a server sharing the bucket) changed the ref first.",
+                ref_retries as f64,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
@@ -167,7 +174,7 @@ mod tests {
         m.request(Some(live), 200, Duration::from_millis(3));
         m.request(None, 404, Duration::from_millis(1));
         m.upload(10);
-        let text = m.render(&[("running", 1)]);
+        let text = m.render(&[("running", 1)], 0);
         assert!(text.contains(
             "repokit_http_requests_total{method=\"GET\",route=\"/repos/{name}/{path:.*}\",status=\"200\"} 2"
         ), "{text}");

@@ -162,24 +162,53 @@ fn two_processes_adding_at_once_lose_nothing() -> Result<()> {
         sets.push(files);
     }
     let kit_ref = &kit;
-    std::thread::scope(|s| -> Result<()> {
+    // The revision each add made, per writer.
+    let made: Vec<Vec<String>> = std::thread::scope(|s| -> Result<Vec<Vec<String>>> {
         let handles: Vec<_> = sets
             .iter()
             .map(|files| {
-                s.spawn(move || -> Result<()> {
+                s.spawn(move || -> Result<Vec<String>> {
+                    let mut revisions = Vec::new();
                     for f in files {
-                        kit_ref.run(&["add", "r", &f.display().to_string()])?;
+                        let added = kit_ref.json(&["add", "r", &f.display().to_string()])?;
+                        revisions.push(added["revision"].as_str().unwrap_or_default().to_string());
                         kit_ref.run(&["publish", "r"])?;
                     }
-                    Ok(())
+                    Ok(revisions)
                 })
             })
             .collect();
-        for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
-        }
-        Ok(())
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("writer panicked"))?)
+            .collect()
     })?;
+    // The writers did run at once: their revisions interleave in the
+    // history (each waited for the other's lock at least once).
+    let history = kit.json(&["history", "r", "--limit", "100"])?;
+    let seq = |id: &String| {
+        history
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["id"] == id.as_str())
+            .and_then(|r| r["seq"].as_u64())
+    };
+    let spans: Vec<(u64, u64)> = made
+        .iter()
+        .map(|ids| {
+            let seqs: Vec<u64> = ids.iter().filter_map(seq).collect();
+            assert_eq!(seqs.len(), 12, "a writer's revision is not in the history");
+            (
+                seqs.iter().copied().min().unwrap_or(0),
+                seqs.iter().copied().max().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(
+        spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1,
+        "the writers ran one after the other: {spans:?}"
+    );
     assert_eq!(kit.json(&["repo", "show", "r"])?["packages"], 24);
     // The last publish of either writer may have rendered an older head;
     // one more publish is current and shows everything.

@@ -50,29 +50,63 @@ fn two_servers_on_one_bucket_lose_no_update() -> Result<()> {
         ),
     )?;
 
-    let per_server = 10;
-    let files = fixtures::leaf_rpms(&tmp.path().join("in"), 2 * per_server)?;
-    std::thread::scope(|s| -> Result<()> {
-        let workers: Vec<_> = [(&api_one, 0), (&api_two, 1)]
-            .into_iter()
-            .map(|(api, side)| {
-                let mine: Vec<_> = files.iter().skip(side).step_by(2).collect();
-                s.spawn(move || -> Result<()> {
-                    for f in mine {
-                        api.upload("r", f)?;
-                        api.publish("r")?;
-                    }
-                    Ok(())
-                })
+    // Rounds of eight writers at once (four per server), until some update
+    // lost the race for the ref and ran again (each server counts its
+    // own): a round without one raced nothing and would prove nothing.
+    let retries = || -> Result<f64> {
+        [&server_one, &server_two]
+            .iter()
+            .map(|server| -> Result<f64> {
+                let (_, _, body) =
+                    repokit_tests::http_get(&format!("{}/metrics", server.url), &[])?;
+                let text = String::from_utf8(body)?;
+                Ok(text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("repokit_ref_update_retries_total "))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(-1.0))
             })
-            .collect();
-        for w in workers {
-            w.join()
-                .map_err(|_| anyhow::anyhow!("uploader panicked"))??;
+            .sum()
+    };
+    let mut files = Vec::new();
+    for round in 0..3 {
+        let batch = (0..24)
+            .map(|i| {
+                let name = match round {
+                    0 => format!("rk-{i:02}"),
+                    _ => format!("rk-{round}x{i:02}"),
+                };
+                fixtures::leaf_rpm(&tmp.path().join("in"), &name, "1.0")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        std::thread::scope(|s| -> Result<()> {
+            let workers: Vec<_> = (0..8)
+                .map(|w| {
+                    let api = if w % 2 == 0 { &api_one } else { &api_two };
+                    let mine: Vec<_> = batch.iter().skip(w).step_by(8).collect();
+                    s.spawn(move || -> Result<()> {
+                        for f in mine {
+                            api.upload("r", f)?;
+                            api.publish("r")?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("uploader panicked"))??;
+            }
+            Ok(())
+        })?;
+        files.extend(batch);
+        if retries()? > 0.0 {
+            break;
         }
-        Ok(())
-    })?;
-
+    }
+    let retries = retries()?;
+    eprintln!("ref update retries: {retries} over {} uploads", files.len());
+    ensure!(retries > 0.0, "no update lost a race in three rounds");
     // Both servers and the command line see every upload and every
     // revision.
     for api in [&api_one, &api_two] {

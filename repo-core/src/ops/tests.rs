@@ -469,3 +469,195 @@ async fn test_repositories_expire_twenty_days_after_their_last_change() {
         "a stable repository expired"
     );
 }
+
+/// A gate whose member expires keeps serving what it last published (gc
+/// keeps its files); its next publish fails naming the missing member.
+#[tokio::test]
+async fn a_gate_whose_member_expired_keeps_its_publication() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::local(&dir.path().join("data")).expect("store");
+    let now = Arc::new(AtomicU64::new(1_700_000_000));
+    let clock = now.clone();
+    let kit = Repokit::new(store, Keyring::new(dir.path().join("keys"))).with_clock(Arc::new(
+        move || std::time::UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)),
+    ));
+    let day = 86_400;
+    let name = |n: &str| RepoName::new(n).expect("name");
+    let (change, stable, gate) = (name("change-7"), name("stable"), name("gate-7"));
+    let mut c = spec(&change, Role::Test, None);
+    c.ttl = Some(2 * day);
+    kit.create_repo(c).await.expect("create change");
+    kit.create_repo(spec(&stable, Role::Stable, None))
+        .await
+        .expect("create stable");
+    let mut g = spec(&gate, Role::Composite, None);
+    g.members = vec![stable.clone(), change.clone()];
+    kit.create_repo(g).await.expect("create gate");
+    let up = Upload::from_path(&build_rpm(dir.path(), "beta")).expect("upload");
+    kit.add(&change, &[up], Arc::new(NoProgress))
+        .await
+        .expect("add");
+    kit.publish(&stable).await.expect("publish stable");
+    kit.publish(&change).await.expect("publish change");
+    let live = kit.repo(&gate).await.expect("gate").published;
+    assert!(live.is_some(), "the gate was not published");
+    let served = kit.packages(&gate).await.expect("gate packages");
+    assert_eq!(served.len(), 1);
+
+    now.fetch_add(3 * day, Ordering::SeqCst);
+    assert_eq!(kit.expire().await.expect("expire"), vec![change.clone()]);
+    kit.gc(&crate::ops::gc::GcOptions {
+        dry_run: false,
+        min_age: Duration::ZERO,
+        max_delete: usize::MAX,
+    })
+    .await
+    .expect("gc");
+    assert_eq!(kit.repo(&gate).await.expect("gate").published, live);
+    assert!(
+        kit.store()
+            .exists(&StorageKey::Blob(served[0].sha256.clone()))
+            .await
+            .expect("exists"),
+        "gc deleted a file the gate serves"
+    );
+    let err = kit.publish(&gate).await.expect_err("a member is gone");
+    assert_eq!(err.code(), "not_found", "{err}");
+    assert!(err.to_string().contains("change-7"), "{err}");
+    assert_eq!(kit.repo(&gate).await.expect("gate").published, live);
+}
+
+/// Two writers of one ref at once: the one whose write lost the race (a
+/// conditional write, as on a bucket) runs again on the ref the winner
+/// wrote, so neither update is lost, and the retry is counted.
+#[tokio::test]
+async fn a_ref_update_that_lost_the_race_runs_again_on_the_new_ref() {
+    use crate::model::RepoRef;
+    use crate::store::Update;
+    let dir = tempfile::tempdir().expect("tmp");
+    let kit = Repokit::new(Store::memory(), Keyring::new(dir.path().join("keys")));
+    let name = RepoName::new("raced").expect("name");
+    kit.create_repo(spec(&name, Role::Test, None))
+        .await
+        .expect("create");
+    let store = kit.store().clone();
+    let start = store
+        .get_ref(&name)
+        .await
+        .expect("get")
+        .expect("ref")
+        .updated;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut rx = Some(rx);
+    let mut seen = Vec::new();
+    let slow = store.update_ref(&name, async |mut cur: RepoRef| {
+        seen.push(cur.updated);
+        if let Some(rx) = rx.take() {
+            // The first run waits until the other writer has written.
+            rx.await.expect("signal");
+        }
+        cur.updated += 1;
+        Ok(Update::Write(Box::new(cur), ()))
+    });
+    let fast = async {
+        store
+            .update_ref(&name, async |mut cur: RepoRef| {
+                cur.updated += 100;
+                Ok(Update::Write(Box::new(cur), ()))
+            })
+            .await?;
+        tx.send(()).expect("send");
+        Ok::<_, crate::Error>(())
+    };
+    let (a, b) = tokio::join!(slow, fast);
+    a.expect("slow writer");
+    b.expect("fast writer");
+    assert_eq!(
+        seen,
+        vec![start, start + 100],
+        "the loser ran again on the new ref"
+    );
+    let end = store
+        .get_ref(&name)
+        .await
+        .expect("get")
+        .expect("ref")
+        .updated;
+    assert_eq!(end, start + 101, "an update was lost");
+    assert_eq!(store.ref_update_retries(), 1);
+}
+
+/// On a local store the second writer waits for the first one's lock, and
+/// then sees what it wrote: no retry, no lost update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ref_update_under_the_lock_waits_for_the_other_writer() {
+    use crate::model::RepoRef;
+    use crate::store::Update;
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::local(&dir.path().join("data")).expect("store");
+    let kit = Repokit::new(store, Keyring::new(dir.path().join("keys")));
+    let name = RepoName::new("locked").expect("name");
+    kit.create_repo(spec(&name, Role::Test, None))
+        .await
+        .expect("create");
+    let store = kit.store().clone();
+    let start = store
+        .get_ref(&name)
+        .await
+        .expect("get")
+        .expect("ref")
+        .updated;
+    let (inside_tx, inside_rx) = tokio::sync::oneshot::channel::<()>();
+    // The first writer on a thread and runtime of its own (the update's
+    // future is not `Send`).
+    let first = {
+        let store = store.clone();
+        let name = name.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let mut inside = Some(inside_tx);
+            rt.block_on(store.update_ref(&name, async |mut cur: RepoRef| {
+                if let Some(tx) = inside.take() {
+                    tx.send(()).expect("send");
+                }
+                // Hold the lock a while with the other writer waiting.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                cur.updated += 1;
+                Ok(Update::Write(Box::new(cur), ()))
+            }))
+        })
+    };
+    inside_rx.await.expect("first writer inside");
+    let t = std::time::Instant::now();
+    let mut seen = Vec::new();
+    store
+        .update_ref(&name, async |mut cur: RepoRef| {
+            seen.push(cur.updated);
+            cur.updated += 100;
+            Ok(Update::Write(Box::new(cur), ()))
+        })
+        .await
+        .expect("second writer");
+    first.join().expect("join").expect("first writer");
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "did not wait for the lock"
+    );
+    assert_eq!(
+        seen,
+        vec![start + 1],
+        "ran before the first writer finished"
+    );
+    let end = store
+        .get_ref(&name)
+        .await
+        .expect("get")
+        .expect("ref")
+        .updated;
+    assert_eq!(end, start + 101);
+    assert_eq!(store.ref_update_retries(), 0);
+}

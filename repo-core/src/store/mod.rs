@@ -64,6 +64,9 @@ pub struct Store {
     /// the file each was read from (a ref is replaced by rename, so a new
     /// version is a new file): hosting reads a ref per request.
     refs: Arc<std::sync::Mutex<RefCache>>,
+    /// Ref updates written again because another writer got in first
+    /// (conditional writes only).
+    ref_retries: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The two-hex-digit directories that blobs are spread over, made once with
@@ -133,6 +136,7 @@ impl Store {
             tmp,
             direct: true,
             refs: Default::default(),
+            ref_retries: Default::default(),
         })
     }
 
@@ -158,6 +162,7 @@ impl Store {
             tmp: std::env::temp_dir(),
             direct: false,
             refs: Default::default(),
+            ref_retries: Default::default(),
         }
     }
 
@@ -176,6 +181,7 @@ impl Store {
             tmp,
             direct: false,
             refs: Default::default(),
+            ref_retries: Default::default(),
         }
     }
 

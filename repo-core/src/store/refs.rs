@@ -227,6 +227,12 @@ impl Store {
         Ok(())
     }
 
+    /// How many ref updates this handle (and its clones) wrote again
+    /// because another writer changed the ref in between.
+    pub fn ref_update_retries(&self) -> u64 {
+        self.ref_retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Compare-and-swap on a repository ref: `f` sees the current ref and
     /// says what to write. Under a lock `f` runs once; with conditional
     /// writes it runs again whenever another writer got in first.
@@ -273,7 +279,11 @@ impl Store {
                         .await
                     {
                         Ok(_) => return Ok(t),
-                        Err(object_store::Error::Precondition { .. }) => continue,
+                        Err(object_store::Error::Precondition { .. }) => {
+                            self.ref_retries
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            continue;
+                        }
                         Err(e) => return Err(e.into()),
                     }
                 }

@@ -262,7 +262,11 @@ async fn metrics(state: web::Data<Arc<State>>) -> HttpResponse {
     let jobs = state.jobs.counts();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&jobs))
+        .body(
+            state
+                .metrics
+                .render(&jobs, state.kit.store().ref_update_retries()),
+        )
 }
 
 #[derive(Debug, Deserialize)]
