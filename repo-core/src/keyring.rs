@@ -31,15 +31,24 @@ pub struct Keyring {
     /// came from: every publish of a signed repository signs, and parsing
     /// a key costs more than the signature.
     loaded: std::sync::Arc<std::sync::Mutex<LoadedKeys>>,
+    /// The key handles of every key, with the stamps of the key files they
+    /// came from (asked once per package when vendor signatures are kept).
+    handles: std::sync::Arc<std::sync::Mutex<Option<Handles>>>,
 }
 
-type LoadedKeys = std::collections::HashMap<KeyName, ((u64, u64, i64, i64), Signer)>;
+/// (inode, length, mtime seconds, mtime nanoseconds) of a key file.
+type Stamp = (u64, u64, i64, i64);
+
+type LoadedKeys = std::collections::HashMap<KeyName, (Stamp, Signer)>;
+
+type Handles = (Vec<(KeyName, Stamp)>, std::collections::HashSet<String>);
 
 impl Keyring {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Keyring {
             dir: dir.into(),
             loaded: Default::default(),
+            handles: Default::default(),
         }
     }
 
@@ -131,37 +140,60 @@ impl Keyring {
     /// Upper-case hex of every fingerprint and key ID of every key in the
     /// keyring: what tells this store's own signatures from a vendor's.
     pub fn key_handles(&self) -> Result<std::collections::HashSet<String>> {
-        let mut out = std::collections::HashSet::new();
-        for k in self.list()? {
-            out.extend(self.signer(&k.name)?.key_handles());
+        use std::os::unix::fs::MetadataExt;
+        let mut stamps = Vec::new();
+        for name in self.names()? {
+            let meta = std::fs::metadata(self.path(&name))?;
+            stamps.push((
+                name,
+                (meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec()),
+            ));
         }
+        if let Ok(cached) = self.handles.lock()
+            && let Some((s, handles)) = &*cached
+            && *s == stamps
+        {
+            return Ok(handles.clone());
+        }
+        let mut out = std::collections::HashSet::new();
+        for (name, _) in &stamps {
+            out.extend(self.signer(name)?.key_handles());
+        }
+        if let Ok(mut cached) = self.handles.lock() {
+            *cached = Some((stamps, out.clone()));
+        }
+        Ok(out)
+    }
+
+    /// The name of every key file, sorted.
+    fn names(&self) -> Result<Vec<KeyName>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let file = entry?.file_name();
+            if let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".key.asc"))
+                && let Ok(name) = KeyName::new(name)
+            {
+                out.push(name);
+            }
+        }
+        out.sort();
         Ok(out)
     }
 
     /// Every key, sorted by name.
     pub fn list(&self) -> Result<Vec<KeyInfo>> {
-        let mut out = Vec::new();
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e.into()),
-        };
-        for entry in entries {
-            let file = entry?.file_name();
-            let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".key.asc")) else {
-                continue;
-            };
-            let Ok(name) = KeyName::new(name) else {
-                continue;
-            };
-            let signer = self.signer(&name)?;
-            out.push(KeyInfo {
-                name,
-                fingerprint: signer.fingerprint(),
-            });
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        self.names()?
+            .into_iter()
+            .map(|name| {
+                let fingerprint = self.signer(&name)?.fingerprint();
+                Ok(KeyInfo { name, fingerprint })
+            })
+            .collect()
     }
 }
 
