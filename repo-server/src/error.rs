@@ -99,6 +99,49 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The kind of an error response made outside the API's handlers (by the
+/// framework: a body over its limit, a malformed request line), from its
+/// status, so that it too carries the JSON envelope.
+pub fn kind_of_status(status: StatusCode) -> ErrorKind {
+    match status {
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::UNAUTHORIZED => ErrorKind::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorKind::Forbidden,
+        StatusCode::CONFLICT => ErrorKind::Conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::LimitExceeded,
+        s if s.is_client_error() => ErrorKind::InvalidInput,
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// Gives an error response that is not JSON (the framework's own, plain
+/// text) the API's envelope, keeping its status; other responses pass.
+pub fn envelope(res: HttpResponse) -> HttpResponse {
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let message = match res.error() {
+        Some(e) if !status.is_server_error() => e.to_string(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut b = HttpResponse::build(status);
+    for (name, value) in res.headers() {
+        if name != actix_web::http::header::CONTENT_TYPE
+            && name != actix_web::http::header::CONTENT_LENGTH
+        {
+            b.append_header((name.clone(), value.clone()));
+        }
+    }
+    b.json(serde_json::json!({
+        "error": {"code": kind_of_status(status).code(), "message": message}
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,23 @@ async fn count(
     Ok(res)
 }
 
+/// Every error response carries the JSON envelope, the framework's own
+/// (a body over the limit, a malformed header) included.
+async fn json_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    if !(res.status().is_client_error() || res.status().is_server_error()) {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    Ok(ServiceResponse::new(
+        req,
+        crate::error::envelope(res.map_into_boxed_body()),
+    ))
+}
+
 /// Serves `kit` on the given listener until the process is stopped, and
 /// removes expired test repositories every `options.expire_every`. Must be
 /// called on a multi-threaded tokio runtime: repository operations run there.
@@ -144,6 +161,7 @@ pub async fn serve(
                 web::PathConfig::default()
                     .error_handler(|e, _| ApiError::BadRequest(format!("path: {e}")).into()),
             )
+            .wrap(from_fn(json_errors))
             .wrap(from_fn(count))
             .configure(api::configure)
             .default_service(web::to(not_found))

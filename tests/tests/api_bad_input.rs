@@ -146,6 +146,15 @@ fn bad_requests_are_typed_errors_and_store_nothing() -> Result<()> {
             "invalid_input",
         ),
         (
+            // A JSON body over the 64 KiB limit: refused with the envelope
+            // too, though the framework refuses it before any handler.
+            "POST",
+            "/api/v1/repos".into(),
+            Body::Json(json!({"name": "x", "format": "rpm", "pad": "x".repeat(70_000)})),
+            413,
+            "limit_exceeded",
+        ),
+        (
             "DELETE",
             "/api/v1/repos/t/packages/nothing-here".into(),
             Body::None,
@@ -180,6 +189,10 @@ fn bad_requests_are_typed_errors_and_store_nothing() -> Result<()> {
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     ensure!(text.trim_end().ends_with("413"), "{text}");
+    ensure!(
+        text.contains("\"code\":\"limit_exceeded\""),
+        "not the JSON envelope: {text}"
+    );
     ensure!(stored_objects(&data) == before);
     // The good package still goes in.
     ensure!(api.upload("t", &good)?["identity"] == "rk-good-0:1.0-1.noarch");

@@ -216,3 +216,50 @@ fn two_processes_adding_at_once_lose_nothing() -> Result<()> {
     assert_eq!(published["packages"], 24);
     Ok(())
 }
+
+/// Only regular files (or symlinks to them) are read as packages: a
+/// symlink to /dev/zero would read without end and a FIFO without a writer
+/// would hang the open. Each is refused at once, as invalid input, and
+/// nothing is stored.
+#[test]
+fn non_regular_files_are_refused_in_bounded_time() -> Result<()> {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir()?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["repo", "create", "r", "--format", "rpm"])?;
+    let zero = tmp.path().join("zero.rpm");
+    std::os::unix::fs::symlink("/dev/zero", &zero)?;
+    let fifo = tmp.path().join("fifo.rpm");
+    repokit_tests::run_ok(std::process::Command::new("mkfifo").arg(&fifo))?;
+    for file in [&zero, &fifo] {
+        let before = stored_objects(&kit.data);
+        let mut child = kit
+            .command()
+            .args(["--json", "add", "r"])
+            .arg(file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let start = Instant::now();
+        while child.try_wait()?.is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                child.kill()?;
+                anyhow::bail!("add {} did not finish in 20 s", file.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output()?;
+        assert_eq!(out.status.code(), Some(2), "{}", file.display());
+        let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
+        assert_eq!(err["error"]["code"], "invalid_input", "{err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not a regular file")),
+            "{err}"
+        );
+        assert_eq!(stored_objects(&kit.data), before, "{}", file.display());
+    }
+    Ok(())
+}

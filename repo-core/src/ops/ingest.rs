@@ -91,8 +91,9 @@ pub(crate) fn digest_package_file(
     path: &Path,
     name: &str,
     integrity: &rpm::package::Integrity,
+    limit: u64,
 ) -> Result<(Sha256, u64)> {
-    let mut f = open_for_reading(path)?;
+    let mut f = open_package(path, name)?;
     let mut whole = sha2::Sha256::new();
     let mut payload = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -109,6 +110,7 @@ pub(crate) fn digest_package_file(
             payload.update(&buf[from..n]);
         }
         pos = end;
+        too_large(name, pos, limit)?;
     }
     integrity.check(name, pos, &crate::names::to_hex(&payload.finalize()))?;
     Ok((Sha256::from_digest(&whole.finalize()), pos))
@@ -145,7 +147,7 @@ pub(crate) fn check_package(
     format: Format,
 ) -> Result<Checked> {
     check_file_name(name)?;
-    let mut file = open_for_reading(path)?;
+    let mut file = open_package(path, name)?;
     let stat = file.metadata()?;
     let size = stat.len();
     let mtime = stat.modified().map(unix).unwrap_or(0);
@@ -158,7 +160,7 @@ pub(crate) fn check_package(
     }
     match format {
         Format::Rpm if size <= IN_MEMORY_MAX => {
-            let data = read_whole(&mut file, size)?;
+            let data = read_whole(&mut file, size, limits.max_package_bytes)?;
             let (pkg, integrity) = rpm::package::read_bytes(&data, name, limits)?;
             let sha = digest_package(&data, name, &integrity)?;
             Ok(Checked {
@@ -170,7 +172,8 @@ pub(crate) fn check_package(
         }
         Format::Rpm => {
             let (pkg, integrity) = rpm::package::read(path, name, limits)?;
-            let (sha, size) = digest_package_file(path, name, &integrity)?;
+            let (sha, size) =
+                digest_package_file(path, name, &integrity, limits.max_package_bytes)?;
             Ok(Checked {
                 pkg: Parsed::Rpm(Box::new(pkg)),
                 sha,
@@ -184,14 +187,14 @@ pub(crate) fn check_package(
         Format::Deb => {
             // One read: small packages are parsed and hashed in memory.
             let (pkg, digests) = if size <= IN_MEMORY_MAX {
-                let data = read_whole(&mut file, size)?;
+                let data = read_whole(&mut file, size, limits.max_package_bytes)?;
                 let pkg = crate::deb::package::read_bytes(&data, name, limits)?;
                 (pkg, crate::deb::index::Digests::of(&data))
             } else {
                 let mut reader = std::io::BufReader::new(&mut file);
                 let pkg = crate::deb::package::read(&mut reader, size, name, limits)?;
                 drop(reader);
-                (pkg, digest_deb(path)?)
+                (pkg, digest_deb(path, name, limits.max_package_bytes)?)
             };
             Ok(Checked {
                 sha: Sha256::new(digests.sha256.clone())?,
@@ -221,20 +224,22 @@ fn check_dsc(
         });
     }
     let mut text = String::new();
-    file.read_to_string(&mut text)
+    file.take(limits.max_deb_control_file_bytes + 1)
+        .read_to_string(&mut text)
         .map_err(|_| Error::invalid_package(name, ".dsc is not UTF-8"))?;
+    too_large(name, text.len() as u64, limits.max_deb_control_file_bytes)?;
     let src = crate::deb::source::read_dsc(&text, name)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut files = Vec::with_capacity(src.files.len());
     for f in &src.files {
         let p = dir.join(&f.name);
-        if !p.is_file() {
+        if !p.exists() {
             return Err(Error::invalid_package(
                 name,
                 format!("{} is listed but not beside the .dsc", f.name),
             ));
         }
-        let d = digest_deb(&p)?;
+        let d = digest_deb(&p, &f.name, limits.max_package_bytes)?;
         f.check(&d, name)?;
         files.push((p, d));
     }
@@ -256,19 +261,41 @@ pub(crate) fn open_for_reading(path: &Path) -> std::io::Result<std::fs::File> {
         use std::os::unix::fs::OpenOptionsExt;
         match std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOATIME)
+            .custom_flags(libc::O_NOATIME | libc::O_NONBLOCK)
             .open(path)
         {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
             other => return other,
         }
     }
-    std::fs::File::open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Opens a file to be read as a package: a regular file, or a symlink to
+/// one. A FIFO, a device or a directory is refused (opened non-blocking, so
+/// a FIFO without a writer cannot hang the open), and every later read of
+/// it is bounded by the size limit.
+pub(crate) fn open_package(path: &Path, name: &str) -> Result<std::fs::File> {
+    let file = open_for_reading(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::not_found("file", path.display().to_string()),
+        _ => e.into(),
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(Error::InvalidInput(format!(
+            "{name} ({}) is not a regular file",
+            path.display()
+        )));
+    }
+    Ok(file)
 }
 
 /// The `size` bytes of an open file, in one `read` when it does not
 /// change meanwhile (`read_to_end` asks the size and position again).
-pub(crate) fn read_whole(file: &mut std::fs::File, size: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_whole(file: &mut std::fs::File, size: u64, limit: u64) -> Result<Vec<u8>> {
     // One byte more than the size is asked for: a regular file that
     // returns `size` bytes to that (a short read) is at its end, with no
     // second read to show it; one that returns more grew meanwhile.
@@ -291,15 +318,28 @@ pub(crate) fn read_whole(file: &mut std::fs::File, size: u64) -> Result<Vec<u8>>
     }
     data.truncate(filled);
     if filled > size {
-        file.read_to_end(&mut data)?;
+        // Grown since its size was taken: read on, up to the limit.
+        let left = limit.saturating_sub(filled as u64);
+        file.take(left.saturating_add(1)).read_to_end(&mut data)?;
+        if data.len() as u64 > limit {
+            return Err(Error::LimitExceeded {
+                what: "size of a package file that grew while read".into(),
+                actual: data.len() as u64,
+                limit,
+            });
+        }
     }
     Ok(data)
 }
 
 /// The four digests APT lists for a package, in one streaming read.
-pub(crate) fn digest_deb(path: &Path) -> Result<crate::deb::index::Digests> {
+pub(crate) fn digest_deb(
+    path: &Path,
+    name: &str,
+    limit: u64,
+) -> Result<crate::deb::index::Digests> {
     use md5::Digest as _;
-    let mut f = open_for_reading(path)?;
+    let mut f = open_package(path, name)?;
     let (mut m, mut s1, mut s256, mut s512) = (
         md5::Md5::new(),
         sha1::Sha1::new(),
@@ -318,6 +358,7 @@ pub(crate) fn digest_deb(path: &Path) -> Result<crate::deb::index::Digests> {
         s256.update(&buf[..n]);
         s512.update(&buf[..n]);
         size += n as u64;
+        too_large(name, size, limit)?;
     }
     Ok(crate::deb::index::Digests {
         md5: crate::names::to_hex(&m.finalize()),
@@ -326,4 +367,16 @@ pub(crate) fn digest_deb(path: &Path) -> Result<crate::deb::index::Digests> {
         sha512: crate::names::to_hex(&s512.finalize()),
         size,
     })
+}
+
+/// `LimitExceeded` once more than `limit` bytes of a file were read.
+fn too_large(name: &str, read: u64, limit: u64) -> Result<()> {
+    if read > limit {
+        return Err(Error::LimitExceeded {
+            what: format!("size of {name}"),
+            actual: read,
+            limit,
+        });
+    }
+    Ok(())
 }

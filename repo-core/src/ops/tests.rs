@@ -41,7 +41,7 @@ fn read_whole_reads_a_file_of_the_size_given_or_to_its_end() {
     let path = dir.path().join("f");
     let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&path, &data).expect("write");
-    let read = |size: u64| read_whole(&mut open_for_reading(&path).expect("open"), size);
+    let read = |size: u64| read_whole(&mut open_for_reading(&path).expect("open"), size, 1 << 20);
     assert_eq!(read(10_000).expect("exact size"), data);
     // Grown since its size was taken: read to its end.
     assert_eq!(read(4_000).expect("grown"), data);
