@@ -190,3 +190,62 @@ async fn an_upload_name_with_path_traversal_is_rejected() -> Result<()> {
     assert_eq!(stored_objects(&cli.data), before);
     Ok(())
 }
+
+/// A control file that carries index-only fields (`Filename`, `Size`,
+/// checksums) is accepted with them dropped and a warning: the Packages
+/// stanza holds only the real values, and apt installs the package (it
+/// would refuse the control file's wrong size and checksums).
+#[test]
+fn index_only_control_fields_are_dropped() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let zeros = "0".repeat(64);
+    let deb = debs::build_deb(
+        &tmp.path().join("in"),
+        &[
+            ("Package", "rk-liar"),
+            ("Version", "1.0-1"),
+            ("Architecture", "all"),
+            ("Maintainer", "t <t@example.org>"),
+            ("Description", "claims another file"),
+            ("Filename", "pool/main/e/evil/evil_1.0_all.deb"),
+            ("Size", "1"),
+            ("MD5sum", &zeros[..32]),
+            ("SHA256", &zeros),
+        ],
+        &[("/usr/share/rk-liar/x", "x\n")],
+    )?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["key", "generate", "k", "--algo", "ed25519"])?;
+    let key = tmp.path().join("k.asc");
+    std::fs::write(&key, kit.run(&["key", "export", "k"])?)?;
+    kit.create_deb_repo("d", Some("k"))?;
+    let added = kit.json(&["add", "d", &deb.display().to_string()])?;
+    let warning = added["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("index-only fields, dropped: Filename, Size, MD5sum, SHA256"),
+        "{added}"
+    );
+    kit.run(&["publish", "d"])?;
+    let out = tmp.path().join("out");
+    kit.run(&["export", "d", &out.display().to_string()])?;
+    let packages = std::fs::read_to_string(out.join("dists/bookworm/main/binary-all/Packages"))?;
+    for field in ["Filename: ", "Size: ", "MD5sum: ", "SHA256: "] {
+        assert_eq!(
+            packages.lines().filter(|l| l.starts_with(field)).count(),
+            1,
+            "{field} in:\n{packages}"
+        );
+    }
+    assert!(!packages.contains("evil") && !packages.contains(&zeros[..32]));
+    let server = kit.serve()?;
+    let apt = repokit_tests::clients::Apt::new(
+        &tmp.path().join("apt"),
+        &format!("{}/repos/d", server.url),
+        "bookworm",
+        "main",
+        &key,
+    )?;
+    apt.run("apt-get", &["update"])?;
+    apt.run("apt-get", &["install", "-y", "rk-liar"])?;
+    Ok(())
+}

@@ -106,7 +106,15 @@ pub fn parse_paragraph(text: &str, name: &str) -> Result<Vec<(String, String)>> 
     Ok(fields)
 }
 
+/// Fields only an index may carry: the index writes the real values for
+/// the file as stored, and a control file's copy would stand next to them.
+const INDEX_ONLY: [&str; 6] = ["Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"];
+
 fn from_fields(fields: Vec<(String, String)>, name: &str) -> Result<DebPackage> {
+    let (dropped, fields): (Vec<_>, Vec<_>) = fields
+        .into_iter()
+        .partition(|(k, _)| INDEX_ONLY.iter().any(|f| f.eq_ignore_ascii_case(k)));
+    let dropped = dropped.into_iter().map(|(k, _)| k).collect();
     let get = |f: &str| {
         fields
             .iter()
@@ -156,6 +164,7 @@ fn from_fields(fields: Vec<(String, String)>, name: &str) -> Result<DebPackage> 
         version,
         architecture,
         source,
+        dropped,
     })
 }
 

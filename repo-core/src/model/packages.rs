@@ -58,6 +58,10 @@ pub struct DebPackage {
     pub architecture: String,
     /// The source package name (`Source`, without a version), or `package`.
     pub source: String,
+    /// Index-only fields (`Filename`, `Size`, checksums) the control file
+    /// carried: dropped, since the index writes the real ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 impl DebPackage {

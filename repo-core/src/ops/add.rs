@@ -32,6 +32,10 @@ pub struct AddReport {
     pub unchanged: Vec<PackageRef>,
     /// The head revision after the add.
     pub revision: Option<String>,
+    /// What was wrong with an accepted package and was mended (a control
+    /// file's index-only fields, dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A file to put into the blob store under its SHA-256, once every file of
@@ -94,6 +98,27 @@ pub(crate) fn changed_packages(
         .map(|p| serde_json::json!({"identity": p.identity, "sha256": p.sha256}))
         .collect();
     serde_json::json!({"packages": list, "count": packages.len(), "revision": revision})
+}
+
+/// What was mended in accepted packages, one line per package (logged,
+/// and reported with the add).
+fn mended(uploads: &[Upload], checked: &[Checked]) -> Vec<String> {
+    uploads
+        .iter()
+        .zip(checked)
+        .filter_map(|(up, c)| match &c.pkg {
+            Parsed::Deb(pkg, _) if !pkg.dropped.is_empty() => {
+                let line = format!(
+                    "{}: control carries index-only fields, dropped: {}",
+                    up.file_name,
+                    pkg.dropped.join(", ")
+                );
+                tracing::warn!("{line}");
+                Some(line)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 impl Repokit {
@@ -381,7 +406,10 @@ impl Repokit {
         let bar = progress.clone();
         let report = blocking(move || {
             let checked = this.check_uploads(&r.config, &uploads, &*bar)?;
-            this.store_checked(&rt, &r, uploads, checked, &*bar)
+            let warnings = mended(&uploads, &checked);
+            let mut report = this.store_checked(&rt, &r, uploads, checked, &*bar)?;
+            report.warnings = warnings;
+            Ok(report)
         })
         .await?;
         progress.finish();
@@ -541,6 +569,7 @@ impl Repokit {
                         added,
                         unchanged,
                         revision,
+                        warnings: Vec::new(),
                     }));
                 }
                 let base = delta_base(&r, &head);
@@ -555,6 +584,7 @@ impl Repokit {
                         added,
                         unchanged,
                         revision: Some(rev.revision),
+                        warnings: Vec::new(),
                     },
                 ))
             })

@@ -270,6 +270,11 @@ pub(crate) async fn cmd_add(
         Arc::new(NoProgress)
     };
     let report = kit.add(&name, &uploads, progress).await?;
+    if !json {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let added = |r: &AddReport| {
         format!(
             "{}: {} added, {} unchanged, revision {}",
