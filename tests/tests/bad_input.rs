@@ -105,6 +105,28 @@ fn payload_truncation_and_tampering_are_rejected() -> Result<()> {
     let tampered = tmp.path().join("tampered.rpm");
     std::fs::write(&tampered, altered)?;
     assert_rejected(&kit, &tampered, "invalid_package", &[])?;
+    // A byte of the main header changed (the package's summary here; a
+    // Requires string alike): its header digests no longer match.
+    let header_start = m.get_package_segment_offsets().header as usize;
+    let summary = m.get_summary()?.as_bytes().to_vec();
+    let at = bytes[header_start..payload_start]
+        .windows(summary.len())
+        .position(|w| w == summary.as_slice())
+        .expect("summary in the main header")
+        + header_start;
+    let mut altered = bytes.clone();
+    altered[at] ^= 0x01;
+    let lying = tmp.path().join("lying.rpm");
+    std::fs::write(&lying, altered)?;
+    let out = kit.output(&["--json", "add", "r", &lying.display().to_string()])?;
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("header SHA-256 digest mismatch")),
+        "{err}"
+    );
+    assert_rejected(&kit, &lying, "invalid_package", &[])?;
     Ok(())
 }
 

@@ -69,19 +69,24 @@ impl Progress for NoProgress {}
 /// Files up to this size are read into memory once for parsing and hashing.
 pub(crate) const IN_MEMORY_MAX: u64 = 16 << 20;
 
-/// SHA-256 of the whole file and of its payload, checked against what the
-/// headers declare (size, payload digest).
+/// SHA-256 of the whole file; the payload and main-header digests are
+/// checked against what the headers declare (with the size).
 pub(crate) fn digest_package(
     data: &[u8],
     name: &str,
     integrity: &rpm::package::Integrity,
 ) -> Result<Sha256> {
-    let start = usize::try_from(integrity.payload_start).unwrap_or(usize::MAX);
-    let payload = data.get(start..).unwrap_or(&[]);
+    let at = |o: u64| usize::try_from(o).unwrap_or(usize::MAX).min(data.len());
+    let (h, p) = (at(integrity.header_start), at(integrity.payload_start));
+    let header = data.get(h..p.max(h)).unwrap_or(&[]);
     integrity.check(
         name,
-        data.len() as u64,
-        &crate::names::to_hex(&sha2::Sha256::digest(payload)),
+        &rpm::package::Observed {
+            size: data.len() as u64,
+            payload_sha256: crate::names::to_hex(&sha2::Sha256::digest(&data[p..])),
+            header_sha256: crate::names::to_hex(&sha2::Sha256::digest(header)),
+            header_sha1: crate::names::to_hex(&sha1::Sha1::digest(header)),
+        },
     )?;
     Ok(Sha256::of(data))
 }
@@ -96,6 +101,7 @@ pub(crate) fn digest_package_file(
     let mut f = open_package(path, name)?;
     let mut whole = sha2::Sha256::new();
     let mut payload = sha2::Sha256::new();
+    let (mut header256, mut header1) = (sha2::Sha256::new(), sha1::Sha1::new());
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
     loop {
@@ -105,14 +111,30 @@ pub(crate) fn digest_package_file(
         }
         whole.update(&buf[..n]);
         let end = pos + n as u64;
-        if end > integrity.payload_start {
-            let from = integrity.payload_start.saturating_sub(pos) as usize;
-            payload.update(&buf[from..n]);
+        // The part of this buffer in [from, to) of the file, if any.
+        let part = |from: u64, to: u64| {
+            let (a, b) = (from.clamp(pos, end), to.clamp(pos, end));
+            (a < b).then(|| &buf[(a - pos) as usize..(b - pos) as usize])
+        };
+        if let Some(h) = part(integrity.header_start, integrity.payload_start) {
+            header256.update(h);
+            header1.update(h);
+        }
+        if let Some(p) = part(integrity.payload_start, u64::MAX) {
+            payload.update(p);
         }
         pos = end;
         too_large(name, pos, limit)?;
     }
-    integrity.check(name, pos, &crate::names::to_hex(&payload.finalize()))?;
+    integrity.check(
+        name,
+        &rpm::package::Observed {
+            size: pos,
+            payload_sha256: crate::names::to_hex(&payload.finalize()),
+            header_sha256: crate::names::to_hex(&header256.finalize()),
+            header_sha1: crate::names::to_hex(&header1.finalize()),
+        },
+    )?;
     Ok((Sha256::from_digest(&whole.finalize()), pos))
 }
 

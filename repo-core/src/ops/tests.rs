@@ -661,3 +661,44 @@ async fn a_ref_update_under_the_lock_waits_for_the_other_writer() {
     assert_eq!(end, start + 101);
     assert_eq!(store.ref_update_retries(), 0);
 }
+
+/// Both digest paths (in memory, and streamed for large files) refuse a
+/// package whose main header was altered after it was built, and accept
+/// the unaltered one.
+#[test]
+fn an_altered_main_header_is_refused_by_both_digest_paths() {
+    use crate::ops::ingest::{digest_package, digest_package_file};
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = build_rpm(dir.path(), "honest");
+    let data = std::fs::read(&path).expect("read");
+    let (_, integrity) =
+        crate::rpm::package::read_bytes(&data, "honest.rpm", &Default::default()).expect("parse");
+    assert!(
+        integrity.header_sha256.is_some(),
+        "the fixture has no header digest"
+    );
+    digest_package(&data, "honest.rpm", &integrity).expect("in memory");
+    digest_package_file(&path, "honest.rpm", &integrity, u64::MAX).expect("streamed");
+    let (h, p) = (
+        integrity.header_start as usize,
+        integrity.payload_start as usize,
+    );
+    let at = h + data[h..p]
+        .windows(6)
+        .position(|w| w == b"honest")
+        .expect("name in the header");
+    let mut altered = data.clone();
+    altered[at] = b'H';
+    let bad = dir.path().join("altered.rpm");
+    std::fs::write(&bad, &altered).expect("write");
+    for err in [
+        digest_package(&altered, "altered.rpm", &integrity).expect_err("in memory"),
+        digest_package_file(&bad, "altered.rpm", &integrity, u64::MAX).expect_err("streamed"),
+    ] {
+        assert_eq!(err.code(), "invalid_package");
+        assert!(
+            err.to_string().contains("header SHA-256 digest mismatch"),
+            "{err}"
+        );
+    }
+}

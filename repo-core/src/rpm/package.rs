@@ -185,30 +185,59 @@ fn header_str(h: &rpm::Header<IndexTag>, tag: IndexTag) -> String {
 /// bytes while they are hashed at upload (see [`Integrity::check`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integrity {
+    /// Offset of the main header (the end of the signature header).
+    pub header_start: u64,
     /// Offset of the payload (the end of the main header).
     pub payload_start: u64,
     /// The file size the signature header declares (header + payload).
     pub total_size: Option<u64>,
     /// SHA-256 (hex) of the compressed payload, when the header has it.
     pub payload_sha256: Option<String>,
+    /// SHA-256 and SHA-1 (hex) of the main header, as the signature
+    /// header declares them (each when present).
+    pub header_sha256: Option<String>,
+    pub header_sha1: Option<String>,
+}
+
+/// What a package file turned out to hold, to check against [`Integrity`].
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub size: u64,
+    pub payload_sha256: String,
+    pub header_sha256: String,
+    pub header_sha1: String,
 }
 
 impl Integrity {
-    /// Fails when the file is not what its headers declare: a truncated or
-    /// altered payload is rejected at upload, not by a client at install.
-    pub fn check(&self, name: &str, size: u64, payload_sha256: &str) -> Result<()> {
+    /// Fails when the file is not what its headers declare: a truncated
+    /// file, an altered payload or an altered main header (a changed
+    /// dependency, say) is rejected at upload, not by a client at install.
+    pub fn check(&self, name: &str, seen: &Observed) -> Result<()> {
         if let Some(expected) = self.total_size
-            && expected != size
+            && expected != seen.size
         {
             return Err(Error::invalid_package(
                 name,
-                format!("file is {size} bytes, its header declares {expected} (truncated?)"),
+                format!(
+                    "file is {} bytes, its header declares {expected} (truncated?)",
+                    seen.size
+                ),
             ));
         }
-        if let Some(expected) = &self.payload_sha256
-            && !expected.eq_ignore_ascii_case(payload_sha256)
-        {
-            return Err(Error::invalid_package(name, "payload digest mismatch"));
+        let checks = [
+            ("payload", &self.payload_sha256, &seen.payload_sha256),
+            ("header SHA-256", &self.header_sha256, &seen.header_sha256),
+            ("header SHA-1", &self.header_sha1, &seen.header_sha1),
+        ];
+        for (what, expected, actual) in checks {
+            if let Some(expected) = expected
+                && !expected.eq_ignore_ascii_case(actual)
+            {
+                return Err(Error::invalid_package(
+                    name,
+                    format!("{what} digest mismatch: the package was altered after it was built"),
+                ));
+            }
         }
         Ok(())
     }
@@ -489,9 +518,18 @@ fn sizes(meta: &rpm::PackageMetadata) -> (u64, Integrity) {
         .map(u64::from)
         .or_else(|_| sig.get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGSIZE))
         .ok();
+    let digest = |tag: IndexSignatureTag, len: usize| {
+        sig.get_entry_data_as_string(tag)
+            .ok()
+            .map(str::to_string)
+            .filter(|s| s.len() == len)
+    };
     let integrity = Integrity {
+        header_start: offsets.header,
         payload_start: offsets.payload,
         total_size: declared.map(|d| offsets.header + d),
+        header_sha256: digest(IndexSignatureTag::RPMSIGTAG_SHA256, 64),
+        header_sha1: digest(IndexSignatureTag::RPMSIGTAG_SHA1, 40),
         payload_sha256: h
             .get_entry_data_as_string_array(IndexTag::RPMTAG_PAYLOADSHA256)
             .ok()
