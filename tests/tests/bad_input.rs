@@ -136,16 +136,32 @@ fn same_name_with_other_bytes_is_a_conflict() -> Result<()> {
     let a = fixtures::simple_rpm(&tmp.path().join("a"), "dup", "1.0", 2)?;
     let b = fixtures::simple_rpm(&tmp.path().join("b"), "dup", "1.0", 3)?;
     let kit = Repokit::new(&tmp.path().join("data"));
-    kit.run(&["repo", "create", "r", "--format", "rpm"])?;
+    kit.run(&["key", "generate", "k", "--algo", "ed25519"])?;
+    kit.run(&["repo", "create", "r", "--format", "rpm", "--sign-with", "k"])?;
     kit.run(&["add", "r", &a.display().to_string()])?;
     // The same file again is a no-op.
     let again = kit.json(&["add", "r", &a.display().to_string()])?;
     assert_eq!(again["added"].as_array().map(Vec::len), Some(0));
     assert_eq!(again["unchanged"].as_array().map(Vec::len), Some(1));
-    let out = kit.output(&["--json", "add", "r", &b.display().to_string()])?;
-    assert_eq!(out.status.code(), Some(4));
-    let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
-    assert_eq!(err["error"]["code"], "conflict");
+    // Other bytes under that identity are refused, and refused before
+    // anything is stored (no blob, no metadata, no signed copy or record),
+    // alone or after a good package of the same batch.
+    let c = fixtures::simple_rpm(&tmp.path().join("c"), "other", "1.0", 2)?;
+    let before = repokit_tests::stored_objects(&kit.data);
+    for batch in [vec![&b], vec![&c, &b]] {
+        let mut args = vec!["--json".to_string(), "add".into(), "r".into()];
+        args.extend(batch.iter().map(|f| f.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = kit.output(&args)?;
+        assert_eq!(out.status.code(), Some(4));
+        let err: serde_json::Value = serde_json::from_slice(&out.stderr)?;
+        assert_eq!(err["error"]["code"], "conflict");
+        assert_eq!(
+            repokit_tests::stored_objects(&kit.data),
+            before,
+            "a refused add stored something"
+        );
+    }
     // What does not exist exits 3, with its kind's code.
     for args in [
         &["--json", "repo", "show", "nope"][..],

@@ -406,6 +406,7 @@ impl Repokit {
         let bar = progress.clone();
         let report = blocking(move || {
             let checked = this.check_uploads(&r.config, &uploads, &*bar)?;
+            this.refuse_clashes(&rt, &r, &uploads, &checked)?;
             let warnings = mended(&uploads, &checked);
             let mut report = this.store_checked(&rt, &r, uploads, checked, &*bar)?;
             report.warnings = warnings;
