@@ -154,7 +154,7 @@ async fn gc_keeps_what_is_retained_and_deletes_the_rest() -> Result<()> {
         "a dry run deleted something"
     );
 
-    // The cap stops a run short, oldest first.
+    // The cap stops a run short (referrers first, oldest first within a kind).
     let capped = kit.gc(&now_gc(false, 1)).await?;
     ensure!(capped.capped && capped.deleted.values().map(|c| c.objects).sum::<usize>() == 1);
 
@@ -398,5 +398,71 @@ async fn gc_keeps_the_chunks_the_next_publish_uses_and_sweeps_replaced_chunk_set
     );
     ensure!(!kept.contains(old_set[0]), "the replaced chunk set stayed");
     ensure!(kept.len() == 2, "{kept:?}");
+    Ok(())
+}
+
+/// A sweep cut short (here by the delete cap, one object per run; a crash
+/// stops it the same way) never leaves a signed-variant record naming a
+/// deleted blob: the package added again afterwards is stored again, and
+/// its repository publishes. A record left dangling by an older sweep is
+/// dropped by the next add of its package, which signs it anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_cut_short_leaves_no_record_naming_a_deleted_blob() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let cli = Cli::new(&data);
+    cli.run(&["key", "generate", "k", "--algo", "ed25519"])?;
+    let pkg = fixtures::leaf_rpm(&tmp.path().join("in"), "rk-again", "1.0")?;
+    let republish = |name: &str| -> Result<()> {
+        cli.run(&[
+            "repo",
+            "create",
+            name,
+            "--format",
+            "rpm",
+            "--sign-with",
+            "k",
+        ])?;
+        cli.run(&["add", name, &pkg.display().to_string()])?;
+        cli.run(&["publish", name])?;
+        Ok(())
+    };
+    republish("first")?;
+    cli.run(&["repo", "delete", "first"])?;
+    // One object per sweep, each sweep followed by the add it could break.
+    for round in 0.. {
+        let report = kit(&data)?.gc(&now_gc(false, 1)).await?;
+        let name = format!("again-{round}");
+        republish(&name)?;
+        live_files_present(&kit(&data)?, &name).await?;
+        if !report.capped {
+            break;
+        }
+        ensure!(round < 200, "gc never finished");
+    }
+
+    // A dangling record (its blob deleted behind gc's back): the next add
+    // signs and stores the package again.
+    republish("kept")?;
+    let k = kit(&data)?;
+    let stored_pkg = k.packages(&RepoName::new("kept")?).await?.remove(0);
+    let records = stored_objects(&data)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/signed/"))
+        .count();
+    ensure!(records >= 1, "no signed-variant record");
+    for p in stored_objects(&data) {
+        if p.to_string_lossy().contains("/refs/repos/") {
+            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            cli.run(&["repo", "delete", name])?;
+        }
+    }
+    let blob = k
+        .store()
+        .local_path(&StorageKey::Blob(stored_pkg.sha256.clone()))
+        .context("local store")?;
+    std::fs::remove_file(&blob)?;
+    republish("healed")?;
+    live_files_present(&kit(&data)?, "healed").await?;
     Ok(())
 }

@@ -153,11 +153,7 @@ impl Repokit {
             fingerprint: rpm::signature::variant_name(&fingerprint, config.vendor_signatures),
             source: c.sha.clone(),
         };
-        if let Some(known) = self.store.get_blocking(rt, &variant)? {
-            let pref: PackageRef = serde_json::from_slice(&known).map_err(|e| Error::Corrupt {
-                key: variant.path().to_string(),
-                reason: e.to_string(),
-            })?;
+        if let Some(pref) = rt.block_on(self.known_variant(&variant))? {
             return Ok((Vec::new(), vec![Prepared::Known(pref)]));
         }
         let tmp = tempfile::NamedTempFile::new_in(self.store.tmp_dir())?.into_temp_path();
@@ -194,6 +190,26 @@ impl Repokit {
             Some((fingerprint, c.sha)),
             Some(variant),
         )
+    }
+
+    /// The signed copy a variant record names, when its file and metadata
+    /// are stored. A record whose objects are gone (an interrupted gc of an
+    /// older store deleted them first) is deleted, so the package is signed
+    /// and stored again instead of being named without its file.
+    pub(crate) async fn known_variant(&self, key: &StorageKey) -> Result<Option<PackageRef>> {
+        let Some(pref) = self.store.get_json::<PackageRef>(key).await? else {
+            return Ok(None);
+        };
+        let blob = StorageKey::Blob(pref.sha256.clone());
+        let meta = StorageKey::MetaPack(pref.meta.pack.clone());
+        if self.store.exists(&blob).await? && self.store.exists(&meta).await? {
+            return Ok(Some(pref));
+        }
+        tracing::warn!(record = %key.path(), "signed-variant record without its objects: dropped");
+        self.store
+            .delete_paths(vec![key.path().to_string()])
+            .await?;
+        Ok(None)
     }
 
     /// Puts a package file into the blob store (a signed copy that was not

@@ -90,15 +90,8 @@ impl Repokit {
                             ),
                             source: c.sha.clone(),
                         };
-                        match self.store.get_blocking(rt, &variant)? {
-                            Some(known) => {
-                                let p: PackageRef =
-                                    serde_json::from_slice(&known).map_err(|e| Error::Corrupt {
-                                        key: variant.path().to_string(),
-                                        reason: e.to_string(),
-                                    })?;
-                                Content::Known(p.sha256)
-                            }
+                        match rt.block_on(self.known_variant(&variant))? {
+                            Some(p) => Content::Known(p.sha256),
                             None => Content::NewSignatureOf(c.sha.clone()),
                         }
                     }

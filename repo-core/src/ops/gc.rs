@@ -11,7 +11,9 @@
 //! A signed-variant record stays while its signed blob does.
 //!
 //! Sweep deletes only objects that are unreachable *and* older than
-//! `min_age`, oldest first, at most `max_delete` of them. An operation in
+//! `min_age`, at most `max_delete` of them, referrers before what they
+//! refer to (see [`PREFIXES`]) and oldest first within each kind: a sweep
+//! cut short leaves no record naming a deleted object. An operation in
 //! flight may be about to reuse an old unreachable object (a blob uploaded
 //! again, a chunk rendered before): adds, publishes and promotions hold a
 //! lease on the store (`Store::lease`), and the sweep runs under the
@@ -31,7 +33,7 @@ use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::{PackageRef, Publication, RepoRef, Revision};
 use crate::names::RepoName;
-use crate::store::StorageKey;
+use crate::store::{ObjectInfo, StorageKey};
 
 /// What `gc` may delete.
 #[derive(Debug, Clone)]
@@ -40,7 +42,8 @@ pub struct GcOptions {
     pub dry_run: bool,
     /// Unreachable objects younger than this are kept.
     pub min_age: Duration,
-    /// At most this many objects are deleted in one run (the oldest first).
+    /// At most this many objects are deleted in one run (in the order of
+    /// [`PREFIXES`], the oldest first within each).
     pub max_delete: usize,
 }
 
@@ -82,16 +85,30 @@ pub struct GcReport {
 }
 
 /// Where the collected kinds of objects live.
+/// The prefixes swept, in the order their objects are deleted: what
+/// refers to other objects before what it refers to (signed-variant
+/// records before the blobs and packs they name, publications and chunk
+/// sets before the packs, revisions before the meta packs), so that a
+/// sweep cut short by a crash or by `max_delete` leaves no record that
+/// names a deleted object.
 const PREFIXES: [&str; 8] = [
-    "blobs/",
-    "metapacks/",
-    "chunkpacks/",
-    "smallpacks/",
+    "signed/",
+    "publications/",
     "chunksets/",
     "revisions/",
-    "publications/",
-    "signed/",
+    "smallpacks/",
+    "chunkpacks/",
+    "metapacks/",
+    "blobs/",
 ];
+
+/// Where a path's prefix comes in [`PREFIXES`].
+fn rank(path: &str) -> usize {
+    PREFIXES
+        .iter()
+        .position(|p| path.starts_with(p))
+        .unwrap_or(PREFIXES.len())
+}
 
 #[derive(Default)]
 struct Marks {
@@ -146,7 +163,7 @@ impl Repokit {
             Some(lock)
         };
         report.unreachable = doomed.len();
-        doomed.sort_by_key(|o| o.modified);
+        doomed.sort_by_key(|o| (rank(&o.path), o.modified));
         if doomed.len() > opts.max_delete {
             doomed.truncate(opts.max_delete);
             report.capped = true;
@@ -164,10 +181,9 @@ impl Repokit {
             // publish writes its objects through them.
             let result = match self.store().bump_gc_generation().await {
                 Ok(()) => self
-                    .store()
-                    .delete_paths(doomed.iter().map(|o| o.path.clone()).collect())
+                    .delete_in_order(&doomed)
                     .await
-                    .and_then(|_| self.store().sweep_tmp(opts.min_age)),
+                    .and_then(|()| self.store().sweep_tmp(opts.min_age)),
                 Err(e) => Err(e),
             };
             lock.release().await;
@@ -186,6 +202,17 @@ impl Repokit {
             self.record("gc", None, detail).await?;
         }
         Ok(report)
+    }
+
+    /// Deletes `doomed` (sorted by rank) one prefix at a time: every
+    /// object of a prefix is gone before any of the next is touched.
+    async fn delete_in_order(&self, doomed: &[ObjectInfo]) -> Result<()> {
+        for group in doomed.chunk_by(|a, b| rank(&a.path) == rank(&b.path)) {
+            self.store()
+                .delete_paths(group.iter().map(|o| o.path.clone()).collect())
+                .await?;
+        }
+        Ok(())
     }
 
     async fn mark(&self, m: &mut Marks) -> Result<()> {
