@@ -81,6 +81,18 @@ pub fn required_scope(action: RepoAction, role: crate::model::Role) -> Scope {
     }
 }
 
+/// The scope creating a repository of `role` needs when it signs with a
+/// key that a stable repository signs with (`release_key`): a release key
+/// signs only what a release manager may, so a test or composite repository
+/// signing with it needs `publish:stable`, not `publish:test` (whose
+/// packages would otherwise come out signed by the release key).
+pub fn required_scope_to_create(role: crate::model::Role, release_key: bool) -> Scope {
+    match required_scope(RepoAction::Create, role) {
+        Scope::PublishTest if release_key => Scope::PublishStable,
+        s => s,
+    }
+}
+
 /// A stored token: `tokens/<sha256 of the secret>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {

@@ -374,3 +374,65 @@ fn every_mutating_route_by_every_scope() -> Result<()> {
     }
     Ok(())
 }
+
+/// Which key a repository may sign with is part of the policy: a key that
+/// signs a stable repository is a release key, and a `publish:test` token
+/// cannot create a test or composite repository signing with it (its
+/// uploads would come out signed by the release key). It still signs with
+/// its own key, and a `publish:stable` token may use the release key.
+#[test]
+fn a_test_token_cannot_sign_with_the_release_key() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    kit.run(&["key", "generate", "release", "--algo", "ed25519"])?;
+    kit.run(&["key", "generate", "ci", "--algo", "ed25519"])?;
+    let secret = admin_secret();
+    let server = kit.serve_with(&[], &[("REPOKIT_ADMIN_TOKEN", secret.as_str())])?;
+    let admin = Api::new(&server.url, Some(&secret));
+    admin.ok(
+        "POST",
+        "/api/v1/repos",
+        Body::Json(
+            json!({"name": "stable", "format": "rpm", "role": "stable", "sign_with": "release"}),
+        ),
+    )?;
+    let test_secret = admin.create_token("ci", &["publish:test"])?.0;
+    let stable_secret = admin.create_token("rm", &["publish:stable"])?.0;
+    let ci = admin.as_token(Some(&test_secret));
+    let rm = admin.as_token(Some(&stable_secret));
+    let before = kit.json(&["repo", "list"])?;
+    for (role, name) in [("test", "sneaky"), ("composite", "sneaky-gate")] {
+        let mut spec = json!({"name": name, "format": "rpm", "role": role, "sign_with": "release"});
+        if role == "composite" {
+            spec["members"] = json!(["stable"]);
+        }
+        let (status, answer) = ci.call("POST", "/api/v1/repos", Body::Json(spec))?;
+        ensure!(
+            status == 403 && answer["error"]["code"] == "forbidden",
+            "{role}: {status} {answer}"
+        );
+        ensure!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("publish:stable")),
+            "{answer}"
+        );
+    }
+    ensure!(
+        kit.json(&["repo", "list"])? == before,
+        "a refused create changed the store"
+    );
+    let (status, answer) = ci.call(
+        "POST",
+        "/api/v1/repos",
+        Body::Json(json!({"name": "change-1", "format": "rpm", "sign_with": "ci"})),
+    )?;
+    ensure!(status == 201, "{status} {answer}");
+    let (status, answer) = rm.call(
+        "POST",
+        "/api/v1/repos",
+        Body::Json(json!({"name": "rc-1", "format": "rpm", "sign_with": "release"})),
+    )?;
+    ensure!(status == 201, "{status} {answer}");
+    Ok(())
+}

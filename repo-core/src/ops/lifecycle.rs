@@ -97,6 +97,23 @@ pub struct RepoInfo {
 }
 
 impl Repokit {
+    /// The token scope creating `spec` needs (the policy of
+    /// [`crate::access::required_scope_to_create`]): whether its key is a
+    /// release key is read from the stable repositories of the store.
+    pub async fn scope_to_create(&self, spec: &CreateRepo) -> Result<crate::access::Scope> {
+        let release_key =
+            match &spec.sign_with {
+                Some(key) => self.store.list_refs().await?.iter().any(|r| {
+                    r.config.role == Role::Stable && r.config.sign_with.as_ref() == Some(key)
+                }),
+                None => false,
+            };
+        Ok(crate::access::required_scope_to_create(
+            spec.role,
+            release_key,
+        ))
+    }
+
     /// Creates an empty repository.
     pub async fn create_repo(&self, spec: CreateRepo) -> Result<RepoInfo> {
         let (codename, component, architectures) = apt_fields(&spec)?;

@@ -5,7 +5,7 @@ use crate::api::{LimitQuery, publish_if, with_publish, yes};
 use crate::api::{State, base_url, json_body, on_core, repo_name};
 use crate::error::ApiError;
 use actix_web::{HttpRequest, HttpResponse, web};
-use repo_core::access::{RepoAction, Scope, required_scope};
+use repo_core::access::{RepoAction, Scope};
 use repo_core::repos::CreateRepo;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -26,7 +26,15 @@ pub(super) async fn create_repo(
 ) -> Result<HttpResponse, ApiError> {
     let token = caller_required(&req, &state).await?;
     let spec: CreateRepo = json_body(&body)?;
-    let scope = required_scope(RepoAction::Create, spec.role);
+    // The role's scope, raised when the repository would sign with a key a
+    // stable repository signs with.
+    let kit = state.kit.clone();
+    let probe = spec.clone();
+    let scope = on_core(
+        &state,
+        move || async move { kit.scope_to_create(&probe).await },
+    )
+    .await?;
     let kit = grant(&state, Some(token), Some(scope))?;
     let info = on_core(&state, move || async move { kit.create_repo(spec).await }).await?;
     Ok(HttpResponse::Created().json(info))
