@@ -50,6 +50,8 @@ pub struct Repokit {
     /// The store's gc generation when the chunk memos were last known to
     /// name only stored chunks.
     pub(crate) gc_generation: Arc<Mutex<Option<Bytes>>>,
+    /// Per repository, the files of its retired publications by path.
+    pub(crate) retired: Arc<Mutex<HashMap<RepoName, Arc<super::retired::RetiredIndex>>>>,
 }
 
 impl std::fmt::Debug for Repokit {
@@ -77,6 +79,7 @@ impl Repokit {
             rpm_chunks: Default::default(),
             hash_memo: Default::default(),
             gc_generation: Default::default(),
+            retired: Default::default(),
         }
     }
 

@@ -5,5 +5,6 @@
 pub mod caches;
 pub mod kit;
 pub mod rendered;
+pub(crate) mod retired;
 pub mod revisions;
 pub mod work;

@@ -4,8 +4,9 @@
 //! publish). Reads only.
 
 use crate::engine::kit::{PUBLICATION_CACHE, Repokit};
+use crate::engine::retired::RetiredIndex;
 use crate::error::{Error, Result};
-use crate::model::{FileRef, Publication, content_type_for};
+use crate::model::{FileRef, Publication, Retired, content_type_for};
 use crate::names::RepoName;
 use crate::store::StorageKey;
 use std::collections::HashMap;
@@ -135,17 +136,49 @@ impl Repokit {
         if let Some(f) = self.lookup(&p, path).await? {
             return Ok(Some(f));
         }
-        let now = self.now_secs();
-        for old in r.retired.iter().rev() {
-            if old.retired_at + self.grace.as_secs() <= now {
-                continue;
-            }
-            let p = self.publication(repo, &old.publication).await?;
-            if let Some(f) = self.lookup(&p, path).await? {
-                return Ok(Some(f));
-            }
+        if r.retired.is_empty() {
+            return Ok(None);
         }
-        Ok(None)
+        let index = self.retired_index(repo, &r.retired).await?;
+        Ok(index
+            .find(path, &r.retired, self.grace.as_secs(), self.now_secs())
+            .cloned())
+    }
+
+    /// The index of `repo`'s retired publications, extended by those
+    /// retired since it was made (or built anew).
+    async fn retired_index(
+        &self,
+        repo: &RepoName,
+        retired: &[Retired],
+    ) -> Result<Arc<RetiredIndex>> {
+        let cached = self.retired.lock().ok().and_then(|m| m.get(repo).cloned());
+        let (mut index, missing) = match &cached {
+            Some(c) => match c.missing(retired) {
+                Some([]) => return Ok(c.clone()),
+                Some(m) => ((**c).clone(), m),
+                None => (RetiredIndex::default(), retired),
+            },
+            None => (RetiredIndex::default(), retired),
+        };
+        for old in missing {
+            let p = self.publication(repo, &old.publication).await?;
+            let packages = self.package_files(repo, &p.revision).await?;
+            let files = p
+                .files
+                .iter()
+                .chain(packages.iter())
+                .map(|(k, v)| (k.clone(), v.clone()));
+            index.push(old.clone(), files);
+        }
+        let index = Arc::new(index);
+        if let Ok(mut m) = self.retired.lock() {
+            if m.len() >= PUBLICATION_CACHE && !m.contains_key(repo) {
+                m.clear();
+            }
+            m.insert(repo.clone(), index.clone());
+        }
+        Ok(index)
     }
 
     /// Resolves a path of one fixed publication.

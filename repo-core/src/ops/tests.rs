@@ -702,3 +702,110 @@ fn an_altered_main_header_is_refused_by_both_digest_paths() {
         );
     }
 }
+
+/// A path the live publication lacks is answered from an index of the
+/// retired publications, not by reading each of them: once the index is
+/// made, a miss and a hit on a retired file read no publication at all
+/// (shown by deleting every retired manifest from the store), and the
+/// index follows the next publish.
+#[tokio::test]
+async fn a_miss_reads_no_retired_publication() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let kit = Repokit::new(Store::memory(), Keyring::new(dir.path().join("keys")));
+    let name = RepoName::new("busy").expect("name");
+    kit.create_repo(spec(&name, Role::Test, None))
+        .await
+        .expect("create");
+    let mut first_repomd = None;
+    for i in 0..80 {
+        let rpm = build_rpm(dir.path(), &format!("p{i:03}"));
+        kit.add(
+            &name,
+            &[Upload::from_path(&rpm).expect("upload")],
+            Arc::new(NoProgress),
+        )
+        .await
+        .expect("add");
+        let p = kit.publish(&name).await.expect("publish");
+        if first_repomd.is_none() {
+            let live = kit.live_publication(&name).await.expect("live");
+            first_repomd = live
+                .files
+                .keys()
+                .find(|k| k.ends_with("-primary.xml.gz"))
+                .cloned();
+            assert!(!p.noop);
+        }
+    }
+    let old_primary = first_repomd.expect("a primary of the first publication");
+    // Made by the first miss.
+    assert!(
+        kit.resolve_live(&name, "nothing/here")
+            .await
+            .expect("miss")
+            .is_none()
+    );
+    let retired: Vec<String> = kit
+        .store()
+        .list_objects("publications/busy/")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.path)
+        .collect();
+    let live = kit.live_publication(&name).await.expect("live");
+    let gone: Vec<String> = retired
+        .into_iter()
+        .filter(|p| !p.contains(&live.id))
+        .collect();
+    assert!(gone.len() >= 79, "{} retired manifests", gone.len());
+    kit.store().delete_paths(gone).await.expect("delete");
+    let fresh = Repokit::new(kit.store().clone(), Keyring::new(dir.path().join("keys")));
+    assert!(
+        fresh.resolve_live(&name, "nothing/here").await.is_err(),
+        "a handle without the index would have read the retired manifests"
+    );
+    for _ in 0..3 {
+        assert!(
+            kit.resolve_live(&name, "nothing/here")
+                .await
+                .expect("miss")
+                .is_none()
+        );
+        assert!(
+            kit.resolve_live(&name, &old_primary)
+                .await
+                .expect("hit")
+                .is_some(),
+            "a file of a retired publication within the grace period"
+        );
+    }
+    // The next publish retires the live one: the index takes it in.
+    let was_live = live
+        .files
+        .keys()
+        .find(|k| k.ends_with("-primary.xml.gz"))
+        .cloned()
+        .expect("primary");
+    let rpm = build_rpm(dir.path(), "last");
+    kit.add(
+        &name,
+        &[Upload::from_path(&rpm).expect("upload")],
+        Arc::new(NoProgress),
+    )
+    .await
+    .expect("add");
+    kit.publish(&name).await.expect("publish");
+    assert!(
+        kit.resolve_live(&name, &was_live)
+            .await
+            .expect("hit")
+            .is_some()
+    );
+    assert!(
+        kit.resolve_live(&name, &old_primary)
+            .await
+            .expect("hit")
+            .is_some()
+    );
+}
