@@ -5,6 +5,7 @@
 
 pub use crate::engine::kit::{Clock, DEFAULT_GRACE, DEFAULT_TEST_TTL, Repokit};
 pub use crate::ops::add::AddReport;
+pub use crate::ops::check::{CheckOptions, CheckReport, Problem};
 pub use crate::ops::client_config::ClientKind;
 pub use crate::ops::composite::CompositeResult;
 pub use crate::ops::history::{RevisionSummary, RollbackReport};

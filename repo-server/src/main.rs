@@ -16,8 +16,8 @@ mod cli;
 
 use cli::args::{Cli, Command};
 use cli::commands::{
-    cmd_add, cmd_audit, cmd_export, cmd_gc, cmd_history, cmd_promote, cmd_rollback, cmd_serve,
-    cmd_sync, key_command, repo_command, token_command,
+    cmd_add, cmd_audit, cmd_check, cmd_export, cmd_gc, cmd_history, cmd_promote, cmd_rollback,
+    cmd_serve, cmd_sync, key_command, repo_command, token_command,
 };
 use cli::output::{lines, print, published_line};
 
@@ -167,6 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keep_days,
             grace,
         } => cmd_sync(&kit, json, name, targets, keep, keep_days, grace).await,
+        Command::Check { read_data, repair } => cmd_check(&kit, json, read_data, repair).await,
         Command::Gc {
             dry_run,
             min_age,

@@ -91,7 +91,7 @@ pub struct GcReport {
 /// sets before the packs, revisions before the meta packs), so that a
 /// sweep cut short by a crash or by `max_delete` leaves no record that
 /// names a deleted object.
-const PREFIXES: [&str; 8] = [
+pub(crate) const PREFIXES: [&str; 8] = [
     "signed/",
     "publications/",
     "chunksets/",
@@ -110,15 +110,17 @@ fn rank(path: &str) -> usize {
         .unwrap_or(PREFIXES.len())
 }
 
+/// What marking found reachable: object paths, and the revisions and
+/// publications already followed.
 #[derive(Default)]
-struct Marks {
-    objects: HashSet<String>,
+pub(crate) struct Marks {
+    pub(crate) objects: HashSet<String>,
     revisions: HashSet<(RepoName, String)>,
     publications: HashSet<(RepoName, String)>,
 }
 
 impl Marks {
-    fn key(&mut self, key: StorageKey) {
+    pub(crate) fn key(&mut self, key: StorageKey) {
         self.objects.insert(key.path().to_string());
     }
 
@@ -228,7 +230,12 @@ impl Repokit {
     /// Marks what one repository reaches: its live publication and those
     /// retired within the grace period, with what they name; every revision
     /// of its history; the chunks its next publish reuses.
-    async fn mark_repo(&self, m: &mut Marks, name: &RepoName, r: &RepoRef) -> Result<()> {
+    pub(crate) async fn mark_repo(
+        &self,
+        m: &mut Marks,
+        name: &RepoName,
+        r: &RepoRef,
+    ) -> Result<()> {
         let now = self.now();
         let mut revisions: Vec<String> = r.head.iter().map(|h| h.revision.clone()).collect();
         let mut publications: Vec<&str> =
@@ -306,8 +313,12 @@ impl Repokit {
             .await?
             .ok_or_else(|| Error::not_found("publication", id))?;
         m.key(key);
+        // A file assembled from parts has no blob of its own: its parts are
+        // marked below.
         for f in p.files.values() {
-            m.key(StorageKey::Blob(f.sha256.clone()));
+            if !p.assembled.contains_key(&f.sha256) {
+                m.key(StorageKey::Blob(f.sha256.clone()));
+            }
         }
         for part in p.assembled.values().flatten() {
             m.key(part.key());

@@ -5,6 +5,7 @@
 //! operation.
 
 pub mod add;
+pub mod check;
 pub(crate) mod clashes;
 pub mod client_config;
 pub mod composite;

@@ -137,9 +137,23 @@ pub(crate) enum Command {
         /// Unreachable objects younger than this are kept.
         #[arg(long, default_value = "1h")]
         min_age: String,
-        /// Delete at most this many objects in one run (oldest first).
+        /// Delete at most this many objects in one run (referrers first,
+        /// then the oldest first).
         #[arg(long, default_value_t = 100_000)]
         max_delete: usize,
+    },
+    /// Check the store: every repository's revisions and publications
+    /// readable, every object they name stored, every signed-variant record
+    /// naming a stored package. Exits non-zero when a problem is left.
+    Check {
+        /// Also read every reachable package and metadata file and compare
+        /// it with its SHA-256.
+        #[arg(long)]
+        read_data: bool,
+        /// Repair what can be re-derived (drop signed-variant records whose
+        /// package is gone); never deletes what a repository reaches.
+        #[arg(long)]
+        repair: bool,
     },
     /// Serve repositories over HTTP.
     Serve {

@@ -419,3 +419,43 @@ pub(crate) async fn cmd_gc(
         )
     })
 }
+
+/// `repokit check`: the report (problems one per line), then an error when
+/// a problem is left unrepaired.
+pub(crate) async fn cmd_check(
+    kit: &Repokit,
+    json: bool,
+    read_data: bool,
+    repair: bool,
+) -> anyhow::Result<()> {
+    let report = kit
+        .check(&repo_core::repos::CheckOptions { read_data, repair })
+        .await?;
+    print(json, &report, |r| {
+        let mut out: Vec<String> = r
+            .problems
+            .iter()
+            .map(|p| {
+                let fixed = if p.repaired { " (repaired)" } else { "" };
+                format!("{}\t{}\t{}{fixed}", p.kind, p.object, p.detail)
+            })
+            .collect();
+        out.push(format!(
+            "{} repositories, {} objects, {} bytes read, {} problems",
+            r.repositories,
+            r.objects,
+            r.verified_bytes,
+            r.problems.len()
+        ));
+        out.join("\n")
+    })?;
+    if !report.is_clean() {
+        let left = report.problems.iter().filter(|p| !p.repaired).count();
+        return Err(repo_core::Error::Corrupt {
+            key: "store".into(),
+            reason: format!("check found {left} problems"),
+        }
+        .into());
+    }
+    Ok(())
+}
