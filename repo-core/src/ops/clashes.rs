@@ -11,7 +11,7 @@ use super::ingest::{Checked, Parsed, Upload};
 use crate::error::{Error, Result};
 use crate::model::{PackageRef, RepoRef};
 use crate::names::Sha256;
-use crate::repos::Repokit;
+use crate::engine::kit::Repokit;
 use crate::rpm;
 use crate::store::StorageKey;
 
