@@ -103,9 +103,17 @@ pub struct Token {
     pub scopes: Vec<Scope>,
     /// Unix seconds.
     pub created: u64,
+    /// Unix seconds after which the token is refused; none: until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
 }
 
 impl Token {
+    /// Whether the token is still valid at `now` (unix seconds).
+    pub fn is_live(&self, now: u64) -> bool {
+        self.expires.is_none_or(|e| now < e)
+    }
+
     /// Whether the token grants `scope`.
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes
@@ -122,14 +130,21 @@ fn check_secret(secret: &str) -> Option<Sha256> {
 }
 
 /// Creates a token; returns the secret (shown once) and its record.
+/// `expires` is the unix second after which it is refused, if any.
 pub async fn create_token(
     store: &Store,
     name: &str,
     scopes: Vec<Scope>,
     now: u64,
+    expires: Option<u64>,
 ) -> Result<(String, Token)> {
+    if expires.is_some_and(|e| e <= now) {
+        return Err(Error::InvalidInput(
+            "a token must expire in the future".into(),
+        ));
+    }
     let secret = format!("rk_{}", crate::names::random_hex(32)?);
-    let token = seed_token(store, &secret, name, scopes, now).await?;
+    let token = store_token(store, &secret, name, scopes, now, expires).await?;
     Ok((secret, token))
 }
 
@@ -139,8 +154,19 @@ pub async fn seed_token(
     store: &Store,
     secret: &str,
     name: &str,
+    scopes: Vec<Scope>,
+    now: u64,
+) -> Result<Token> {
+    store_token(store, secret, name, scopes, now, None).await
+}
+
+async fn store_token(
+    store: &Store,
+    secret: &str,
+    name: &str,
     mut scopes: Vec<Scope>,
     now: u64,
+    expires: Option<u64>,
 ) -> Result<Token> {
     let hash = check_secret(secret).ok_or_else(|| {
         Error::InvalidInput("a token is \"rk_\" followed by 64 hex digits".into())
@@ -161,51 +187,114 @@ pub async fn seed_token(
         name: name.to_string(),
         scopes,
         created: now,
+        expires,
     };
     store.put_json_immutable(&key, &token).await?;
     Ok(token)
 }
 
-/// The token a secret names, if any.
-pub async fn authenticate(store: &Store, secret: &str) -> Result<Option<Token>> {
-    match check_secret(secret) {
-        Some(hash) => store.get_json(&StorageKey::Token(hash)).await,
-        None => Ok(None),
+/// Every token (never a secret: the store has none), oldest first.
+pub async fn list_tokens(store: &Store) -> Result<Vec<Token>> {
+    let mut out = Vec::new();
+    for o in store.list_objects("tokens/").await? {
+        let data = store.get_path_bytes(&o.path).await?;
+        out.push(
+            serde_json::from_slice::<Token>(&data).map_err(|e| Error::Corrupt {
+                key: o.path.clone(),
+                reason: e.to_string(),
+            })?,
+        );
     }
+    out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    Ok(out)
 }
 
-/// Known tokens by the SHA-256 of their secret: a token record never
-/// changes, so a server looks each up once. Unknown secrets are not
-/// remembered (the token may be created later).
+/// Deletes the token with this id; it is refused from then on (by a
+/// server that cached it, within [`TOKEN_REVALIDATE`]).
+pub async fn revoke_token(store: &Store, id: &str) -> Result<Token> {
+    for o in store.list_objects("tokens/").await? {
+        let data = store.get_path_bytes(&o.path).await?;
+        let Ok(token) = serde_json::from_slice::<Token>(&data) else {
+            continue;
+        };
+        if token.id == id {
+            store.delete_paths(vec![o.path]).await?;
+            return Ok(token);
+        }
+    }
+    Err(Error::not_found("token", id))
+}
+
+/// The token a secret names, if any.
+pub async fn authenticate(store: &Store, secret: &str, now: u64) -> Result<Option<Token>> {
+    let token: Option<Token> = match check_secret(secret) {
+        Some(hash) => store.get_json(&StorageKey::Token(hash)).await?,
+        None => None,
+    };
+    Ok(token.filter(|t| t.is_live(now)))
+}
+
+/// Known tokens by the SHA-256 of their secret, each with when it was read:
+/// a server looks a token up again once it is older than
+/// [`TOKEN_REVALIDATE`], so a revocation reaches every server sharing the
+/// store within that bound. Unknown secrets are not remembered (the token
+/// may be created later).
 #[derive(Debug, Clone, Default)]
-pub struct TokenCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Sha256, Token>>>);
+pub struct TokenCache(
+    std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<Sha256, (Token, std::time::Instant)>>,
+    >,
+);
 
 /// How many tokens a [`TokenCache`] holds before it starts over.
 const TOKEN_CACHE: usize = 4096;
 
+/// How long a cached token is used before it is read from the store again.
+pub const TOKEN_REVALIDATE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl TokenCache {
-    /// The token of `secret` if it was seen before.
-    pub fn cached(&self, secret: &str) -> Option<Token> {
+    /// The token of `secret` if it was read less than [`TOKEN_REVALIDATE`]
+    /// ago and is live at `now`.
+    pub fn cached(&self, secret: &str, now: u64) -> Option<Token> {
         let hash = check_secret(secret)?;
-        self.0.lock().ok()?.get(&hash).cloned()
+        let m = self.0.lock().ok()?;
+        let (t, read) = m.get(&hash)?;
+        (read.elapsed() < TOKEN_REVALIDATE && t.is_live(now)).then(|| t.clone())
     }
 
-    /// [`authenticate`], from memory for a token seen before.
-    pub async fn authenticate(&self, store: &Store, secret: &str) -> Result<Option<Token>> {
+    /// Drops the token with this id (revoked here: refused at once).
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.retain(|_, (t, _)| t.id != id);
+        }
+    }
+
+    /// [`authenticate`], from memory for a token read recently.
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        secret: &str,
+        now: u64,
+    ) -> Result<Option<Token>> {
+        if let Some(t) = self.cached(secret, now) {
+            return Ok(Some(t));
+        }
         let Some(hash) = check_secret(secret) else {
             return Ok(None);
         };
-        if let Ok(m) = self.0.lock()
-            && let Some(t) = m.get(&hash)
-        {
-            return Ok(Some(t.clone()));
-        }
-        let token: Option<Token> = store.get_json(&StorageKey::Token(hash.clone())).await?;
-        if let (Some(t), Ok(mut m)) = (&token, self.0.lock()) {
-            if m.len() >= TOKEN_CACHE {
-                m.clear();
+        let token = authenticate(store, secret, now).await?;
+        if let Ok(mut m) = self.0.lock() {
+            match &token {
+                Some(t) => {
+                    if m.len() >= TOKEN_CACHE {
+                        m.clear();
+                    }
+                    m.insert(hash, (t.clone(), std::time::Instant::now()));
+                }
+                None => {
+                    m.remove(&hash);
+                }
             }
-            m.insert(hash, t.clone());
         }
         Ok(token)
     }
@@ -310,16 +399,41 @@ pub async fn audit_log(
 mod tests {
     use super::*;
 
+    /// An expired token is refused; a revoked one is gone; the list shows
+    /// ids, names and scopes, never a secret.
+    #[tokio::test]
+    async fn tokens_expire_and_are_revoked() -> Result<()> {
+        let store = Store::memory();
+        let (s1, t1) = create_token(&store, "short", vec![Scope::Read], 10, Some(20)).await?;
+        let (s2, t2) = create_token(&store, "long", vec![Scope::Admin], 11, None).await?;
+        assert!(
+            create_token(&store, "past", vec![Scope::Read], 10, Some(10))
+                .await
+                .is_err()
+        );
+        assert_eq!(authenticate(&store, &s1, 19).await?, Some(t1.clone()));
+        assert_eq!(authenticate(&store, &s1, 20).await?, None, "expired");
+        let cache = TokenCache::default();
+        assert_eq!(cache.authenticate(&store, &s2, 12).await?, Some(t2.clone()));
+        let listed = list_tokens(&store).await?;
+        assert_eq!(listed, vec![t1.clone(), t2.clone()]);
+        assert_eq!(revoke_token(&store, &t2.id).await?, t2);
+        assert_eq!(authenticate(&store, &s2, 12).await?, None, "revoked");
+        assert!(revoke_token(&store, &t2.id).await.is_err());
+        assert_eq!(list_tokens(&store).await?, vec![t1]);
+        Ok(())
+    }
+
     #[tokio::test]
     async fn tokens_are_found_by_secret_only() -> Result<()> {
         let store = Store::memory();
-        let (secret, token) = create_token(&store, "ci", vec![Scope::PublishTest], 5).await?;
-        assert_eq!(authenticate(&store, &secret).await?, Some(token.clone()));
+        let (secret, token) = create_token(&store, "ci", vec![Scope::PublishTest], 5, None).await?;
+        assert_eq!(authenticate(&store, &secret, 6).await?, Some(token.clone()));
         assert!(token.allows(Scope::Read) && token.allows(Scope::PublishTest));
         assert!(!token.allows(Scope::PublishStable) && !token.allows(Scope::Admin));
         let other = format!("rk_{}", "0".repeat(64));
-        assert_eq!(authenticate(&store, &other).await?, None);
-        assert_eq!(authenticate(&store, "not a token").await?, None);
+        assert_eq!(authenticate(&store, &other, 6).await?, None);
+        assert_eq!(authenticate(&store, "not a token", 6).await?, None);
         // The secret is not stored anywhere.
         for path in store
             .list_paths(&object_store::path::Path::from(""))

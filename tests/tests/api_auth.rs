@@ -162,6 +162,11 @@ fn every_mutating_route_by_every_scope() -> Result<()> {
             allowed: admin_only,
             touches_stable: false,
         },
+        Case {
+            name: "revoke token",
+            allowed: admin_only,
+            touches_stable: false,
+        },
     ];
     // Every repository's head and live publication, and the token list's
     // size: what a refused call must leave as it was.
@@ -183,7 +188,11 @@ fn every_mutating_route_by_every_scope() -> Result<()> {
         for caller in CALLERS {
             n += 1;
             // Put the state each call needs back in place (as admin).
+            let mut victim_token = String::new();
             match case.name {
+                "revoke token" => {
+                    victim_token = admin.create_token(&format!("victim-{n}"), &["read"])?.1;
+                }
                 "remove from test" | "rollback test" => {
                     admin.upload("t", &pkg)?;
                 }
@@ -282,6 +291,11 @@ fn every_mutating_route_by_every_scope() -> Result<()> {
                     "POST",
                     "/api/v1/tokens".to_string(),
                     Body::Json(json!({"scopes": ["read"]})),
+                ),
+                "revoke token" => (
+                    "DELETE",
+                    format!("/api/v1/tokens/{victim_token}"),
+                    Body::None,
                 ),
                 other => anyhow::bail!("unknown case {other}"),
             };
@@ -434,5 +448,83 @@ fn a_test_token_cannot_sign_with_the_release_key() -> Result<()> {
         Body::Json(json!({"name": "rc-1", "format": "rpm", "sign_with": "release"})),
     )?;
     ensure!(status == 201, "{status} {answer}");
+    Ok(())
+}
+
+/// Tokens have a lifecycle: listed without secrets, refused after they
+/// expire, and refused once revoked — at once by the server that revoked
+/// it, and within the stated 30 s by another server sharing the store
+/// (which had it cached). The old admin secret stops working once its
+/// token is revoked.
+#[test]
+fn tokens_are_listed_expire_and_revoke_on_every_server() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let kit = Repokit::new(&tmp.path().join("data"));
+    let old_admin = admin_secret();
+    let one = kit.serve_with(&[], &[("REPOKIT_ADMIN_TOKEN", old_admin.as_str())])?;
+    let two = kit.serve_with(&[], &[("REPOKIT_ADMIN_TOKEN", old_admin.as_str())])?;
+    let admin_one = Api::new(&one.url, Some(&old_admin));
+    let (ci_secret, ci_id) = admin_one.create_token("ci", &["publish:test"])?;
+    let ci_on_two = Api::new(&two.url, Some(&ci_secret));
+    let create = |api: &Api, name: &str| {
+        api.call(
+            "POST",
+            "/api/v1/repos",
+            Body::Json(json!({"name": name, "format": "rpm"})),
+        )
+    };
+    ensure!(create(&ci_on_two, "before")?.0 == 201);
+
+    // Listed: ids, names, scopes; no secret anywhere in the answer.
+    let listed = admin_one.ok("GET", "/api/v1/tokens", Body::None)?;
+    let text = listed.to_string();
+    ensure!(text.contains(&ci_id) && text.contains("\"ci\""), "{listed}");
+    ensure!(!text.contains(&ci_secret[3..]) && !text.contains(&old_admin[3..]));
+
+    // An expiring token works, then is refused.
+    let short = admin_one.ok(
+        "POST",
+        "/api/v1/tokens",
+        Body::Json(json!({"name": "short", "scopes": ["read"], "expires_in": "2s"})),
+    )?;
+    let short_api = Api::new(&one.url, short["secret"].as_str());
+    ensure!(short_api.call("GET", "/api/v1/audit", Body::None)?.0 == 200);
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let (status, answer) = short_api.call("GET", "/api/v1/audit", Body::None)?;
+    ensure!(status == 401, "expired token: {status} {answer}");
+
+    // Revoked through server one: refused there at once, on server two
+    // (which cached it) within 30 s.
+    admin_one.ok("DELETE", &format!("/api/v1/tokens/{ci_id}"), Body::None)?;
+    let ci_on_one = Api::new(&one.url, Some(&ci_secret));
+    ensure!(create(&ci_on_one, "after-one")?.0 == 401);
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let (status, _) = create(&ci_on_two, "after-two")?;
+        if status == 401 {
+            break;
+        }
+        ensure!(status == 201 || status == 409, "{status}");
+        ensure!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(32),
+            "server two still accepts the revoked token"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
+    // Admin rotation: a new admin token, the old one revoked.
+    let (new_admin, _) = admin_one.create_token("admin-2", &["admin"])?;
+    let old_id = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == "admin")
+        .and_then(|t| t["id"].as_str())
+        .context("the seeded admin token")?
+        .to_string();
+    let admin_new = Api::new(&one.url, Some(&new_admin));
+    admin_new.ok("DELETE", &format!("/api/v1/tokens/{old_id}"), Body::None)?;
+    ensure!(admin_one.call("GET", "/api/v1/tokens", Body::None)?.0 == 401);
+    ensure!(admin_new.call("GET", "/api/v1/tokens", Body::None)?.0 == 200);
     Ok(())
 }

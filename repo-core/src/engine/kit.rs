@@ -151,22 +151,43 @@ impl Repokit {
         })
     }
 
-    /// Creates an API token (recorded in the audit log); returns the
-    /// secret, shown only here, and the stored record.
+    /// Creates an API token (recorded in the audit log), valid for
+    /// `lifetime` seconds when given; returns the secret, shown only here,
+    /// and the stored record.
     pub async fn create_token(
         &self,
         name: &str,
         scopes: Vec<crate::access::Scope>,
+        lifetime: Option<u64>,
     ) -> Result<(String, crate::access::Token)> {
+        let now = self.now_secs();
+        let expires = lifetime.map(|l| now.saturating_add(l));
         let (secret, token) =
-            crate::access::create_token(&self.store, name, scopes, self.now_secs()).await?;
+            crate::access::create_token(&self.store, name, scopes, now, expires).await?;
         self.record(
             "token",
             None,
-            serde_json::json!({"id": token.id, "name": token.name, "scopes": token.scopes}),
+            serde_json::json!({"id": token.id, "name": token.name, "scopes": token.scopes, "expires": token.expires}),
         )
         .await?;
         Ok((secret, token))
+    }
+
+    /// Every API token (ids, names, scopes, times; never a secret).
+    pub async fn tokens(&self) -> Result<Vec<crate::access::Token>> {
+        crate::access::list_tokens(&self.store).await
+    }
+
+    /// Revokes the token with this id (recorded in the audit log).
+    pub async fn revoke_token(&self, id: &str) -> Result<crate::access::Token> {
+        let token = crate::access::revoke_token(&self.store, id).await?;
+        self.record(
+            "token-revoke",
+            None,
+            serde_json::json!({"id": token.id, "name": token.name}),
+        )
+        .await?;
+        Ok(token)
     }
 
     pub fn store(&self) -> &Store {

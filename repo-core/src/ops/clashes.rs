@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 
 use super::ingest::{Checked, Parsed, Upload};
+use crate::engine::kit::Repokit;
 use crate::error::{Error, Result};
 use crate::model::{PackageRef, RepoRef};
 use crate::names::Sha256;
-use crate::engine::kit::Repokit;
 use crate::rpm;
 use crate::store::StorageKey;
 

@@ -26,20 +26,21 @@ pub(super) async fn caller(req: &HttpRequest, state: &State) -> Result<Option<To
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| ApiError::Unauthorized("expected \"Authorization: Bearer TOKEN\"".into()))?;
-    let token = match state.tokens.cached(secret) {
+    let now = repo_core::time::unix(state.kit.now());
+    let token = match state.tokens.cached(secret, now) {
         Some(t) => Some(t),
         None => {
             let (store, tokens) = (state.kit.store().clone(), state.tokens.clone());
             let secret = secret.to_string();
             on_core(state, move || async move {
-                tokens.authenticate(&store, &secret).await
+                tokens.authenticate(&store, &secret, now).await
             })
             .await?
         }
     };
     token
         .map(Some)
-        .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))
+        .ok_or_else(|| ApiError::Unauthorized("unknown, expired or revoked token".into()))
 }
 
 /// Checks that the caller may use `scope` and returns a repo-core handle
@@ -132,6 +133,9 @@ pub(super) struct TokenBody {
     #[serde(default)]
     name: Option<String>,
     scopes: Vec<Scope>,
+    /// How long the token is valid (`30d`, `12h`); none: until revoked.
+    #[serde(default)]
+    expires_in: Option<String>,
 }
 
 pub(super) async fn create_token(
@@ -142,9 +146,38 @@ pub(super) async fn create_token(
     let kit = authorize(&req, &state, Some(Scope::Admin)).await?;
     let b: TokenBody = json_body(&body)?;
     let name = b.name.unwrap_or_else(|| "token".into());
+    let lifetime = b
+        .expires_in
+        .as_deref()
+        .map(repo_core::time::parse_duration)
+        .transpose()?;
     let (secret, token) = on_core(&state, move || async move {
-        kit.create_token(&name, b.scopes).await
+        kit.create_token(&name, b.scopes, lifetime).await
     })
     .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"secret": secret, "token": token})))
+}
+
+pub(super) async fn list_tokens(
+    req: HttpRequest,
+    state: web::Data<Arc<State>>,
+) -> Result<HttpResponse, ApiError> {
+    let kit = authorize(&req, &state, Some(Scope::Admin)).await?;
+    let tokens = on_core(&state, move || async move { kit.tokens().await }).await?;
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+pub(super) async fn revoke_token(
+    req: HttpRequest,
+    state: web::Data<Arc<State>>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let kit = authorize(&req, &state, Some(Scope::Admin)).await?;
+    let id = path.into_inner();
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::BadRequest(format!("invalid token id {id:?}")));
+    }
+    let token = on_core(&state, move || async move { kit.revoke_token(&id).await }).await?;
+    state.tokens.forget(&token.id);
+    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": token})))
 }

@@ -157,7 +157,9 @@ routes! {
     get "/api/v1/mirrors" => publish::list_mirrors, Needs::Read, 200, none, "The configured mirrors and what each serves.";
     get "/api/v1/jobs/{id}" => jobs::job, Needs::Read, 200, none, "A background job's state and result.";
     get "/api/v1/audit" => auth::audit_log, Needs::Read, 200, none, "The audit log, newest first (?repo=, ?limit=).";
-    post "/api/v1/tokens" => auth::create_token, Needs::Scope(Scope::Admin), 201, openapi::token_schema, "Create an API token; the secret is in the answer only.";
+    get "/api/v1/tokens" => auth::list_tokens, Needs::Scope(Scope::Admin), 200, none, "List API tokens: ids, names, scopes, creation and expiry (never a secret).";
+    post "/api/v1/tokens" => auth::create_token, Needs::Scope(Scope::Admin), 201, openapi::token_schema, "Create an API token (optionally expiring); the secret is in the answer only.";
+    delete "/api/v1/tokens/{id}" => auth::revoke_token, Needs::Scope(Scope::Admin), 200, none, "Revoke a token; servers sharing the store refuse it within 30 s.";
 }
 
 /// The hosting routes (registered by prefix in `configure`).

@@ -75,7 +75,8 @@ pub(super) fn token_schema() -> serde_json::Value {
         "required": ["scopes"],
         "properties": {
             "name": {"type": "string"},
-            "scopes": {"type": "array", "items": {"enum": ["read", "publish:test", "publish:stable", "admin"]}}
+            "scopes": {"type": "array", "items": {"enum": ["read", "publish:test", "publish:stable", "admin"]}},
+            "expires_in": {"type": "string", "description": "validity, e.g. 30d or 12h; none: until revoked"}
         }
     })
 }

@@ -185,7 +185,17 @@ pub(crate) enum TokenCommand {
         scopes: Vec<String>,
         #[arg(long, default_value = "token")]
         name: String,
+        /// Valid for this long (e.g. 90d, 12h); default: until revoked.
+        #[arg(long)]
+        expires_in: Option<String>,
     },
+    /// List tokens: ids, names, scopes, creation and expiry (never a
+    /// secret).
+    List,
+    /// Revoke a token by id; servers sharing the store refuse it within
+    /// 30 seconds. Rotating the admin secret: serve with the new
+    /// REPOKIT_ADMIN_TOKEN, then revoke the old admin token.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]

@@ -230,17 +230,44 @@ pub(crate) async fn token_command(
     command: TokenCommand,
 ) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { scopes, name } => {
+        TokenCommand::Create {
+            scopes,
+            name,
+            expires_in,
+        } => {
             let scopes = scopes
                 .iter()
                 .map(|s| s.parse())
                 .collect::<Result<Vec<Scope>, _>>()?;
-            let (secret, token) = kit.create_token(&name, scopes).await?;
+            let lifetime = expires_in.as_deref().map(parse_duration).transpose()?;
+            let (secret, token) = kit.create_token(&name, scopes, lifetime).await?;
             print(
                 json,
                 &serde_json::json!({"secret": secret, "token": token}),
                 |_| secret.clone(),
             )
+        }
+        TokenCommand::List => {
+            let tokens = kit.tokens().await?;
+            print(json, &tokens, |ts| {
+                lines(ts, |t| {
+                    let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+                    let expires = t.expires.map_or("-".to_string(), |e| e.to_string());
+                    format!(
+                        "{}\t{}\t{}\tcreated {}\texpires {expires}",
+                        t.id,
+                        t.name,
+                        scopes.join(","),
+                        t.created
+                    )
+                })
+            })
+        }
+        TokenCommand::Revoke { id } => {
+            let token = kit.revoke_token(&id).await?;
+            print(json, &serde_json::json!({"revoked": token}), |_| {
+                format!("revoked {} ({})", token.id, token.name)
+            })
         }
     }
 }
