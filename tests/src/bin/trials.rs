@@ -70,6 +70,9 @@ const OPS: [&str; 7] = [
     "deb",
 ];
 
+/// A package an operation adds to a repository when it reports success.
+type Added = (&'static str, String);
+
 /// The state a trial run builds: what each repository must hold.
 struct World {
     kit: Repokit,
@@ -84,7 +87,7 @@ struct World {
 impl World {
     /// The arguments of one operation, and what it adds to which repository
     /// when it reports success.
-    fn plan(&mut self, op: &str) -> Result<(Vec<String>, Option<(&'static str, String)>)> {
+    fn plan(&mut self, op: &str) -> Result<(Vec<String>, Option<Added>)> {
         let mirror = format!("file://{}", self.dir.join("mirror").display());
         Ok(match op {
             "add" | "add-publish" => {
@@ -140,7 +143,7 @@ impl World {
         })
     }
 
-    fn acknowledge(&mut self, what: Option<(&'static str, String)>) {
+    fn acknowledge(&mut self, what: Option<Added>) {
         if let Some((repo, name)) = what {
             if repo == "t" {
                 self.promotable.push(name.clone());
@@ -318,11 +321,11 @@ fn main() -> Result<()> {
                 eprintln!("trial {trial} ({op}): {repo} lost {missing:?}");
             }
         }
-        if trial % args.clients_every == 0 || trial == args.trials {
-            if let Err(e) = clients(&w, &key, trial) {
-                rejected += 1;
-                eprintln!("trial {trial}: clients: {e:#}");
-            }
+        if (trial % args.clients_every == 0 || trial == args.trials)
+            && let Err(e) = clients(&w, &key, trial)
+        {
+            rejected += 1;
+            eprintln!("trial {trial}: clients: {e:#}");
         }
     }
     let ops: Vec<String> = per_op.iter().map(|(k, v)| format!("{k}:{v}")).collect();
