@@ -8,6 +8,7 @@ pub mod api;
 pub mod clients;
 pub mod debs;
 pub mod fixtures;
+pub mod fuzz;
 pub mod load;
 pub mod moto;
 pub mod real_rpms;

@@ -142,10 +142,53 @@ fn check_header_sizes(r: &mut impl Read, name: &str, limits: &Limits) -> Result<
                 limit: limits.max_rpm_header_bytes,
             });
         }
+        let mut body = Vec::new();
+        r.take(size).read_to_end(&mut body)?;
+        if (body.len() as u64) < size {
+            return Err(Error::invalid_package(name, format!("truncated {what}")));
+        }
+        check_index(&intro, &body, name, what)?;
         if i == 0 {
             // The signature header is padded to a multiple of 8 bytes.
-            size += (8 - (size % 8)) % 8;
+            size = (8 - (size % 8)) % 8;
             std::io::copy(&mut r.take(size), &mut std::io::sink())?;
+        }
+    }
+    Ok(())
+}
+
+/// Every index entry of a header lies in its data store with a count its
+/// type can hold there. The rpm crate allocates by the declared count (a
+/// string array of 2^32 entries asks for 64 GiB and aborts the process), so
+/// a count larger than the bytes behind its offset is refused first.
+fn check_index(intro: &[u8; 16], body: &[u8], name: &str, what: &str) -> Result<()> {
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let (entries, store) = (be(&intro[8..12]), be(&intro[12..16]));
+    let bad = |detail: String| Error::invalid_package(name, format!("bad {what}: {detail}"));
+    let index_len = entries
+        .checked_mul(16)
+        .filter(|&l| l.checked_add(store) == Some(body.len()))
+        .ok_or_else(|| bad("index and store do not fill it".into()))?;
+    for e in body[..index_len].chunks_exact(16) {
+        let (tag, kind, offset, count) =
+            (be(&e[0..4]), be(&e[4..8]), be(&e[8..12]), be(&e[12..16]));
+        let item = match kind {
+            0 => 0,         // NULL
+            1 | 2 | 7 => 1, // CHAR, INT8, BIN
+            3 => 2,         // INT16
+            4 => 4,         // INT32
+            5 => 8,         // INT64
+            6 | 8 | 9 => 1, // STRING, STRING_ARRAY, I18NSTRING: a NUL each at least
+            _ => return Err(bad(format!("tag {tag} has unknown type {kind}"))),
+        };
+        let fits = store
+            .checked_sub(offset)
+            .zip(count.checked_mul(item))
+            .is_some_and(|(left, need)| need <= left);
+        if !fits {
+            return Err(bad(format!(
+                "tag {tag} claims {count} items at offset {offset} of a {store}-byte store"
+            )));
         }
     }
     Ok(())
