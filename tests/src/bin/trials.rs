@@ -21,6 +21,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use repo_core::names::RepoName;
 use repokit_tests::clients::{Apt, Dnf};
+use repokit_tests::fuzz::Rng;
 use repokit_tests::{Repokit, debs, fixtures};
 
 #[derive(Parser)]
@@ -43,21 +44,6 @@ struct Args {
     /// default).
     #[arg(long)]
     dir: Option<PathBuf>,
-}
-
-/// xorshift64*: enough randomness for choosing, reproducible by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 const OPS: [&str; 7] = [
@@ -260,7 +246,7 @@ fn main() -> Result<()> {
     let mut per_op: BTreeMap<&str, usize> = BTreeMap::new();
     let mut took: BTreeMap<&str, Duration> = BTreeMap::new();
     for trial in 1..=args.trials {
-        let op = OPS[rng.below(OPS.len() as u64) as usize];
+        let op = OPS[rng.below(OPS.len())];
         *per_op.entry(op).or_default() += 1;
         let (argv, adds) = w.plan(op)?;
         // A moment within the operation: up to how long it last took
@@ -268,7 +254,7 @@ fn main() -> Result<()> {
         let span = took
             .get(op)
             .map_or(args.max_delay_ms, |d: &Duration| d.as_millis() as u64);
-        let delay = Duration::from_millis(rng.below(span + 1));
+        let delay = Duration::from_millis(rng.below(span as usize + 1) as u64);
         let (ok, was_killed) = run_killed(&w.kit, &argv, delay)?;
         killed += usize::from(was_killed);
         if ok {
