@@ -463,3 +463,35 @@ pub(crate) fn import_rows(
     rows.extend(server);
     rows
 }
+
+/// What a path the live publication lacks costs against one it has, after
+/// `publishes` publishes through the server (each retiring the one before,
+/// all within the grace period): the first miss (which indexes the retired
+/// publications) and the medians of 300 misses and 300 hits.
+pub(crate) fn miss_cost(
+    work: &Path,
+    pkgs: &[PathBuf],
+    publishes: usize,
+) -> Result<(Duration, Duration, Duration)> {
+    let data = work.join("misses");
+    Repokit::new(&data).run(&["repo", "create", "bench", "--format", "rpm"])?;
+    let served = Served::start(&data)?;
+    let entry = "/repos/bench/repodata/repomd.xml";
+    for f in pkgs.iter().take(publishes) {
+        served.one_more(f, entry)?;
+    }
+    let url = &served.server.url;
+    let get = |path: &str, want: u16| -> Result<Duration> {
+        let t = Instant::now();
+        let (status, _) = repokit_tests::api::raw_request(url, "GET", path, None, b"")?;
+        ensure!(status == want, "{path}: {status}");
+        Ok(t.elapsed())
+    };
+    let first = get("/repos/bench/no/such/file", 404)?;
+    let (mut misses, mut hits) = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        misses.push(get(&format!("/repos/bench/no/such/file-{i}"), 404)?);
+        hits.push(get(entry, 200)?);
+    }
+    Ok((first, median(misses), median(hits)))
+}
