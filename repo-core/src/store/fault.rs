@@ -4,8 +4,9 @@
 //! start of a multipart upload) after it is armed, as a backend that dies
 //! mid-operation would, or every write under a path prefix. Reads, lists
 //! and deletes pass through. Every put
-//! that succeeded is logged with the SHA-256 of what it wrote, so a test
-//! can tell that nothing was written twice.
+//! that succeeded (a multipart upload once completed) is logged with the
+//! SHA-256 of what it wrote, so a test can tell that nothing was written
+//! twice.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub struct FailingStore {
     /// Every write from `fail_at` on fails (an outage), not just that one.
     outage: std::sync::atomic::AtomicBool,
     writes: AtomicU64,
-    puts: std::sync::Mutex<Vec<(String, crate::names::Sha256)>>,
+    puts: Arc<std::sync::Mutex<Vec<(String, crate::names::Sha256)>>>,
     /// Every write to a path under this prefix fails (a part of the store
     /// that is unwritable), whatever the count.
     fail_under: std::sync::Mutex<Option<String>>,
@@ -99,6 +100,41 @@ impl FailingStore {
     }
 }
 
+/// A multipart upload that, once completed, is in the log of puts like a
+/// single put (the SHA-256 of its parts in the order they were given).
+#[derive(Debug)]
+struct LoggedUpload {
+    inner: Box<dyn MultipartUpload>,
+    location: String,
+    hash: sha2::Sha256,
+    puts: Arc<std::sync::Mutex<Vec<(String, crate::names::Sha256)>>>,
+}
+
+#[async_trait]
+impl MultipartUpload for LoggedUpload {
+    fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+        use sha2::Digest;
+        for chunk in &data {
+            self.hash.update(chunk);
+        }
+        self.inner.put_part(data)
+    }
+
+    async fn complete(&mut self) -> Result<PutResult> {
+        use sha2::Digest;
+        let r = self.inner.complete().await?;
+        let sha = crate::names::Sha256::from_digest(&std::mem::take(&mut self.hash).finalize());
+        if let Ok(mut puts) = self.puts.lock() {
+            puts.push((self.location.clone(), sha));
+        }
+        Ok(r)
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        self.inner.abort().await
+    }
+}
+
 impl std::fmt::Display for FailingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "FailingStore({})", self.inner)
@@ -135,7 +171,13 @@ impl ObjectStore for FailingStore {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         self.check(location)?;
-        self.inner.put_multipart_opts(location, opts).await
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(LoggedUpload {
+            inner,
+            location: location.to_string(),
+            hash: Default::default(),
+            puts: self.puts.clone(),
+        }))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
