@@ -84,8 +84,14 @@ pub(crate) fn digest_package(
         &rpm::package::Observed {
             size: data.len() as u64,
             payload_sha256: crate::names::to_hex(&sha2::Sha256::digest(&data[p..])),
-            header_sha256: crate::names::to_hex(&sha2::Sha256::digest(header)),
-            header_sha1: crate::names::to_hex(&sha1::Sha1::digest(header)),
+            header_sha256: match integrity.header_sha256 {
+                Some(_) => crate::names::to_hex(&sha2::Sha256::digest(header)),
+                None => String::new(),
+            },
+            header_sha1: match integrity.sha1_to_check() {
+                Some(_) => crate::names::to_hex(&sha1::Sha1::digest(header)),
+                None => String::new(),
+            },
         },
     )?;
     Ok(Sha256::of(data))
@@ -102,6 +108,10 @@ pub(crate) fn digest_package_file(
     let mut whole = sha2::Sha256::new();
     let mut payload = sha2::Sha256::new();
     let (mut header256, mut header1) = (sha2::Sha256::new(), sha1::Sha1::new());
+    let (want256, want1) = (
+        integrity.header_sha256.is_some(),
+        integrity.sha1_to_check().is_some(),
+    );
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
     loop {
@@ -117,8 +127,12 @@ pub(crate) fn digest_package_file(
             (a < b).then(|| &buf[(a - pos) as usize..(b - pos) as usize])
         };
         if let Some(h) = part(integrity.header_start, integrity.payload_start) {
-            header256.update(h);
-            header1.update(h);
+            if want256 {
+                header256.update(h);
+            }
+            if want1 {
+                header1.update(h);
+            }
         }
         if let Some(p) = part(integrity.payload_start, u64::MAX) {
             payload.update(p);

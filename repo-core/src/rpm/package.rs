@@ -237,7 +237,8 @@ pub struct Integrity {
     /// SHA-256 (hex) of the compressed payload, when the header has it.
     pub payload_sha256: Option<String>,
     /// SHA-256 and SHA-1 (hex) of the main header, as the signature
-    /// header declares them (each when present).
+    /// header declares them (each when present; the SHA-1 is checked only
+    /// without a SHA-256).
     pub header_sha256: Option<String>,
     pub header_sha1: Option<String>,
 }
@@ -252,6 +253,14 @@ pub struct Observed {
 }
 
 impl Integrity {
+    /// The header SHA-1 worth checking: only when there is no SHA-256 (a
+    /// package of rpm < 4.14); the SHA-256 covers the same bytes better.
+    pub fn sha1_to_check(&self) -> Option<String> {
+        self.header_sha1
+            .clone()
+            .filter(|_| self.header_sha256.is_none())
+    }
+
     /// Fails when the file is not what its headers declare: a truncated
     /// file, an altered payload or an altered main header (a changed
     /// dependency, say) is rejected at upload, not by a client at install.
@@ -270,7 +279,7 @@ impl Integrity {
         let checks = [
             ("payload", &self.payload_sha256, &seen.payload_sha256),
             ("header SHA-256", &self.header_sha256, &seen.header_sha256),
-            ("header SHA-1", &self.header_sha1, &seen.header_sha1),
+            ("header SHA-1", &self.sha1_to_check(), &seen.header_sha1),
         ];
         for (what, expected, actual) in checks {
             if let Some(expected) = expected
