@@ -18,11 +18,12 @@ use crate::store::StorageKey;
 /// The content a batch puts at a location.
 #[derive(PartialEq, Eq)]
 enum Content {
-    /// These bytes (an unsigned package, or a signed copy made before).
+    /// These bytes (an unsigned package, a `.deb`, a source file).
     Known(Sha256),
-    /// A new signed copy of the file with this SHA-256: other bytes than
-    /// anything already stored.
-    NewSignatureOf(Sha256),
+    /// The repository's signed copy of the file with this SHA-256: the one
+    /// signed before, if its record stands, else a new one (other bytes
+    /// than anything stored). Looked up only when the location is taken.
+    SignedCopyOf(Sha256),
 }
 
 impl Repokit {
@@ -42,9 +43,7 @@ impl Repokit {
         };
         let mut batch: HashMap<String, Content> = HashMap::new();
         for (up, c) in uploads.iter().zip(checked) {
-            for (location, identity, content) in
-                self.claims(rt, r, up, c, fingerprint.as_deref())?
-            {
+            for (location, identity, content) in Self::claims(r, up, c, fingerprint.is_some())? {
                 let taken = head
                     .packages
                     .binary_search_by(|p: &PackageRef| p.location.as_str().cmp(&location))
@@ -52,7 +51,10 @@ impl Repokit {
                     .map(|i| &head.packages[i].sha256);
                 let clash = match (&content, taken) {
                     (Content::Known(sha), Some(have)) => sha != have,
-                    (Content::NewSignatureOf(_), Some(_)) => true,
+                    (Content::SignedCopyOf(source), Some(have)) => {
+                        let fpr = fingerprint.as_deref().unwrap_or_default();
+                        self.signed_copy(rt, r, fpr, source)?.as_ref() != Some(have)
+                    }
                     (_, None) => batch.get(&location).is_some_and(|c| *c != content),
                 };
                 if clash {
@@ -67,34 +69,36 @@ impl Repokit {
         Ok(())
     }
 
-    /// The locations a checked package takes, with its identity and the
-    /// content it puts there.
-    fn claims(
+    /// The SHA-256 of the signed copy of `source` this repository holds a
+    /// record of (`None`: a new signature would be made).
+    fn signed_copy(
         &self,
         rt: &tokio::runtime::Handle,
         r: &RepoRef,
+        fingerprint: &str,
+        source: &Sha256,
+    ) -> Result<Option<Sha256>> {
+        let variant = StorageKey::SignedVariant {
+            fingerprint: rpm::signature::variant_name(fingerprint, r.config.vendor_signatures),
+            source: source.clone(),
+        };
+        Ok(rt.block_on(self.known_variant(&variant))?.map(|p| p.sha256))
+    }
+
+    /// The locations a checked package takes, with its identity and the
+    /// content it puts there.
+    fn claims(
+        r: &RepoRef,
         up: &Upload,
         c: &Checked,
-        fingerprint: Option<&str>,
+        signing: bool,
     ) -> Result<Vec<(String, String, Content)>> {
         let component = &r.config.component;
         Ok(match &c.pkg {
             Parsed::Rpm(pkg) => {
-                let content = match fingerprint {
-                    None => Content::Known(c.sha.clone()),
-                    Some(fpr) => {
-                        let variant = StorageKey::SignedVariant {
-                            fingerprint: rpm::signature::variant_name(
-                                fpr,
-                                r.config.vendor_signatures,
-                            ),
-                            source: c.sha.clone(),
-                        };
-                        match rt.block_on(self.known_variant(&variant))? {
-                            Some(p) => Content::Known(p.sha256),
-                            None => Content::NewSignatureOf(c.sha.clone()),
-                        }
-                    }
+                let content = match signing {
+                    false => Content::Known(c.sha.clone()),
+                    true => Content::SignedCopyOf(c.sha.clone()),
                 };
                 vec![(pkg.location(), pkg.identity(), content)]
             }
